@@ -1,0 +1,51 @@
+"""descend: gradient descent done completely — update rules, schedules, models and the lab."""
+
+from __future__ import annotations
+
+from . import functions, optim, schedules
+from .errors import DivergenceError
+from .optim import (
+    SGD,
+    AdaDelta,
+    AdaGrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Momentum,
+    Nadam,
+    Nesterov,
+    Optimizer,
+    OptState,
+    RMSprop,
+    load_state,
+    optimizer,
+    save_state,
+)
+from .train import MinimizeResult, minimize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "AdaDelta",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "DivergenceError",
+    "MinimizeResult",
+    "Momentum",
+    "Nadam",
+    "Nesterov",
+    "OptState",
+    "Optimizer",
+    "RMSprop",
+    "__version__",
+    "functions",
+    "load_state",
+    "minimize",
+    "optim",
+    "optimizer",
+    "save_state",
+    "schedules",
+]

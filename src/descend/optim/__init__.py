@@ -1,0 +1,81 @@
+"""Update rules: one small class each, explicit state, in-place steps (PyTorch's formulas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .adadelta import AdaDelta
+from .adagrad import AdaGrad
+from .adam import Adam, AdamW
+from .adamax import Adamax
+from .base import Optimizer, OptState
+from .nadam import Nadam
+from .persist import load_state, save_state
+from .rmsprop import RMSprop
+from .sgd import SGD, Momentum, Nesterov
+
+__all__ = [
+    "SGD",
+    "AdaDelta",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Momentum",
+    "Nadam",
+    "Nesterov",
+    "OptState",
+    "Optimizer",
+    "RMSprop",
+    "get",
+    "load_state",
+    "names",
+    "optimizer",
+    "save_state",
+]
+
+_REGISTRY: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
+    "sgd": (SGD, {}),
+    "momentum": (Momentum, {}),
+    "nesterov": (Nesterov, {}),
+    "adagrad": (AdaGrad, {}),
+    "rmsprop": (RMSprop, {}),
+    "adam": (Adam, {}),
+    "amsgrad": (Adam, {"amsgrad": True}),
+    "adamw": (AdamW, {}),
+    "nadam": (Nadam, {}),
+    "adamax": (Adamax, {}),
+    "adadelta": (AdaDelta, {}),
+}
+
+
+def names() -> list[str]:
+    """Names accepted by :func:`optimizer`."""
+    return list(_REGISTRY)
+
+
+def get(name: str) -> type[Optimizer]:
+    """The class registered under ``name`` (case-insensitive)."""
+    return _lookup(name)[0]
+
+
+def _lookup(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
+    if not isinstance(name, str) or name.lower().replace("-", "_") not in _REGISTRY:
+        raise ValueError(f"optimizer: name must be one of {', '.join(_REGISTRY)}, got {name!r}")
+    return _REGISTRY[name.lower().replace("-", "_")]
+
+
+def optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
+    """Build an optimizer by name, e.g. ``optimizer("adam", lr=1e-3)``.
+
+    An :class:`Optimizer` instance is returned unchanged (keyword arguments are then refused).
+
+    >>> optimizer("nesterov", lr=0.1)
+    Nesterov(lr=0.1, weight_decay=0.0, maximize=False, momentum=0.9, dampening=0.0, nesterov=True)
+    """
+    if isinstance(name, Optimizer):
+        if kwargs:
+            raise TypeError(f"optimizer: got an {type(name).__name__} instance and also {sorted(kwargs)}")
+        return name
+    cls, preset = _lookup(name)
+    return cls(**{**preset, **kwargs})

@@ -1,0 +1,152 @@
+"""Stochastic gradient descent with optional (Nesterov) momentum: SGD, Momentum, Nesterov."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_bool, check_real
+from .base import Optimizer, Schedule
+
+__all__ = ["SGD", "Momentum", "Nesterov"]
+
+
+class SGD(Optimizer):
+    r"""Gradient descent, with optional heavy-ball or Nesterov momentum, as PyTorch defines it.
+
+    With :math:`g_t` the gradient (negated if ``maximize``, plus ``weight_decay * p`` if set):
+
+    .. math::
+
+        b_1 &= g_1, \qquad b_t = \mu\, b_{t-1} + (1 - \tau)\, g_t \quad (t > 1) \\
+        d_t &= g_t + \mu\, b_t \ \text{(nesterov)} \quad\text{or}\quad d_t = b_t \\
+        p_t &= p_{t-1} - \eta\, d_t
+
+    where :math:`\mu` is ``momentum``, :math:`\tau` is ``dampening`` and :math:`\eta` is ``lr``.
+    With ``momentum=0`` this is plain gradient descent :math:`p_t = p_{t-1} - \eta g_t`.
+
+    Parameters
+    ----------
+    lr : float or schedule, ``lr >= 0`` (default 1e-3, as in PyTorch).
+    momentum : ``0 <= momentum <= 1``. 1 is friction-free (it never settles); kept for teaching.
+    dampening : ``0 <= dampening <= 1``; scales the new gradient into the velocity.
+    nesterov : Nesterov's look-ahead form; needs ``momentum > 0`` and ``dampening == 0``.
+    weight_decay : L2 penalty added to the gradient, ``>= 0``.
+    maximize : ascend instead of descend.
+
+    Warning
+    -------
+    The learning rate sits *outside* the velocity (PyTorch). Sutskever et al. (2013) and
+    Keras/TensorFlow put it inside (:math:`v = \mu v - \eta g;\ p = p + v`): the two agree for a
+    constant lr but differ when lr changes during training. The first velocity is the gradient
+    itself, not :math:`(1-\tau) g`.
+
+    Examples
+    --------
+    >>> import numpy as np, descend as ds
+    >>> p = np.array([1.0, -2.0])
+    >>> opt = ds.SGD(lr=0.1, momentum=0.9)
+    >>> state = opt.init(p)
+    >>> opt.step(p, 2 * p, state)          # gradient of ||p||^2
+    >>> p
+    array([ 0.8, -1.6])
+
+    References: Polyak (1964), Nesterov (1983), Sutskever et al. (2013) "On the importance of
+    initialization and momentum in deep learning".
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        lr: float | Schedule = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        *,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+    ):
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        self.momentum = check_real(self._owner, "momentum", momentum, low=0.0, high=1.0)
+        self.dampening = check_real(self._owner, "dampening", dampening, low=0.0, high=1.0)
+        self.nesterov = check_bool(self._owner, "nesterov", nesterov)
+        if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
+            raise ValueError(
+                f"{self._owner}: nesterov=True requires momentum > 0 and dampening == 0, "
+                f"got momentum={self.momentum!r}, dampening={self.dampening!r}"
+            )
+
+    def _buffer_names(self) -> tuple[str, ...]:
+        return ("b",) if self.momentum != 0.0 else ()
+
+    def _update(self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]) -> None:
+        mu = self.momentum
+        if mu != 0.0:
+            buf = b["b"]
+            if c["t"] == 1:
+                np.copyto(buf, g)
+            else:
+                buf *= mu
+                buf += (1.0 - self.dampening) * g
+            g = g + mu * buf if self.nesterov else buf
+        p -= c["lr"] * g
+
+
+class Momentum(SGD):
+    r"""Heavy-ball momentum: :class:`SGD` with ``momentum=0.9`` by default.
+
+    .. math::
+
+        b_t = \mu\, b_{t-1} + g_t, \qquad p_t = p_{t-1} - \eta\, b_t
+
+    Examples
+    --------
+    >>> import descend as ds
+    >>> ds.Momentum(lr=0.01).momentum
+    0.9
+    """
+
+    def __init__(
+        self,
+        lr: float | Schedule = 1e-3,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        *,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+    ):
+        super().__init__(lr, momentum, dampening, nesterov=False, weight_decay=weight_decay, maximize=maximize)
+
+    name = "momentum"
+
+
+class Nesterov(SGD):
+    r"""Nesterov momentum: :class:`SGD` with ``nesterov=True`` and ``momentum=0.9`` by default.
+
+    .. math::
+
+        b_t = \mu\, b_{t-1} + g_t, \qquad p_t = p_{t-1} - \eta\,(g_t + \mu\, b_t)
+
+    This is PyTorch's reformulation (gradient at the current point, look-ahead folded into the
+    step), equivalent to evaluating the gradient at :math:`p - \eta\mu b` for constant lr.
+
+    Examples
+    --------
+    >>> import descend as ds
+    >>> ds.Nesterov(lr=0.01).nesterov
+    True
+    """
+
+    name = "nesterov"
+
+    def __init__(
+        self,
+        lr: float | Schedule = 1e-3,
+        momentum: float = 0.9,
+        *,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+    ):
+        super().__init__(lr, momentum, 0.0, nesterov=True, weight_decay=weight_decay, maximize=maximize)

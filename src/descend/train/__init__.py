@@ -1,0 +1,4 @@
+"""Training loops."""
+from .minimize import MinimizeResult, minimize
+
+__all__ = ["MinimizeResult", "minimize"]
