@@ -1,0 +1,315 @@
+"""Independent scalar reference implementations of every update rule, on plain Python floats.
+
+Written from the papers and from the pseudo-code of PyTorch's ``torch.optim`` documentation,
+never from descend's code and never importing descend: ``tests/test_reference.py`` checks
+descend's vectorised optimizers against these over many steps. Each rule updates one scalar
+coordinate at a time; a vector parameter is a loop over its coordinates.
+
+Conventions shared by all of them (PyTorch's order of operations):
+
+* ``t`` counts steps from 1; the learning rate of step ``t`` is ``lr`` or ``lr(t - 1)`` when
+  ``lr`` is a schedule (a callable from the number of completed steps to a rate);
+* ``maximize`` negates the gradient first; L2 ``weight_decay`` is then added to the gradient,
+  while decoupled weight decay (AdamW, Nadam's option) shrinks the parameter before the step.
+
+>>> opt = SGD(lr=0.1, momentum=0.9)
+>>> x = opt.step([1.0], [2.0])
+>>> x, opt.step(x, [2.0])
+([0.8], [0.42000000000000004])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+__all__ = ["SGD", "AdaDelta", "AdaGrad", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Reference"]
+
+LearningRate = float | Callable[[int], float]
+
+
+class Reference:
+    """Loop over coordinates; each subclass writes the update of one scalar in ``update``."""
+
+    def __init__(self, lr: LearningRate):
+        self.lr = lr
+        self.t = 0  # completed steps
+        self.states: list[dict] = []  # one dict of named scalars per coordinate
+
+    def new_state(self) -> dict:
+        return {}
+
+    def step(self, params: list[float], grads: list[float]) -> list[float]:
+        """The parameters after one more step (the inputs are not modified)."""
+        if not self.states:
+            self.states = [self.new_state() for _ in params]
+        lr = float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
+        self.t += 1
+        return [
+            self.update(float(p), float(g), s, lr, self.t)
+            for p, g, s in zip(params, grads, self.states, strict=True)
+        ]
+
+    def update(self, p: float, g: float, s: dict, lr: float, t: int) -> float:
+        raise NotImplementedError
+
+
+class SGD(Reference):
+    """SGD with momentum (Polyak, or Nesterov as in Sutskever et al. 2013), PyTorch's form.
+
+    b_1 = g_1, then b_t = momentum * b_{t-1} + (1 - dampening) * g_t; the step is lr * b_t, or
+    lr * (g_t + momentum * b_t) with nesterov: lr sits outside the velocity.
+    """
+
+    def __init__(
+        self, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=False
+    ):
+        super().__init__(lr)
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"b": None}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        if self.momentum != 0:
+            if s["b"] is None:
+                s["b"] = g
+            else:
+                s["b"] = self.momentum * s["b"] + (1 - self.dampening) * g
+            if self.nesterov:
+                g = g + self.momentum * s["b"]
+            else:
+                g = s["b"]
+        return p - lr * g
+
+
+class AdaGrad(Reference):
+    """AdaGrad (Duchi, Hazan & Singer 2011) as PyTorch's Adagrad: eps outside the square root.
+
+    lr_t = lr / (1 + (t - 1) * lr_decay); G_t = G_{t-1} + g_t^2 with G_0 = initial_accumulator;
+    p_t = p_{t-1} - lr_t * g_t / (sqrt(G_t) + eps).
+    """
+
+    def __init__(
+        self, lr=1e-2, eps=1e-10, initial_accumulator=0.0, lr_decay=0.0, weight_decay=0.0, maximize=False
+    ):
+        super().__init__(lr)
+        self.eps = eps
+        self.initial_accumulator = initial_accumulator
+        self.lr_decay = lr_decay
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"G": float(self.initial_accumulator)}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        clr = lr / (1 + (t - 1) * self.lr_decay)
+        s["G"] = s["G"] + g * g
+        return p - clr * g / (math.sqrt(s["G"]) + self.eps)
+
+
+class RMSprop(Reference):
+    """RMSprop (Hinton, lecture 6e), centered variant of Graves (2013), as PyTorch's RMSprop.
+
+    v_t = alpha v_{t-1} + (1 - alpha) g_t^2; centered: a_t = alpha a_{t-1} + (1 - alpha) g_t and
+    v~ = v_t - a_t^2; with momentum: b_t = momentum b_{t-1} + g_t / (sqrt(v~) + eps) and
+    p_t = p_{t-1} - lr b_t; otherwise p_t = p_{t-1} - lr g_t / (sqrt(v~) + eps).
+    """
+
+    def __init__(
+        self, lr=1e-2, alpha=0.99, eps=1e-8, centered=False, momentum=0.0, weight_decay=0.0, maximize=False
+    ):
+        super().__init__(lr)
+        self.alpha = alpha
+        self.eps = eps
+        self.centered = centered
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"v": 0.0, "a": 0.0, "b": 0.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        s["v"] = self.alpha * s["v"] + (1 - self.alpha) * g * g
+        v_tilde = s["v"]
+        if self.centered:
+            s["a"] = self.alpha * s["a"] + (1 - self.alpha) * g
+            v_tilde = v_tilde - s["a"] * s["a"]
+        if self.momentum > 0:
+            s["b"] = self.momentum * s["b"] + g / (math.sqrt(v_tilde) + self.eps)
+            return p - lr * s["b"]
+        return p - lr * g / (math.sqrt(v_tilde) + self.eps)
+
+
+class Adam(Reference):
+    """Adam (Kingma & Ba 2015) and AMSGrad (Reddi et al. 2018) as PyTorch's Adam.
+
+    m_t = beta1 m_{t-1} + (1 - beta1) g_t; v_t = beta2 v_{t-1} + (1 - beta2) g_t^2;
+    amsgrad: vmax_t = max(vmax_{t-1}, v_t) (the uncorrected v) replaces v_t below;
+    p_t = p_{t-1} - lr * (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps).
+    Weight decay is L2 (added to the gradient); AdamW below decouples it.
+    """
+
+    decoupled = False
+
+    def __init__(
+        self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False
+    ):
+        super().__init__(lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.amsgrad = amsgrad
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"m": 0.0, "v": 0.0, "vmax": 0.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            if self.decoupled:
+                p = p * (1 - lr * self.weight_decay)
+            else:
+                g = g + self.weight_decay * p
+        s["m"] = self.beta1 * s["m"] + (1 - self.beta1) * g
+        s["v"] = self.beta2 * s["v"] + (1 - self.beta2) * g * g
+        m_hat = s["m"] / (1 - self.beta1**t)
+        if self.amsgrad:
+            s["vmax"] = max(s["vmax"], s["v"])
+            v_hat = s["vmax"] / (1 - self.beta2**t)
+        else:
+            v_hat = s["v"] / (1 - self.beta2**t)
+        return p - lr * m_hat / (math.sqrt(v_hat) + self.eps)
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019): p <- p (1 - lr wd) before the Adam step; wd 1e-2."""
+
+    decoupled = True
+
+    def __init__(
+        self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False
+    ):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class Nadam(Reference):
+    """Nadam (Dozat 2016) with the momentum schedule of PyTorch's NAdam.
+
+    mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)); P_t = mu_1 ... mu_t (running product);
+    m_t, v_t as in Adam; p_t = p_{t-1} - lr * [(1 - mu_t) g_t / (1 - P_t)
+    + mu_{t+1} m_t / (1 - P_t mu_{t+1})] / (sqrt(v_t / (1 - beta2^t)) + eps).
+    """
+
+    def __init__(
+        self,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        momentum_decay=4e-3,
+        weight_decay=0.0,
+        decoupled_weight_decay=False,
+        maximize=False,
+    ):
+        super().__init__(lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.momentum_decay = momentum_decay
+        self.weight_decay = weight_decay
+        self.decoupled_weight_decay = decoupled_weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"m": 0.0, "v": 0.0, "mu_product": 1.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            if self.decoupled_weight_decay:
+                p = p * (1 - lr * self.weight_decay)
+            else:
+                g = g + self.weight_decay * p
+        mu = self.beta1 * (1 - 0.5 * 0.96 ** (t * self.momentum_decay))
+        mu_next = self.beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
+        s["mu_product"] = s["mu_product"] * mu
+        s["m"] = self.beta1 * s["m"] + (1 - self.beta1) * g
+        s["v"] = self.beta2 * s["v"] + (1 - self.beta2) * g * g
+        m_hat = mu_next * s["m"] / (1 - s["mu_product"] * mu_next) + (1 - mu) * g / (1 - s["mu_product"])
+        v_hat = s["v"] / (1 - self.beta2**t)
+        return p - lr * m_hat / (math.sqrt(v_hat) + self.eps)
+
+
+class Adamax(Reference):
+    """Adamax (Kingma & Ba 2015, section 7.1) as PyTorch's Adamax.
+
+    m_t = beta1 m_{t-1} + (1 - beta1) g_t; u_t = max(beta2 u_{t-1}, |g_t| + eps);
+    p_t = p_{t-1} - lr / (1 - beta1^t) * m_t / u_t.
+    """
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
+        super().__init__(lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"m": 0.0, "u": 0.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        s["m"] = self.beta1 * s["m"] + (1 - self.beta1) * g
+        s["u"] = max(self.beta2 * s["u"], abs(g) + self.eps)
+        return p - lr / (1 - self.beta1**t) * s["m"] / s["u"]
+
+
+class AdaDelta(Reference):
+    """AdaDelta (Zeiler 2012) with PyTorch's extra learning rate.
+
+    v_t = rho v_{t-1} + (1 - rho) g_t^2; dx_t = sqrt(u_{t-1} + eps) / sqrt(v_t + eps) * g_t;
+    u_t = rho u_{t-1} + (1 - rho) dx_t^2; p_t = p_{t-1} - lr dx_t.
+    """
+
+    def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+        super().__init__(lr)
+        self.rho = rho
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"v": 0.0, "u": 0.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        s["v"] = self.rho * s["v"] + (1 - self.rho) * g * g
+        dx = math.sqrt(s["u"] + self.eps) / math.sqrt(s["v"] + self.eps) * g
+        s["u"] = self.rho * s["u"] + (1 - self.rho) * dx * dx
+        return p - lr * dx

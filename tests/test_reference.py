@@ -1,0 +1,304 @@
+"""descend's update rules against the independent scalar references of ``tests/reference.py``."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import descend as ds
+
+try:
+    from . import reference as ref
+except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
+    import reference as ref
+
+STEPS = 120
+RTOL = 1e-12
+H = np.array([0.5, 1.0, 2.0, 3.0, 0.2])  # curvatures of the quadratic part
+TARGET = np.array([1.0, -2.0, 0.5, 3.0, -1.0])
+X0 = np.array([0.3, 0.7, -1.2, 2.0, 0.05])
+
+
+def inverse_time(k: int) -> float:
+    return 0.1 / (1 + k)
+
+
+def noisy_quadratic_grad(x: np.ndarray, k: int, noise: np.ndarray, sign: float) -> np.ndarray:
+    """Gradient of sign * (0.5 (x - c)^T H (x - c)) plus a fixed seeded noise vector for step k.
+
+    With ``maximize`` the objective is flipped (sign = -1), so ascent converges too.
+    """
+    return sign * H * (x - TARGET) + noise[k]
+
+
+def assert_close(got: np.ndarray, want: list[float], step: int, what: str = "params") -> None:
+    want_arr = np.asarray(want, dtype=np.float64)
+    err = np.abs(got - want_arr) / np.maximum(1.0, np.abs(want_arr))
+    assert err.max() <= RTOL, (
+        f"{what} differ from the reference after step {step}: max relative error {err.max():.3g}\n"
+        f"descend:   {got.tolist()}\nreference: {want_arr.tolist()}"
+    )
+
+
+def run_against_reference(opt: ds.Optimizer, reference: ref.Reference, *, maximize: bool) -> None:
+    """Feed both the same gradients for STEPS steps; compare the parameters after every step."""
+    noise = 0.3 * np.random.default_rng(0).standard_normal((STEPS, X0.size))
+    sign = -1.0 if maximize else 1.0
+    x = X0.copy()
+    x_ref = X0.tolist()
+    state = opt.init(x)
+    moved = 0.0
+    for k in range(STEPS):
+        g = noisy_quadratic_grad(x, k, noise, sign)
+        before = x.copy()
+        opt.step(x, g, state)
+        x_ref = reference.step(x_ref, g.tolist())
+        moved = max(moved, float(np.abs(x - before).max()))
+        assert_close(x, x_ref, k + 1)
+    assert state.step == STEPS
+    assert moved > 1e-4, "the parameters hardly moved: the comparison would prove nothing"
+
+
+# (id, descend class, reference class, keyword arguments understood by both)
+CASES = [
+    ("sgd", ds.SGD, ref.SGD, {"lr": 0.05}),
+    ("sgd-wd", ds.SGD, ref.SGD, {"lr": 0.05, "weight_decay": 0.1}),
+    ("sgd-momentum", ds.SGD, ref.SGD, {"lr": 0.03, "momentum": 0.9}),
+    ("sgd-dampening", ds.SGD, ref.SGD, {"lr": 0.03, "momentum": 0.8, "dampening": 0.3}),
+    ("sgd-nesterov", ds.SGD, ref.SGD, {"lr": 0.03, "momentum": 0.9, "nesterov": True}),
+    (
+        "sgd-nesterov-wd-max",
+        ds.SGD,
+        ref.SGD,
+        {"lr": 0.03, "momentum": 0.7, "nesterov": True, "weight_decay": 0.05, "maximize": True},
+    ),
+    ("sgd-schedule", ds.SGD, ref.SGD, {"lr": inverse_time, "momentum": 0.5, "dampening": 0.5}),
+    ("adagrad", ds.AdaGrad, ref.AdaGrad, {"lr": 0.3}),
+    (
+        "adagrad-decay-init",
+        ds.AdaGrad,
+        ref.AdaGrad,
+        {"lr": 0.5, "lr_decay": 0.01, "initial_accumulator": 0.1, "eps": 1e-6},
+    ),
+    ("adagrad-wd-max", ds.AdaGrad, ref.AdaGrad, {"lr": 0.3, "weight_decay": 0.1, "maximize": True}),
+    ("adagrad-schedule", ds.AdaGrad, ref.AdaGrad, {"lr": inverse_time, "lr_decay": 0.05}),
+    ("rmsprop", ds.RMSprop, ref.RMSprop, {"lr": 0.01}),
+    ("rmsprop-centered", ds.RMSprop, ref.RMSprop, {"lr": 0.01, "alpha": 0.9, "centered": True}),
+    ("rmsprop-momentum", ds.RMSprop, ref.RMSprop, {"lr": 0.005, "momentum": 0.9, "eps": 1e-4}),
+    (
+        "rmsprop-centered-momentum-wd-max",
+        ds.RMSprop,
+        ref.RMSprop,
+        {"lr": 0.005, "centered": True, "momentum": 0.5, "weight_decay": 0.1, "maximize": True},
+    ),
+    ("rmsprop-schedule", ds.RMSprop, ref.RMSprop, {"lr": inverse_time, "alpha": 0.95}),
+    ("adam", ds.Adam, ref.Adam, {"lr": 0.05}),
+    ("adam-betas-eps", ds.Adam, ref.Adam, {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-3}),
+    ("adam-amsgrad", ds.Adam, ref.Adam, {"lr": 0.05, "amsgrad": True}),
+    (
+        "adam-amsgrad-wd-max",
+        ds.Adam,
+        ref.Adam,
+        {"lr": 0.05, "amsgrad": True, "weight_decay": 0.1, "maximize": True},
+    ),
+    ("adam-schedule", ds.Adam, ref.Adam, {"lr": inverse_time, "betas": (0.5, 0.9)}),
+    ("adamw", ds.AdamW, ref.AdamW, {"lr": 0.05}),
+    ("adamw-wd-amsgrad", ds.AdamW, ref.AdamW, {"lr": 0.05, "weight_decay": 0.3, "amsgrad": True}),
+    ("adamw-schedule-max", ds.AdamW, ref.AdamW, {"lr": inverse_time, "maximize": True}),
+    ("nadam", ds.Nadam, ref.Nadam, {"lr": 0.05}),
+    ("nadam-decay", ds.Nadam, ref.Nadam, {"lr": 0.05, "momentum_decay": 0.05, "betas": (0.8, 0.99)}),
+    ("nadam-l2", ds.Nadam, ref.Nadam, {"lr": 0.05, "weight_decay": 0.1}),
+    (
+        "nadam-decoupled-max",
+        ds.Nadam,
+        ref.Nadam,
+        {"lr": 0.05, "weight_decay": 0.2, "decoupled_weight_decay": True, "maximize": True},
+    ),
+    ("nadam-schedule", ds.Nadam, ref.Nadam, {"lr": inverse_time}),
+    ("adamax", ds.Adamax, ref.Adamax, {"lr": 0.05}),
+    ("adamax-betas-eps", ds.Adamax, ref.Adamax, {"lr": 0.05, "betas": (0.7, 0.9), "eps": 1e-2}),
+    ("adamax-wd-max", ds.Adamax, ref.Adamax, {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
+    ("adamax-schedule", ds.Adamax, ref.Adamax, {"lr": inverse_time}),
+    ("adadelta", ds.AdaDelta, ref.AdaDelta, {}),
+    ("adadelta-rho-eps", ds.AdaDelta, ref.AdaDelta, {"lr": 0.5, "rho": 0.95, "eps": 1e-4}),
+    ("adadelta-wd-max", ds.AdaDelta, ref.AdaDelta, {"weight_decay": 0.1, "maximize": True}),
+    ("adadelta-schedule", ds.AdaDelta, ref.AdaDelta, {"lr": lambda k: 2.0 / (1 + 0.1 * k)}),
+]
+
+
+@pytest.mark.parametrize(("ds_cls", "ref_cls", "kwargs"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_matches_reference(ds_cls, ref_cls, kwargs):
+    run_against_reference(ds_cls(**kwargs), ref_cls(**kwargs), maximize=kwargs.get("maximize", False))
+
+
+@pytest.mark.parametrize(
+    ("opt", "reference"),
+    [
+        (ds.Momentum(lr=0.03), ref.SGD(lr=0.03, momentum=0.9)),
+        (
+            ds.Momentum(lr=0.03, momentum=0.5, dampening=0.2, weight_decay=0.1),
+            ref.SGD(lr=0.03, momentum=0.5, dampening=0.2, weight_decay=0.1),
+        ),
+        (ds.Nesterov(lr=0.03), ref.SGD(lr=0.03, momentum=0.9, nesterov=True)),
+        (
+            ds.Nesterov(lr=inverse_time, momentum=0.6, maximize=True),
+            ref.SGD(lr=inverse_time, momentum=0.6, nesterov=True, maximize=True),
+        ),
+    ],
+    ids=["momentum", "momentum-dampening-wd", "nesterov", "nesterov-schedule-max"],
+)
+def test_aliases_match_reference(opt, reference):
+    run_against_reference(opt, reference, maximize=reference.maximize)
+
+
+# PyTorch's documented defaults (torch.optim, 2.x), written out rather than read from anywhere.
+TORCH_DEFAULTS = {
+    ds.SGD: {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+    ds.AdaGrad: {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator": 0.0, "eps": 1e-10},
+    ds.RMSprop: {
+        "lr": 1e-2,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+    },
+    ds.Adam: {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False},
+    ds.AdamW: {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2, "amsgrad": False},
+    ds.Nadam: {
+        "lr": 2e-3,
+        "betas": (0.9, 0.999),
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum_decay": 4e-3,
+        "decoupled_weight_decay": False,
+    },
+    ds.Adamax: {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    ds.AdaDelta: {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
+}
+REFERENCE_OF = {
+    ds.SGD: ref.SGD,
+    ds.AdaGrad: ref.AdaGrad,
+    ds.RMSprop: ref.RMSprop,
+    ds.Adam: ref.Adam,
+    ds.AdamW: ref.AdamW,
+    ds.Nadam: ref.Nadam,
+    ds.Adamax: ref.Adamax,
+    ds.AdaDelta: ref.AdaDelta,
+}
+
+
+@pytest.mark.parametrize("cls", list(TORCH_DEFAULTS), ids=lambda c: c.__name__)
+def test_defaults_are_pytorchs(cls):
+    expected = {**TORCH_DEFAULTS[cls], "maximize": False}
+    signature = inspect.signature(cls).parameters
+    opt = cls()
+    for name, value in expected.items():
+        assert name in signature, f"{cls.__name__} has no parameter {name!r}"
+        if name == "weight_decay":  # Adam/AdamW may use None for "the class's default"
+            assert opt.weight_decay == value, f"{cls.__name__}: weight_decay defaults to {opt.weight_decay}"
+        else:
+            default = signature[name].default
+            assert default == value and type(default) is type(value), (
+                f"{cls.__name__}: {name} defaults to {default!r}, PyTorch uses {value!r}"
+            )
+    # ... and the defaults behave as PyTorch's: same trajectory as the reference given them.
+    run_against_reference(opt, REFERENCE_OF[cls](**expected), maximize=False)
+
+
+def test_alias_defaults():
+    # Momentum and Nesterov are descend's readable names for SGD with momentum 0.9.
+    for cls in (ds.Momentum, ds.Nesterov):
+        signature = inspect.signature(cls).parameters
+        assert signature["momentum"].default == 0.9
+        assert signature["weight_decay"].default == 0.0
+        assert signature["maximize"].default is False
+    assert inspect.signature(ds.Momentum).parameters["dampening"].default == 0.0
+
+
+def _flat(tree: dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate([leaf.ravel() for leaf in tree.values()])
+
+
+@pytest.mark.parametrize(
+    ("opt", "reference"),
+    [
+        (
+            ds.Adam(lr=0.05, amsgrad=True, weight_decay=0.01),
+            ref.Adam(lr=0.05, amsgrad=True, weight_decay=0.01),
+        ),
+        (
+            ds.SGD(lr=0.02, momentum=0.9, nesterov=True),
+            ref.SGD(lr=0.02, momentum=0.9, nesterov=True),
+        ),
+        (ds.RMSprop(lr=0.01, centered=True, momentum=0.3), ref.RMSprop(lr=0.01, centered=True, momentum=0.3)),
+        (
+            ds.Nadam(lr=inverse_time, weight_decay=0.1, decoupled_weight_decay=True),
+            ref.Nadam(lr=inverse_time, weight_decay=0.1, decoupled_weight_decay=True),
+        ),
+    ],
+    ids=["adam-amsgrad", "nesterov", "rmsprop-centered", "nadam-decoupled"],
+)
+def test_dict_params_match_reference(opt, reference):
+    """A dict of arrays of different shapes: every coordinate follows its scalar reference."""
+    rng = np.random.default_rng(1)
+    params = {"W": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)}
+    target = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+    noise = [{k: 0.3 * rng.standard_normal(v.shape) for k, v in params.items()} for _ in range(STEPS)]
+    x0 = _flat(params)
+    x_ref = x0.tolist()
+    state = opt.init(params)
+    for k in range(STEPS):
+        grads = {name: 2.0 * (params[name] - target[name]) + noise[k][name] for name in params}
+        opt.step(params, grads, state)
+        x_ref = reference.step(x_ref, _flat(grads).tolist())
+        assert_close(_flat(params), x_ref, k + 1)
+    assert state.step == STEPS
+    assert np.abs(_flat(params) - x0).min() > 1e-3, "every coordinate should have moved"
+
+
+ZERO_D_BUG = pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="descend bug: a 0-d parameter leaf raises 'return arrays must be of ArrayType' "
+    "(np.sqrt(..., out=x) where x is a NumPy scalar produced by arithmetic on 0-d arrays)",
+)
+
+
+ZERO_D_CASES = [
+    ("sgd-nesterov", ds.SGD, ref.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("adagrad", ds.AdaGrad, ref.AdaGrad, {"lr": 0.3}),
+    ("rmsprop-momentum", ds.RMSprop, ref.RMSprop, {"lr": 0.01, "momentum": 0.5}),
+    ("rmsprop-centered", ds.RMSprop, ref.RMSprop, {"lr": 0.01, "centered": True}),
+    ("adam-amsgrad", ds.Adam, ref.Adam, {"lr": 0.05, "amsgrad": True}),
+    ("adamw", ds.AdamW, ref.AdamW, {"lr": 0.05}),
+    ("nadam", ds.Nadam, ref.Nadam, {"lr": 0.05}),
+    ("adamax", ds.Adamax, ref.Adamax, {"lr": 0.05}),
+    ("adadelta", ds.AdaDelta, ref.AdaDelta, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("ds_cls", "ref_cls", "kwargs"),
+    [
+        pytest.param(
+            *c[1:], id=c[0], marks=ZERO_D_BUG if c[0] in {"rmsprop-centered", "nadam", "adadelta"} else ()
+        )
+        for c in ZERO_D_CASES
+    ],
+)
+def test_zero_d_param_matches_reference(ds_cls, ref_cls, kwargs):
+    """A scalar parameter stored as a 0-d array is an ndarray like any other."""
+    opt, reference = ds_cls(**kwargs), ref_cls(**kwargs)
+    noise = 0.3 * np.random.default_rng(2).standard_normal(STEPS)
+    x = np.array(0.5)
+    x_ref = [0.5]
+    state = opt.init(x)
+    for k in range(STEPS):
+        g = np.array(2.0 * (float(x) - 1.5) + noise[k])
+        opt.step(x, g, state)
+        x_ref = reference.step(x_ref, [float(g)])
+        assert_close(np.atleast_1d(x), x_ref, k + 1)
+    assert abs(float(x) - 0.5) > 1e-3
