@@ -64,10 +64,8 @@ class AdaDelta(Optimizer):
         v, u = b["v"], b["u"]
         v *= rho
         v += (1.0 - rho) * (g * g)
-        std = v + eps
-        np.sqrt(std, out=std)
-        delta = u + eps
-        np.sqrt(delta, out=delta)
+        std = np.sqrt(v + eps)
+        delta = np.sqrt(u + eps)
         delta /= std
         delta *= g
         u *= rho

@@ -61,7 +61,9 @@ class AdaGrad(Optimizer):
     ):
         super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
         self.eps = check_eps(self._owner, eps)
-        self.initial_accumulator = check_real(self._owner, "initial_accumulator", initial_accumulator, low=0.0)
+        self.initial_accumulator = check_real(
+            self._owner, "initial_accumulator", initial_accumulator, low=0.0
+        )
         self.lr_decay = check_real(self._owner, "lr_decay", lr_decay, low=0.0)
 
     def _buffer_names(self) -> tuple[str, ...]:

@@ -139,8 +139,10 @@ class Optimizer:
         return out
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" if not isinstance(v, str) or k == "lr" else f"{k}={v}"
-                         for k, v in self.hyperparameters().items())
+        args = ", ".join(
+            f"{k}={v!r}" if not isinstance(v, str) or k == "lr" else f"{k}={v}"
+            for k, v in self.hyperparameters().items()
+        )
         return f"{type(self).__name__}({args})"
 
     def lr_at(self, step: int) -> float:
@@ -148,8 +150,13 @@ class Optimizer:
         if not callable(self.lr):
             return float(self.lr)
         value = self.lr(int(step))
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{self._owner}: schedule {self.lr!r} returned {describe(value)} at step {step}; expected a real number")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(
+                f"{self._owner}: schedule {self.lr!r} returned {describe(value)} at step {step}; "
+                "expected a real number"
+            )
         value = float(value)
         if not math.isfinite(value) or value < 0:
             raise ValueError(
@@ -178,7 +185,9 @@ class Optimizer:
             scalars=self._initial_scalars(),
         )
 
-    def _check_call(self, params: Any, grads: Any, state: OptState) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _check_call(
+        self, params: Any, grads: Any, state: OptState
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Validate everything before touching anything, so a rejected call mutates nothing."""
         owner = f"{self._owner}.step"
         if not isinstance(state, OptState):
@@ -199,7 +208,9 @@ class Optimizer:
             raise ValueError(f"{owner}: grads must have the same structure as params")
         paths = leaf_paths(p_def)
         grads_out = []
-        for p, g, shape, dtype, path in zip(p_leaves, g_leaves, state.shapes, state.dtypes, paths, strict=True):
+        for p, g, shape, dtype, path in zip(
+            p_leaves, g_leaves, state.shapes, state.dtypes, paths, strict=True
+        ):
             as_float_array(p, what=f"{owner}: params{path}")
             if p.shape != shape or p.dtype != dtype:
                 raise ValueError(

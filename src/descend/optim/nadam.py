@@ -65,7 +65,9 @@ class Nadam(Optimizer):
         self.betas = check_betas(self._owner, betas)
         self.eps = check_eps(self._owner, eps)
         self.momentum_decay = check_real(self._owner, "momentum_decay", momentum_decay, low=0.0)
-        self.decoupled_weight_decay = check_bool(self._owner, "decoupled_weight_decay", decoupled_weight_decay)
+        self.decoupled_weight_decay = check_bool(
+            self._owner, "decoupled_weight_decay", decoupled_weight_decay
+        )
 
     def _buffer_names(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -92,8 +94,7 @@ class Nadam(Optimizer):
         _lerp_(m, g, 1.0 - beta1)
         v *= beta2
         v += (1.0 - beta2) * (g * g)
-        denom = v / c["bc2"]
-        np.sqrt(denom, out=denom)
+        denom = np.sqrt(v / c["bc2"])
         denom += self.eps
         p -= c["coef_g"] * (g / denom)
         p -= c["coef_m"] * (m / denom)

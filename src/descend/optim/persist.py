@@ -72,7 +72,7 @@ def load_state(source: Mapping[str, Any] | str | os.PathLike[str]) -> OptState:
                 raise ValueError(f"load_state: buffer {name}/{i} has shape {arr.shape}, expected {shape}")
             bufs.append(arr)
         buffers[name] = bufs
-    scalars = {k[len("scalar/"):]: float(v) for k, v in data.items() if k.startswith("scalar/")}
+    scalars = {k[len("scalar/") :]: float(v) for k, v in data.items() if k.startswith("scalar/")}
     return OptState(
         optimizer=str(data["optimizer"]),
         t=np.int64(data["t"]),

@@ -85,8 +85,7 @@ class RMSprop(Optimizer):
         if self.centered:
             g_avg = b["g_avg"]
             _lerp_(g_avg, g, 1.0 - alpha)
-            avg = v - g_avg * g_avg
-            np.sqrt(avg, out=avg)
+            avg = np.sqrt(v - g_avg * g_avg)
         else:
             avg = np.sqrt(v)
         avg += self.eps

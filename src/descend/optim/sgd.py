@@ -117,7 +117,9 @@ class Momentum(SGD):
         weight_decay: float = 0.0,
         maximize: bool = False,
     ):
-        super().__init__(lr, momentum, dampening, nesterov=False, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(
+            lr, momentum, dampening, nesterov=False, weight_decay=weight_decay, maximize=maximize
+        )
 
     name = "momentum"
 

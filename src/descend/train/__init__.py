@@ -1,4 +1,5 @@
 """Training loops."""
+
 from .minimize import MinimizeResult, minimize
 
 __all__ = ["MinimizeResult", "minimize"]

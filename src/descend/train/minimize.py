@@ -1,2 +1,342 @@
-class MinimizeResult: ...
-def minimize(*a, **k): ...
+"""minimize(): run an update rule on a function of an array until it converges or diverges."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_bool, check_choice, check_int, check_real, describe
+from ..errors import DivergenceError
+from ..optim import Optimizer, OptState
+from ..optim import optimizer as make_optimizer
+
+__all__ = ["History", "MinimizeResult", "central_difference_grad", "minimize"]
+
+#: above this many coordinates the path of iterates is not recorded unless asked for.
+PATH_MAX_DIM = 10
+
+
+@dataclass
+class History:
+    """Per-step record of a run, as columns (NumPy arrays of equal length).
+
+    Row ``k`` describes iterate ``x_k``: its loss, its gradient norm, the learning rate used
+    to leave it (NaN on the last row, unless the run diverged: then the lr of the step that
+    failed) and the wall time since the start. ``path[k]`` is
+    ``x_k`` itself when the path was recorded.
+    """
+
+    step: np.ndarray
+    loss: np.ndarray
+    lr: np.ndarray
+    grad_norm: np.ndarray
+    time: np.ndarray
+    path: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        cols = {
+            "step": self.step,
+            "loss": self.loss,
+            "lr": self.lr,
+            "grad_norm": self.time * 0 + self.grad_norm,
+        }
+        cols["time"] = self.time
+        return cols
+
+
+@dataclass
+class MinimizeResult:
+    """Outcome of :func:`minimize` (named like :class:`scipy.optimize.OptimizeResult`)."""
+
+    x: np.ndarray
+    fun: float
+    nit: int
+    success: bool
+    message: str
+    history: History
+    diverged: bool = False
+    grad_method: str = "analytic"
+    optimizer: Optimizer | None = None
+    state: OptState | None = field(default=None, repr=False)
+
+    @property
+    def grad_norm(self) -> float:
+        return float(self.history.grad_norm[-1])
+
+
+def central_difference_grad(fun: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
+    """Gradient by central differences, step ``h_i = eps**(1/3) * max(1, |x_i|)`` (2n calls)."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.empty_like(x)
+    xf = x.reshape(-1)
+    gf = g.reshape(-1)
+    h0 = np.finfo(np.float64).eps ** (1.0 / 3.0)
+    for i in range(xf.size):
+        h = h0 * max(1.0, abs(xf[i]))
+        orig = xf[i]
+        xf[i] = orig + h
+        f_plus = float(fun(x))
+        xf[i] = orig - h
+        f_minus = float(fun(x))
+        xf[i] = orig
+        gf[i] = (f_plus - f_minus) / (2.0 * h)
+    return g
+
+
+def safe_norm(g: np.ndarray) -> float:
+    """Euclidean norm that does not overflow for large finite entries (inf/NaN propagate)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = float(np.max(np.abs(g))) if g.size else 0.0
+        if m == 0.0 or not math.isfinite(m):
+            return m if g.size else 0.0
+        return m * float(np.sqrt(np.sum(np.square(g / m))))
+
+
+def _evaluator(fun: Any, grad: Any) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], str]:
+    if not callable(fun):
+        raise TypeError(f"minimize: fun must be callable, got {describe(fun)}")
+    if grad is True:
+
+        def both(x: np.ndarray) -> tuple[float, np.ndarray]:
+            out = fun(x)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError(
+                    f"minimize: with grad=True, fun(x) must return (value, gradient), got {describe(out)}"
+                )
+            return out
+
+        return both, "analytic"
+    if grad is None and callable(getattr(fun, "grad", None)):
+        grad = fun.grad
+    if grad is None:
+        return (lambda x: (fun(x), central_difference_grad(fun, x))), "central differences"
+    if isinstance(grad, (bool, np.bool_)) or not callable(grad):
+        raise TypeError(f"minimize: grad must be None, True or a callable, got {describe(grad)}")
+    return (lambda x: (fun(x), grad(x))), "analytic"
+
+
+def minimize(
+    fun: Callable[..., Any],
+    x0: Any,
+    grad: Callable[[np.ndarray], np.ndarray] | bool | None = None,
+    optimizer: str | Optimizer = "adam",
+    lr: Any = None,
+    max_steps: int = 1000,
+    tol: float | None = 1e-6,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+    noise: float = 0.0,
+    seed: int | None = 0,
+    record_path: bool | None = None,
+    on_divergence: str = "raise",
+) -> MinimizeResult:
+    """Minimise ``fun`` from ``x0`` with a first-order update rule.
+
+    Parameters
+    ----------
+    fun : ``fun(x) -> float``; or ``fun(x) -> (value, gradient)`` with ``grad=True``
+        (SciPy's ``jac=True``). A :mod:`descend.functions` objective brings its own gradient.
+    x0 : starting point (array-like of floats; not modified).
+    grad : callable ``grad(x) -> array``, ``True`` (see ``fun``), or ``None``: use
+        ``fun.grad`` if it exists, else central differences (``result.grad_method`` says so).
+    optimizer : a name from :func:`descend.optim.names` or an :class:`~descend.optim.Optimizer`.
+    lr : learning rate or schedule for a named optimizer (default: the optimizer's own).
+    max_steps : maximum number of updates, ``>= 0``.
+    tol : stop with ``success=True`` once the gradient norm is ``<= tol``; ``None`` runs
+        ``max_steps`` updates and counts that as success.
+    callback : called after each update with a dict (``step``, ``x``, ``loss``, ``grad``,
+        ``lr``); returning ``True`` stops the run.
+    options : further hyperparameters for a named optimizer, e.g. ``{"momentum": 0.9}``.
+    noise : standard deviation of Gaussian noise added to every gradient (a stand-in for
+        mini-batch noise); drawn from ``np.random.default_rng(seed)``.
+    record_path : keep every iterate in ``history.path`` (default: when ``x`` has at most
+        10 coordinates).
+    on_divergence : ``"raise"`` a :class:`~descend.DivergenceError` when the loss or gradient
+        stops being finite, or ``"stop"`` and return ``success=False, diverged=True``. Either
+        way ``x`` is the last iterate whose loss and gradient were finite.
+
+    Examples
+    --------
+    >>> import descend as ds
+    >>> f = ds.functions.get("rosenbrock")
+    >>> res = ds.minimize(f, f.start, optimizer="adam", lr=0.02, max_steps=5000, tol=1e-6)
+    >>> res.success, bool(abs(res.x - 1).max() < 1e-4)
+    (True, True)
+    """
+    owner = "minimize"
+    max_steps = check_int(owner, "max_steps", max_steps, low=0)
+    if tol is not None:
+        tol = check_real(owner, "tol", tol, low=0.0)
+    noise = check_real(owner, "noise", noise, low=0.0)
+    on_divergence = check_choice(owner, "on_divergence", on_divergence, ("raise", "stop"))
+    if record_path is not None:
+        record_path = check_bool(owner, "record_path", record_path)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{owner}: callback must be callable or None, got {describe(callback)}")
+    opt_kwargs = dict(options or {})
+    if isinstance(optimizer, Optimizer):
+        if lr is not None or opt_kwargs:
+            raise TypeError(f"{owner}: lr and options apply to a named optimizer, not to {optimizer!r}")
+        opt = optimizer
+    else:
+        if lr is not None:
+            opt_kwargs["lr"] = lr
+        opt = make_optimizer(optimizer, **opt_kwargs)
+    evaluate, grad_method = _evaluator(fun, grad)
+
+    x0_arr = np.asarray(x0)
+    if x0_arr.size == 0 or not (
+        np.issubdtype(x0_arr.dtype, np.floating) or np.issubdtype(x0_arr.dtype, np.integer)
+    ):
+        raise ValueError(f"{owner}: x0 must be a non-empty array of real numbers, got {describe(x0)}")
+    if not np.all(np.isfinite(x0_arr)):
+        raise ValueError(f"{owner}: x0 must be finite, got {describe(x0)}")
+    dtype = x0_arr.dtype if np.issubdtype(x0_arr.dtype, np.floating) else np.float64
+    x = np.array(x0_arr, dtype=dtype, copy=True)
+    if record_path is None:
+        record_path = x.size <= PATH_MAX_DIM
+    rng = np.random.default_rng(seed) if noise > 0 else None
+
+    state = opt.init(x)
+    steps: list[int] = []
+    losses: list[float] = []
+    lrs: list[float] = []
+    gnorms: list[float] = []
+    times: list[float] = []
+    path: list[np.ndarray] = []
+    t0 = time.perf_counter()
+    prev_x = x.copy()
+    prev_state = state.copy()
+    diverged = False
+    success = False
+    message = ""
+    k = 0
+    while True:
+        with np.errstate(over="ignore", invalid="ignore"):
+            value, g = evaluate(x)
+            value = float(value)
+            g = np.asarray(g)
+        if g.shape != x.shape:
+            raise ValueError(f"{owner}: gradient has shape {g.shape}, x has shape {x.shape} (step {k})")
+        if rng is not None:
+            g = g + rng.normal(0.0, noise, size=g.shape)
+        gnorm = safe_norm(g)
+        finite = math.isfinite(value) and math.isfinite(gnorm) and bool(np.all(np.isfinite(x)))
+        if not finite:
+            # roll back to the last iterate whose loss and gradient were finite
+            if k > 0:
+                np.copyto(x, prev_x)
+                state.restore_from(prev_state)
+            what = "loss" if not math.isfinite(value) else "gradient"
+            message = (
+                f"diverged: the {what} became non-finite at step {k} with {opt!r}; "
+                "try a smaller learning rate"
+            )
+            diverged = True
+            bad_step, k = k, max(k - 1, 0)
+            if on_divergence == "raise":
+                err = DivergenceError(message, step=bad_step, quantity=what)
+                err.result = _result(
+                    x,
+                    losses,
+                    steps,
+                    lrs,
+                    gnorms,
+                    times,
+                    path,
+                    k,
+                    False,
+                    message,
+                    True,
+                    grad_method,
+                    opt,
+                    state,
+                )
+                raise err
+            break
+        steps.append(k)
+        losses.append(value)
+        gnorms.append(gnorm)
+        times.append(time.perf_counter() - t0)
+        if record_path:
+            path.append(x.copy())
+        if tol is not None and gnorm <= tol:
+            success, message = True, f"converged: gradient norm {gnorm:.3g} <= tol {tol:g} after {k} steps"
+            lrs.append(math.nan)
+            break
+        if k >= max_steps:
+            success = tol is None
+            message = (
+                f"completed max_steps={max_steps}"
+                if tol is None
+                else f"max_steps={max_steps} reached with gradient norm {gnorm:.3g} > tol {tol:g}"
+            )
+            lrs.append(math.nan)
+            break
+        lr_k = opt.lr_at(int(state.t))
+        lrs.append(lr_k)
+        np.copyto(prev_x, x)
+        prev_state = state.copy() if k == 0 else _copy_into(prev_state, state)
+        with np.errstate(over="ignore", invalid="ignore"):
+            opt.step(x, g, state)
+        k += 1
+        if (
+            callback is not None
+            and callback({"step": k, "x": x, "loss": value, "grad": g, "lr": lr_k}) is True
+        ):
+            with np.errstate(over="ignore", invalid="ignore"):
+                value, g = evaluate(x)
+            steps.append(k)
+            losses.append(float(value))
+            gnorms.append(safe_norm(np.asarray(g)))
+            times.append(time.perf_counter() - t0)
+            lrs.append(math.nan)
+            if record_path:
+                path.append(x.copy())
+            success, message = True, f"stopped by callback after {k} steps"
+            break
+    return _result(
+        x, losses, steps, lrs, gnorms, times, path, k, success, message, diverged, grad_method, opt, state
+    )
+
+
+def _copy_into(dst: OptState, src: OptState) -> OptState:
+    dst.restore_from(src)
+    return dst
+
+
+def _result(
+    x, losses, steps, lrs, gnorms, times, path, nit, success, message, diverged, grad_method, opt, state
+) -> MinimizeResult:
+    n = len(steps)
+    lrs = (lrs + [math.nan] * n)[:n]
+    history = History(
+        step=np.asarray(steps, dtype=np.int64),
+        loss=np.asarray(losses, dtype=np.float64),
+        lr=np.asarray(lrs, dtype=np.float64),
+        grad_norm=np.asarray(gnorms, dtype=np.float64),
+        time=np.asarray(times, dtype=np.float64),
+        path=np.asarray(path) if path else None,
+    )
+    fun = float(losses[-1]) if losses else math.nan
+    return MinimizeResult(
+        x=x,
+        fun=fun,
+        nit=nit,
+        success=success,
+        message=message,
+        history=history,
+        diverged=diverged,
+        grad_method=grad_method,
+        optimizer=opt,
+        state=state,
+    )
