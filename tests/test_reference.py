@@ -259,14 +259,6 @@ def test_dict_params_match_reference(opt, reference):
     assert np.abs(_flat(params) - x0).min() > 1e-3, "every coordinate should have moved"
 
 
-ZERO_D_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="descend bug: a 0-d parameter leaf raises 'return arrays must be of ArrayType' "
-    "(np.sqrt(..., out=x) where x is a NumPy scalar produced by arithmetic on 0-d arrays)",
-)
-
-
 ZERO_D_CASES = [
     ("sgd-nesterov", ds.SGD, ref.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
     ("adagrad", ds.AdaGrad, ref.AdaGrad, {"lr": 0.3}),
@@ -282,12 +274,7 @@ ZERO_D_CASES = [
 
 @pytest.mark.parametrize(
     ("ds_cls", "ref_cls", "kwargs"),
-    [
-        pytest.param(
-            *c[1:], id=c[0], marks=ZERO_D_BUG if c[0] in {"rmsprop-centered", "nadam", "adadelta"} else ()
-        )
-        for c in ZERO_D_CASES
-    ],
+    [pytest.param(*c[1:], id=c[0]) for c in ZERO_D_CASES],
 )
 def test_zero_d_param_matches_reference(ds_cls, ref_cls, kwargs):
     """A scalar parameter stored as a 0-d array is an ndarray like any other."""
