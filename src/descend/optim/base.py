@@ -233,6 +233,10 @@ class Optimizer:
         ``grads`` has the structure and shapes of ``params``; it is never modified.
         """
         p_leaves, g_leaves = self._check_call(params, grads, state)
+        self._apply(p_leaves, g_leaves, state)
+
+    def _apply(self, p_leaves: list[np.ndarray], g_leaves: list[np.ndarray], state: OptState) -> None:
+        """The update itself, on already validated leaves (loops call this after one check)."""
         lr = self.lr_at(int(state.t))
         t = int(state.t) + 1
         c = self._coefficients(t, lr, state.scalars)

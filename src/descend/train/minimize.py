@@ -93,11 +93,15 @@ def central_difference_grad(fun: Callable[[np.ndarray], float], x: np.ndarray) -
 
 def safe_norm(g: np.ndarray) -> float:
     """Euclidean norm that does not overflow for large finite entries (inf/NaN propagate)."""
+    flat = g.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):
-        m = float(np.max(np.abs(g))) if g.size else 0.0
-        if m == 0.0 or not math.isfinite(m):
-            return m if g.size else 0.0
-        return m * float(np.sqrt(np.sum(np.square(g / m))))
+        sq = float(np.dot(flat, flat))
+        if math.isfinite(sq):
+            return math.sqrt(sq)
+        m = float(np.max(np.abs(flat)))
+        if not math.isfinite(m):
+            return m
+        return m * float(np.sqrt(np.sum(np.square(flat / m))))
 
 
 def _evaluator(fun: Any, grad: Any) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], str]:
@@ -207,136 +211,108 @@ def minimize(
     rng = np.random.default_rng(seed) if noise > 0 else None
 
     state = opt.init(x)
-    steps: list[int] = []
-    losses: list[float] = []
-    lrs: list[float] = []
-    gnorms: list[float] = []
-    times: list[float] = []
-    path: list[np.ndarray] = []
-    t0 = time.perf_counter()
+    rec = _Recorder(record_path)
     prev_x = x.copy()
     prev_state = state.copy()
-    diverged = False
-    success = False
-    message = ""
-    k = 0
-    while True:
-        with np.errstate(over="ignore", invalid="ignore"):
+    # Overflow on the way to divergence is expected and detected below; numpy need not warn.
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = 0
+        while True:
             value, g = evaluate(x)
             value = float(value)
             g = np.asarray(g)
-        if g.shape != x.shape:
-            raise ValueError(f"{owner}: gradient has shape {g.shape}, x has shape {x.shape} (step {k})")
-        if rng is not None:
-            g = g + rng.normal(0.0, noise, size=g.shape)
-        gnorm = safe_norm(g)
-        finite = math.isfinite(value) and math.isfinite(gnorm) and bool(np.all(np.isfinite(x)))
-        if not finite:
-            # roll back to the last iterate whose loss and gradient were finite
-            if k > 0:
-                np.copyto(x, prev_x)
-                state.restore_from(prev_state)
-            what = "loss" if not math.isfinite(value) else "gradient"
-            message = (
-                f"diverged: the {what} became non-finite at step {k} with {opt!r}; "
-                "try a smaller learning rate"
-            )
-            diverged = True
-            bad_step, k = k, max(k - 1, 0)
-            if on_divergence == "raise":
-                err = DivergenceError(message, step=bad_step, quantity=what)
-                err.result = _result(
-                    x,
-                    losses,
-                    steps,
-                    lrs,
-                    gnorms,
-                    times,
-                    path,
-                    k,
-                    False,
-                    message,
-                    True,
-                    grad_method,
-                    opt,
-                    state,
+            if g.shape != x.shape:
+                raise ValueError(f"{owner}: gradient has shape {g.shape}, x has shape {x.shape} (step {k})")
+            if rng is not None:
+                g = g + rng.normal(0.0, noise, size=g.shape)
+            gnorm = safe_norm(g)
+            if not (math.isfinite(value) and math.isfinite(gnorm)):
+                # roll back to the last iterate whose loss and gradient were finite
+                if k > 0:
+                    np.copyto(x, prev_x)
+                    state.restore_from(prev_state)
+                what = "loss" if not math.isfinite(value) else "gradient"
+                message = (
+                    f"diverged: the {what} became non-finite at step {k} with {opt!r}; "
+                    "try a smaller learning rate"
                 )
-                raise err
-            break
-        steps.append(k)
-        losses.append(value)
-        gnorms.append(gnorm)
-        times.append(time.perf_counter() - t0)
-        if record_path:
-            path.append(x.copy())
-        if tol is not None and gnorm <= tol:
-            success, message = True, f"converged: gradient norm {gnorm:.3g} <= tol {tol:g} after {k} steps"
-            lrs.append(math.nan)
-            break
-        if k >= max_steps:
-            success = tol is None
-            message = (
-                f"completed max_steps={max_steps}"
-                if tol is None
-                else f"max_steps={max_steps} reached with gradient norm {gnorm:.3g} > tol {tol:g}"
-            )
-            lrs.append(math.nan)
-            break
-        lr_k = opt.lr_at(int(state.t))
-        lrs.append(lr_k)
-        np.copyto(prev_x, x)
-        prev_state = state.copy() if k == 0 else _copy_into(prev_state, state)
-        with np.errstate(over="ignore", invalid="ignore"):
-            opt.step(x, g, state)
-        k += 1
-        if (
-            callback is not None
-            and callback({"step": k, "x": x, "loss": value, "grad": g, "lr": lr_k}) is True
-        ):
-            with np.errstate(over="ignore", invalid="ignore"):
+                result = rec.result(x, max(k - 1, 0), False, message, True, grad_method, opt, state)
+                if on_divergence == "raise":
+                    err = DivergenceError(message, step=k, quantity=what)
+                    err.result = result
+                    raise err
+                return result
+            rec.add(k, value, gnorm, x)
+            if tol is not None and gnorm <= tol:
+                message = f"converged: gradient norm {gnorm:.3g} <= tol {tol:g} after {k} steps"
+                return rec.result(x, k, True, message, False, grad_method, opt, state)
+            if k >= max_steps:
+                message = (
+                    f"completed max_steps={max_steps}"
+                    if tol is None
+                    else f"max_steps={max_steps} reached with gradient norm {gnorm:.3g} > tol {tol:g}"
+                )
+                return rec.result(x, k, tol is None, message, False, grad_method, opt, state)
+            lr_k = opt.lr_at(int(state.t))
+            rec.lrs.append(lr_k)
+            np.copyto(prev_x, x)
+            prev_state.restore_from(state)
+            if k == 0:
+                opt.step(x, g, state)  # validates once; the structure cannot change afterwards
+            else:
+                opt._apply([x], [g], state)
+            k += 1
+            if (
+                callback is not None
+                and callback({"step": k, "x": x, "loss": value, "grad": g, "lr": lr_k}) is True
+            ):
                 value, g = evaluate(x)
-            steps.append(k)
-            losses.append(float(value))
-            gnorms.append(safe_norm(np.asarray(g)))
-            times.append(time.perf_counter() - t0)
-            lrs.append(math.nan)
-            if record_path:
-                path.append(x.copy())
-            success, message = True, f"stopped by callback after {k} steps"
-            break
-    return _result(
-        x, losses, steps, lrs, gnorms, times, path, k, success, message, diverged, grad_method, opt, state
-    )
+                rec.add(k, float(value), safe_norm(np.asarray(g)), x)
+                message = f"stopped by callback after {k} steps"
+                return rec.result(x, k, True, message, False, grad_method, opt, state)
 
 
-def _copy_into(dst: OptState, src: OptState) -> OptState:
-    dst.restore_from(src)
-    return dst
+class _Recorder:
+    """Collects the history rows of a minimize() run."""
 
+    def __init__(self, record_path: bool):
+        self.record_path = record_path
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.lrs: list[float] = []
+        self.gnorms: list[float] = []
+        self.times: list[float] = []
+        self.path: list[np.ndarray] = []
+        self.t0 = time.perf_counter()
 
-def _result(
-    x, losses, steps, lrs, gnorms, times, path, nit, success, message, diverged, grad_method, opt, state
-) -> MinimizeResult:
-    n = len(steps)
-    lrs = (lrs + [math.nan] * n)[:n]
-    history = History(
-        step=np.asarray(steps, dtype=np.int64),
-        loss=np.asarray(losses, dtype=np.float64),
-        lr=np.asarray(lrs, dtype=np.float64),
-        grad_norm=np.asarray(gnorms, dtype=np.float64),
-        time=np.asarray(times, dtype=np.float64),
-        path=np.asarray(path) if path else None,
-    )
-    fun = float(losses[-1]) if losses else math.nan
-    return MinimizeResult(
-        x=x,
-        fun=fun,
-        nit=nit,
-        success=success,
-        message=message,
-        history=history,
-        diverged=diverged,
-        grad_method=grad_method,
-        optimizer=opt,
-        state=state,
-    )
+    def add(self, k: int, value: float, gnorm: float, x: np.ndarray) -> None:
+        self.steps.append(k)
+        self.losses.append(value)
+        self.gnorms.append(gnorm)
+        self.times.append(time.perf_counter() - self.t0)
+        if self.record_path:
+            self.path.append(x.copy())
+
+    def result(self, x, nit, success, message, diverged, grad_method, opt, state) -> MinimizeResult:
+        n = len(self.steps)
+        lrs = (self.lrs + [math.nan] * n)[:n]
+        history = History(
+            step=np.asarray(self.steps, dtype=np.int64),
+            loss=np.asarray(self.losses, dtype=np.float64),
+            lr=np.asarray(lrs, dtype=np.float64),
+            grad_norm=np.asarray(self.gnorms, dtype=np.float64),
+            time=np.asarray(self.times, dtype=np.float64),
+            path=np.asarray(self.path) if self.path else None,
+        )
+        return MinimizeResult(
+            x=x,
+            fun=float(self.losses[-1]) if self.losses else math.nan,
+            nit=nit,
+            success=success,
+            message=message,
+            history=history,
+            diverged=diverged,
+            grad_method=grad_method,
+            optimizer=opt,
+            state=state,
+        )
