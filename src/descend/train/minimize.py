@@ -118,6 +118,8 @@ def _evaluator(fun: Any, grad: Any) -> tuple[Callable[[np.ndarray], tuple[float,
             return out
 
         return both, "analytic"
+    if grad is None and callable(getattr(fun, "value_and_grad", None)):
+        return fun.value_and_grad, "analytic"
     if grad is None and callable(getattr(fun, "grad", None)):
         grad = fun.grad
     if grad is None:

@@ -1,0 +1,121 @@
+"""Run every optimizer on a set of test functions and tabulate how each one fares."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import functions as fns
+from ..optim import names as optimizer_names
+from ..train import minimize
+from .tune import LR_GRID, tune_lr
+
+__all__ = ["DEMO_FUNCTIONS", "DEMO_OPTIMIZERS", "SuiteResult", "SuiteRow", "run_suite"]
+
+DEMO_FUNCTIONS: tuple[str, ...] = ("quadratic", "rosenbrock", "beale", "two_well")
+DEMO_OPTIMIZERS: tuple[str, ...] = tuple(optimizer_names())
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    function: str
+    optimizer: str
+    lr: float
+    loss: float
+    distance: float  # to the nearest known minimum (nan if the function has none)
+    found: str  # "global" / "local": the kind of minimum nearest the end point ("-" if none)
+    steps: int
+    converged: bool
+    diverged: bool
+    seconds: float
+
+
+@dataclass
+class SuiteResult:
+    rows: list[SuiteRow]
+    max_steps: int
+    tol: float
+    lr_rule: str
+    grid: tuple[float, ...] = field(default=LR_GRID)
+
+    def for_function(self, name: str) -> list[SuiteRow]:
+        return [r for r in self.rows if r.function == name]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [asdict(r) for r in self.rows]
+
+
+def run_suite(
+    functions: Iterable[str] = DEMO_FUNCTIONS,
+    optimizers: Sequence[str] = DEMO_OPTIMIZERS,
+    *,
+    max_steps: int = 1000,
+    tol: float = 1e-6,
+    tune_steps: int | None = None,
+    lrs: dict[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SuiteResult:
+    """Minimise each function from its default start with each optimizer.
+
+    Each optimizer's lr is picked per function from :data:`~descend.lab.LR_GRID` by
+    :func:`~descend.lab.tune_lr` over runs of ``tune_steps`` updates (default ``max_steps``: the
+    lr that is best for this run length) unless ``lrs`` fixes it. The run then goes on for up to
+    ``max_steps`` updates or until the gradient norm is ``<= tol``.
+    """
+    tune_steps = max_steps if tune_steps is None else tune_steps
+    rows: list[SuiteRow] = []
+    for fname in functions:
+        f = fns.get(fname)
+        for oname in optimizers:
+            if progress is not None:
+                progress(f"{fname}: {oname}")
+            t0 = time.perf_counter()
+            lr = (
+                lrs[oname]
+                if lrs and oname in lrs
+                else tune_lr(f, f.start, oname, steps=tune_steps, tol=tol).lr
+            )
+            res = minimize(
+                f,
+                f.start,
+                optimizer=oname,
+                lr=lr,
+                max_steps=max_steps,
+                tol=tol,
+                on_divergence="stop",
+                record_path=False,
+            )
+            found = "-"
+            distance = math.nan
+            if f.minima:
+                nearest, distance = f.nearest_minimum(res.x)
+                is_global = any(np.array_equal(nearest, m) for m in f.global_minima)
+                found = "global" if is_global else "local"
+            rows.append(
+                SuiteRow(
+                    function=fname,
+                    optimizer=oname,
+                    lr=lr,
+                    loss=float(res.fun),
+                    distance=float(distance),
+                    found=found,
+                    steps=res.nit,
+                    converged=res.success and not res.diverged,
+                    diverged=res.diverged,
+                    seconds=time.perf_counter() - t0,
+                )
+            )
+    rule = (
+        "given"
+        if lrs
+        else (
+            f"tuned per function on the grid {LR_GRID} (lowest mean loss over the second half of "
+            f"{tune_steps} steps)"
+        )
+    )
+    return SuiteResult(rows=rows, max_steps=max_steps, tol=tol, lr_rule=rule)
