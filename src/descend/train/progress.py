@@ -1,0 +1,119 @@
+"""Progress reporting for fit(): a rich bar on a terminal, spaced log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+__all__ = ["Progress", "make_progress"]
+
+
+class Progress:
+    """Silent progress (``progress=False``); the base of the two visible kinds."""
+
+    def start(self, total_steps: int | None, description: str) -> None:
+        pass
+
+    def update(self, step: int, epoch: int, loss: float, lr: float, samples: int) -> None:
+        pass
+
+    def close(self, message: str = "") -> None:
+        pass
+
+
+class _Plain(Progress):
+    """One line every ~5% of the run (and at most every few seconds when the length is unknown)."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def start(self, total_steps: int | None, description: str) -> None:
+        self.total = total_steps
+        self.every = max(1, (total_steps or 0) // 20)
+        self.t0 = self.last = time.perf_counter()
+        self.samples0 = 0
+        self.stream.write(f"{description}\n")
+        self.stream.flush()
+
+    def update(self, step: int, epoch: int, loss: float, lr: float, samples: int) -> None:
+        now = time.perf_counter()
+        due = step % self.every == 0 if self.total else now - self.last >= 5.0
+        if not due and step != self.total:
+            return
+        rate = samples / max(now - self.t0, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        eta = ""
+        if self.total and step:
+            eta = f" eta {((now - self.t0) / step) * (self.total - step):.0f}s"
+        self.stream.write(
+            f"step {step}{of} epoch {epoch} loss {loss:.4g} lr {lr:.3g} {rate:,.0f} samples/s{eta}\n"
+        )
+        self.stream.flush()
+        self.last = now
+
+    def close(self, message: str = "") -> None:
+        if message:
+            self.stream.write(message + "\n")
+            self.stream.flush()
+
+
+class _Rich(Progress):
+    def __init__(self, stream: TextIO):
+        from rich.console import Console
+
+        self.console = Console(file=stream)
+
+    def start(self, total_steps: int | None, description: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
+
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epoch {task.fields[epoch]} loss {task.fields[loss]} lr {task.fields[lr]}"),
+            TextColumn("{task.fields[rate]} samples/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.t0 = time.perf_counter()
+        self.task = self.bar.add_task(description, total=total_steps, epoch=0, loss="-", lr="-", rate="-")
+        self.bar.start()
+
+    def update(self, step: int, epoch: int, loss: float, lr: float, samples: int) -> None:
+        rate = samples / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.update(
+            self.task, completed=step, epoch=epoch, loss=f"{loss:.4g}", lr=f"{lr:.3g}", rate=f"{rate:,.0f}"
+        )
+
+    def close(self, message: str = "") -> None:
+        self.bar.stop()
+        if message:
+            self.console.print(message, highlight=False)
+
+
+def make_progress(progress: Any, stream: TextIO | None = None) -> Progress:
+    """``None``: a bar on a terminal, else plain lines; ``True``/``"rich"``/``"plain"``; ``False``: silent."""
+    from .._validation import describe
+
+    stream = stream or sys.stderr
+    if progress is False:
+        return Progress()
+    if progress is None or progress is True:
+        return _Rich(stream) if stream.isatty() else _Plain(stream)
+    if progress == "rich":
+        return _Rich(stream)
+    if progress == "plain":
+        return _Plain(stream)
+    raise ValueError(f"fit: progress must be None, True, False, 'rich' or 'plain', got {describe(progress)}")
