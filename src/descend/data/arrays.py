@@ -59,7 +59,8 @@ def check_arrays(
         bad = _first_bad(X)
         if bad is not None:
             r, c = bad
-            raise ValueError(f"{owner}: {x_name} has a non-finite value ({X[r, c]!r}) at row {r}, column {c}")
+            value = float(X[r, c])
+            raise ValueError(f"{owner}: {x_name} has a non-finite value ({value!r}) at row {r}, column {c}")
     if np.issubdtype(y.dtype, np.floating):
         bad = _first_bad(y)
         if bad is not None:
