@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import functions, optim, schedules
+from . import data, functions, models, optim, schedules
 from .errors import DivergenceError
 from .optim import (
     SGD,
@@ -21,7 +21,7 @@ from .optim import (
     optimizer,
     save_state,
 )
-from .train import MinimizeResult, minimize
+from .train import MinimizeResult, Run, fit, minimize
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "Adamax",
     "DivergenceError",
     "MinimizeResult",
+    "Run",
     "Momentum",
     "Nadam",
     "Nesterov",
@@ -41,7 +42,10 @@ __all__ = [
     "Optimizer",
     "RMSprop",
     "__version__",
+    "data",
+    "fit",
     "functions",
+    "models",
     "load_state",
     "minimize",
     "optim",

@@ -29,12 +29,12 @@ DEFAULT_LR: dict[str, float] = {
     "momentum": 0.01,
     "nesterov": 0.01,
     "adagrad": 0.1,
-    "rmsprop": 1e-3,
-    "adam": 1e-3,
-    "amsgrad": 1e-3,
-    "adamw": 1e-3,
-    "nadam": 2e-3,
-    "adamax": 2e-3,
+    "rmsprop": 3e-3,
+    "adam": 3e-3,
+    "amsgrad": 3e-3,
+    "adamw": 3e-3,
+    "nadam": 5e-3,
+    "adamax": 1e-2,
     "adadelta": 1.0,
 }
 
@@ -311,10 +311,12 @@ def fit(
             cb.load_state_dict(cb_state)
         if extra.get("schedule") is not None and hasattr(opt.lr, "load_state_dict"):
             opt.lr.load_state_dict(extra["schedule"])
-        if meta.get("finished"):
-            run.stop_reason = "resumed a finished run"
-            run.epochs_completed, run.steps_completed, run.checkpoint = start_epoch, step, ckpt_path
+        run.epochs_completed, run.steps_completed, run.checkpoint = start_epoch, step, ckpt_path
+        if start_epoch >= epochs:
+            run.stop_reason = f"resumed a run that had already completed {start_epoch} epochs"
             return run
+
+    position = (start_epoch, start_batch)  # (epoch, next batch) where training continues
 
     def save_checkpoint(epoch: int, batch: int, finished: bool = False) -> None:
         if ckpt_path is None:
@@ -424,8 +426,9 @@ def fit(
                         stop = stop or f"stopped by {type(cb).__name__} at step {step} (epoch {epoch})"
                 if max_steps is not None and step >= max_steps:
                     stop_now, stop = True, stop or f"max_steps={max_steps} reached"
+                position = (epoch, batch.index + 1)
                 if checkpoint_every is not None and step % checkpoint_every == 0:
-                    save_checkpoint(epoch, batch.index + 1)
+                    save_checkpoint(*position)
                 if stop_now:
                     break
             else:
@@ -448,8 +451,9 @@ def fit(
                     if cb.on_epoch_end(run, row) is True:
                         stop = stop or f"stopped by {type(cb).__name__} after epoch {epoch}"
                 run.epochs_completed = epoch + 1
+                position = (epoch + 1, 0)
                 if checkpoint_every is not None:
-                    save_checkpoint(epoch + 1, 0)
+                    save_checkpoint(*position)
                 if stop:
                     break
                 continue
@@ -463,8 +467,7 @@ def fit(
     run.stop_reason = stop
     run.steps_completed = step
     if ckpt_path is not None:
-        done_epoch = run.epochs_completed
-        save_checkpoint(done_epoch, 0, finished=True)
+        save_checkpoint(*position, finished=True)
     return run
 
 
