@@ -1,0 +1,112 @@
+"""Output losses on a batch of scores ``z`` (n, k): the mean loss beside its gradient, and predictions.
+
+Each loss has ``forward(z, y) -> (value, cache)`` and ``backward(z, y, cache) -> dz``, so the
+gradient reuses what the value computed; ``proba``/``predict`` turn scores into outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._activations import sigmoid, sigmoid_from_exp
+
+__all__ = ["LOSSES", "BinaryCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "softmax"]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax with the row maximum subtracted first (no overflow)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class SquaredError:
+    r"""Mean squared error over all ``n * k`` entries (``sklearn.metrics.mean_squared_error``).
+
+    .. math::
+
+        L = \frac{1}{n k} \sum_{i, j} (z_{ij} - y_{ij})^2, \qquad
+        \frac{\partial L}{\partial z} = \frac{2}{n k} (z - y)
+    """
+
+    task = "regression"
+
+    def forward(self, z: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
+        r = z - y
+        return float(np.mean(r * r)), r
+
+    def backward(self, z: np.ndarray, y: np.ndarray, r: Any) -> np.ndarray:
+        return r * (2 / r.size)
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+
+class BinaryCrossEntropy:
+    r"""Mean log-loss of labels ``y`` in {0, 1} given logits ``z`` (n, 1), stable for any ``z``.
+
+    .. math::
+
+        L = \frac1n \sum_i \big[\log(1 + e^{z_i}) - y_i z_i\big]
+          = \frac1n \sum_i \big[\max(z_i, 0) + \log(1 + e^{-|z_i|}) - y_i z_i\big], \qquad
+        \frac{\partial L}{\partial z} = \frac1n (\sigma(z) - y)
+    """
+
+    task = "binary"
+
+    def forward(self, z: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
+        e = np.exp(-np.abs(z))
+        return float(np.mean(np.maximum(z, 0) - y * z + np.log1p(e))), e
+
+    def backward(self, z: np.ndarray, y: np.ndarray, e: Any) -> np.ndarray:
+        return (sigmoid_from_exp(z, e) - y) / len(z)
+
+    def proba(self, z: np.ndarray) -> np.ndarray:
+        p = sigmoid(z[:, 0])
+        return np.column_stack([1 - p, p])
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        # sigma(z) > 1/2 exactly when z > 0; ties go to class 0 as argmax of proba does
+        return (z[:, 0] > 0).astype(np.int64)
+
+
+class SoftmaxCrossEntropy:
+    r"""Mean cross-entropy of class indices ``y`` given logits ``z`` (n, K), via a shifted log-sum-exp.
+
+    .. math::
+
+        L = \frac1n \sum_i \Big[\log \sum_j e^{z_{ij} - m_i} - (z_{i y_i} - m_i)\Big],
+        \quad m_i = \max_j z_{ij}, \qquad
+        \frac{\partial L}{\partial z} = \frac1n (\operatorname{softmax}(z) - \operatorname{onehot}(y))
+    """
+
+    task = "multiclass"
+
+    def forward(self, z: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
+        zs = z - z.max(axis=1, keepdims=True)
+        e = np.exp(zs)
+        s = e.sum(axis=1, keepdims=True)
+        rows = np.arange(len(z))
+        return float(np.mean(np.log(s[:, 0]) - zs[rows, y])), (e, s)
+
+    def backward(self, z: np.ndarray, y: np.ndarray, cache: Any) -> np.ndarray:
+        e, s = cache
+        dz = e / s
+        dz[np.arange(len(z)), y] -= 1
+        dz /= len(z)
+        return dz
+
+    def proba(self, z: np.ndarray) -> np.ndarray:
+        return softmax(z)
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        return np.argmax(z, axis=1).astype(np.int64)
+
+
+#: the loss of each task
+LOSSES: dict[str, SquaredError | BinaryCrossEntropy | SoftmaxCrossEntropy] = {
+    "regression": SquaredError(),
+    "binary": BinaryCrossEntropy(),
+    "multiclass": SoftmaxCrossEntropy(),
+}

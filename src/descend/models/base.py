@@ -1,0 +1,206 @@
+"""The model contract: params as a dict of arrays, mean loss and its exact gradient, predictions."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._validation import check_choice, check_int, check_real, describe
+from ._losses import LOSSES
+from ._targets import check_targets, count_outputs
+
+__all__ = ["Model"]
+
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(owner: str, value: Any) -> np.dtype:
+    """``float32`` or ``float64`` as a NumPy dtype; also accepts ``np.float32``-like objects."""
+    if not isinstance(value, str):
+        try:
+            value = np.dtype(value).name
+        except TypeError:
+            pass
+    return np.dtype(check_choice(owner, "dtype", value, DTYPES))
+
+
+class Model:
+    r"""Base class of every model: a validated configuration, no learned state.
+
+    Parameters live outside the model, in the dict that :meth:`init` returns, so an optimizer
+    updates them in place and a checkpoint saves them as plain arrays. Subclasses build the
+    scores :math:`z = f(X; \theta)` in :meth:`_forward` and backpropagate :math:`\partial L /
+    \partial z` in :meth:`_backward`; the loss of the task (``models._losses``), the L2 penalty
+    :math:`\tfrac12 \lambda \sum W^2` over weight matrices (never biases), dtype handling and
+    input checks live here once.
+
+    Attributes
+    ----------
+    name : registry name. task : ``"regression"``, ``"binary"`` or ``"multiclass"``.
+    dtype : dtype of params, gradients and computations. l2 : :math:`\lambda \ge 0`.
+    """
+
+    name: ClassVar[str] = ""
+    task: str
+    dtype: np.dtype
+    l2: float
+
+    def __init__(self, *, l2: float, dtype: Any) -> None:
+        self.l2 = check_real(self._owner, "l2", l2, low=0.0)
+        self.dtype = check_dtype(self._owner, dtype)
+
+    @property
+    def _owner(self) -> str:
+        return type(self).__name__
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        """Constructor arguments as given (tuples stay tuples)."""
+        raise NotImplementedError
+
+    def init(self, rng: np.random.Generator, n_features: int, n_outputs: int) -> dict[str, np.ndarray]:
+        """Fresh parameters for inputs of width ``n_features`` and ``n_outputs`` scores."""
+        raise NotImplementedError
+
+    def _weight_names(self) -> tuple[str, ...]:
+        """Keys of the weight matrices, input layer first (the L2 penalty covers exactly these)."""
+        raise NotImplementedError
+
+    def _forward(self, params: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Scores ``z`` (n, k) and what :meth:`_backward` needs."""
+        raise NotImplementedError
+
+    def _backward(self, params: dict[str, np.ndarray], cache: Any, dz: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of every param given ``dz`` = dL/dz."""
+        raise NotImplementedError
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _check_init_args(self, rng: Any, n_features: Any, n_outputs: Any) -> tuple[int, int]:
+        owner = f"{self._owner}.init"
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                f"{owner}: rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                f"got {describe(rng)}"
+            )
+        d = check_int(owner, "n_features", n_features, low=1)
+        k = check_int(owner, "n_outputs", n_outputs, low=1)
+        if self.task == "binary" and k != 1:
+            raise ValueError(f"{owner}: a binary model has n_outputs=1, got {k}")
+        return d, k
+
+    def _check_X(self, params: dict[str, np.ndarray], X: Any) -> np.ndarray:
+        """``X`` as a 2-D array in ``self.dtype`` of the width the params expect (shape checks only)."""
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"{self._owner}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
+        first = self._weight_names()[0]
+        expected = params[first].shape[0]
+        if X.shape[1] != expected:
+            raise ValueError(
+                f"{self._owner}: X has {X.shape[1]} features, but the params were made for {expected} "
+                f"({first} has shape {params[first].shape})"
+            )
+        return X.astype(self.dtype, copy=False)
+
+    def _batch_targets(self, y: Any, n: int, k: int) -> np.ndarray:
+        """``y`` shaped for the loss: (n, k) floats, or (n,) class indices; cheap unless malformed."""
+        y = np.asarray(y)
+        if y.ndim == 0 or len(y) != n:
+            raise ValueError(f"{self._owner}: y must have one row per row of X ({n}), got shape {y.shape}")
+        if self.task == "multiclass":
+            if y.ndim == 1 and y.dtype.kind in "iu" and y.min() >= 0 and y.max() < k:
+                return y
+            return self.check_targets(y, k)  # converts whole-number floats, or names the bad row
+        if y.ndim == 1 and k == 1:
+            y = y[:, None]
+        if y.shape != (n, k):
+            expected = f"({n},) or ({n}, 1)" if k == 1 else f"({n}, {k})"
+            raise ValueError(f"{self._owner}: y must have shape {expected}, got {y.shape}")
+        return y.astype(self.dtype, copy=False)
+
+    def _check_batch(self, params: dict[str, np.ndarray], X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X = self._check_X(params, X)
+        if len(X) == 0:
+            raise ValueError(f"{self._owner}: X has no rows; the mean loss needs at least one sample")
+        k = params[self._weight_names()[-1]].shape[1]
+        return X, self._batch_targets(y, len(X), k)
+
+    def _penalty(self, params: dict[str, np.ndarray]) -> float:
+        r""":math:`\tfrac12 \lambda \sum_W \lVert W \rVert^2` over the weight matrices."""
+        if not self.l2:
+            return 0.0
+        return 0.5 * self.l2 * sum(float(np.vdot(params[k], params[k])) for k in self._weight_names())
+
+    # -- public API ---------------------------------------------------------------------------
+    def check_targets(self, y: Any, n_outputs: int | None = None) -> np.ndarray:
+        """``y`` validated and converted for this model's task.
+
+        Regression: finite values, 1-D or (n, n_outputs), returned in ``dtype``. Binary: labels
+        0 or 1 (bools and 0.0/1.0 accepted), returned 1-D in ``dtype``. Multiclass: integers
+        ``0..K-1`` (whole-number floats accepted), returned 1-D int64; with ``n_outputs`` given,
+        ``K = n_outputs``. A bad value raises ``ValueError`` naming the model, the rule, the value
+        and its 0-based row.
+        """
+        if n_outputs is not None:
+            n_outputs = check_int(f"{self._owner}.check_targets", "n_outputs", n_outputs, low=1)
+        return check_targets(self._owner, self.task, y, n_outputs, self.dtype)
+
+    def n_outputs(self, y: Any) -> int:
+        """Number of scores the model needs for targets ``y`` (validated first)."""
+        return count_outputs(self.task, self.check_targets(y))
+
+    def loss_and_grad(
+        self, params: dict[str, np.ndarray], X: Any, y: Any
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """Mean loss over the batch plus the L2 penalty, and its gradient for every param.
+
+        Gradients have the keys, order, shapes and dtypes of ``params``.
+        """
+        X, y = self._check_batch(params, X, y)
+        loss_fn = LOSSES[self.task]
+        z, cache = self._forward(params, X)
+        value, loss_cache = loss_fn.forward(z, y)
+        grads = self._backward(params, cache, loss_fn.backward(z, y, loss_cache))
+        if self.l2:
+            for key in self._weight_names():
+                grads[key] += self.l2 * params[key]
+        value += self._penalty(params)
+        return value, {key: grads[key].astype(params[key].dtype, copy=False) for key in params}
+
+    def loss(self, params: dict[str, np.ndarray], X: Any, y: Any) -> float:
+        """Mean loss over the batch plus the L2 penalty (no gradient computed)."""
+        X, y = self._check_batch(params, X, y)
+        value, _ = LOSSES[self.task].forward(self._forward(params, X)[0], y)
+        return value + self._penalty(params)
+
+    def decision_function(self, params: dict[str, np.ndarray], X: Any) -> np.ndarray:
+        """Raw scores (logits for classifiers): (n,) with one output, else (n, k)."""
+        z = self._forward(params, self._check_X(params, X))[0]
+        return z[:, 0] if z.shape[1] == 1 and self.task != "multiclass" else z
+
+    def predict(self, params: dict[str, np.ndarray], X: Any) -> np.ndarray:
+        """Regression: values, (n,) with one output else (n, k). Classifiers: int64 class labels."""
+        if self.task == "regression":
+            return self.decision_function(params, X)
+        return LOSSES[self.task].predict(self._forward(params, self._check_X(params, X))[0])
+
+    def predict_proba(self, params: dict[str, np.ndarray], X: Any) -> np.ndarray:
+        """Class probabilities, rows summing to 1: (n, 2) ``[1 - p, p]`` for binary, (n, K) for multiclass."""
+        if self.task == "regression":
+            raise AttributeError(
+                f"{self._owner}: predict_proba is only available for classifiers; this model's task is "
+                "'regression' (use predict)"
+            )
+        return LOSSES[self.task].proba(self._forward(params, self._check_X(params, X))[0])
+
+    def config(self) -> dict[str, Any]:
+        """Plain JSON-able ``{"model": name, **hyperparameters}``; ``models.from_config`` rebuilds it."""
+        out: dict[str, Any] = {"model": self.name}
+        for key, value in self.hyperparameters().items():
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{self._owner}({args})"
