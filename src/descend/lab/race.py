@@ -1,0 +1,201 @@
+"""Optimizer races: several update rules from one start on one surface, as a plain result."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_int, check_real, describe
+from ..optim import optimizer as make_optimizer
+from ..train import MinimizeResult, minimize
+from .custom import resolve_function
+from .tune import LR_GRID, tune_lr
+
+__all__ = ["CLASSIC_SIX", "RaceEntry", "RaceResult", "race"]
+
+#: the six optimizers of the classic pictures
+CLASSIC_SIX: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+#: per-optimizer lr when neither ``lrs`` nor ``tune`` says otherwise: values that move visibly
+#: but stably on the built-in 2-D surfaces (most of which have O(1)-O(100) gradients)
+RACE_LR: dict[str, float] = {
+    "sgd": 1e-3,
+    "momentum": 1e-3,
+    "nesterov": 1e-3,
+    "adagrad": 0.3,
+    "rmsprop": 1e-2,
+    "adam": 5e-2,
+    "amsgrad": 5e-2,
+    "adamw": 5e-2,
+    "nadam": 5e-2,
+    "adamax": 5e-2,
+    "adadelta": 1.0,
+}
+
+
+@dataclass
+class RaceEntry:
+    """One optimizer's run in a race."""
+
+    optimizer: str
+    label: str  # name with the hyperparameters that matter, for legends
+    hyperparameters: dict[str, Any]
+    lr: float
+    result: MinimizeResult
+    steps_to_tol: int | None  # first step within ``tol`` of a known minimum (distance), else None
+    distance: float  # final distance to the nearest known minimum (nan when none are known)
+    tune_scores: dict[float, float] | None = None
+
+    @property
+    def path(self) -> np.ndarray:
+        return self.result.history.path
+
+    @property
+    def losses(self) -> np.ndarray:
+        return self.result.history.loss
+
+    @property
+    def diverged(self) -> bool:
+        return self.result.diverged
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.result.fun)
+
+
+@dataclass
+class RaceResult:
+    function: Any
+    start: np.ndarray
+    entries: list[RaceEntry]
+    steps: int
+    noise: float
+    seed: int
+    tol: float
+    lr_rule: str
+    grad_method: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per optimizer: the numbers the CLI prints and summary.json holds."""
+        return [
+            {
+                "optimizer": e.optimizer,
+                "label": e.label,
+                "lr": e.lr,
+                "final_loss": e.final_loss,
+                "distance_to_nearest_minimum": e.distance,
+                "steps_to_tol": e.steps_to_tol,
+                "steps": e.result.nit,
+                "diverged": e.diverged,
+            }
+            for e in self.entries
+        ]
+
+
+def _label(name: str, lr: float, opt: Any) -> str:
+    """``"adam (lr=0.05, betas=(0.9, 0.999))"``: the hyperparameters that shape the path."""
+    hp = opt.hyperparameters()
+    parts = [f"lr={lr:g}"]
+    for key in ("momentum", "nesterov", "betas", "alpha", "rho", "centered", "amsgrad", "weight_decay"):
+        value = hp.get(key)
+        if value in (None, False, 0.0) or (key == "nesterov" and name == "nesterov"):
+            continue
+        parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
+    return f"{name} ({', '.join(parts)})"
+
+
+def race(
+    function: Any,
+    optimizers: Sequence[str] = CLASSIC_SIX,
+    *,
+    lrs: dict[str, float] | float | None = None,
+    tune: bool = False,
+    steps: int = 500,
+    start: Sequence[float] | None = None,
+    noise: float = 0.0,
+    seed: int = 0,
+    tol: float = 1e-3,
+    options: dict[str, dict[str, Any]] | None = None,
+    grid: Sequence[float] = LR_GRID,
+) -> RaceResult:
+    """Run each optimizer from the same start on ``function`` for ``steps`` updates.
+
+    ``lrs``: one lr for all, or a dict per optimizer; otherwise :data:`RACE_LR`, or with
+    ``tune=True`` the best lr of ``grid`` for this run length (:func:`~descend.lab.tune_lr`).
+    ``noise`` adds seeded Gaussian noise to every gradient (each optimizer sees the same draws).
+    ``tol`` is the distance to a known minimum that counts as arrived (``steps_to_tol``).
+    """
+    owner = "race"
+    f = resolve_function(function, start=start)
+    steps = check_int(owner, "steps", steps, low=1)
+    noise = check_real(owner, "noise", noise, low=0.0)
+    tol = check_real(owner, "tol", tol, low=0.0, low_open=True)
+    seed = check_int(owner, "seed", seed, low=0)
+    if not optimizers:
+        raise ValueError(f"{owner}: optimizers must name at least one optimizer, got {describe(optimizers)}")
+    x0 = np.asarray(start if start is not None else f.start, dtype=np.float64)
+    if x0.shape != (getattr(f, "dim", x0.size),):
+        raise ValueError(f"{owner}: start must have {f.dim} coordinates, got {x0.tolist()}")
+    options = options or {}
+    for name in optimizers:
+        make_optimizer(name, **options.get(name, {}))  # validate every name before running any
+    entries: list[RaceEntry] = []
+    for name in optimizers:
+        opts = dict(options.get(name, {}))
+        scores = None
+        if tune:
+            t = tune_lr(f, x0, name, grid=tuple(grid), steps=steps, options=opts, noise=noise, seed=seed)
+            lr, scores = t.lr, t.scores
+        elif isinstance(lrs, dict) and name in lrs:
+            lr = float(lrs[name])
+        elif isinstance(lrs, (int, float)) and not isinstance(lrs, bool):
+            lr = float(lrs)
+        else:
+            lr = RACE_LR.get(name, 1e-2)
+        opt = make_optimizer(name, lr=lr, **opts)
+        res = minimize(
+            f,
+            x0,
+            optimizer=opt,
+            max_steps=steps,
+            tol=None,
+            noise=noise,
+            seed=seed,
+            on_divergence="stop",
+            record_path=True,
+        )
+        minima = list(getattr(f, "minima", []) or [])
+        distance, steps_to_tol = math.nan, None
+        if minima:
+            M = np.stack(minima)
+            d = np.min(np.linalg.norm(res.history.path[:, None, :] - M[None], axis=2), axis=1)
+            distance = float(d[-1])
+            hit = np.flatnonzero(d <= tol)
+            steps_to_tol = int(hit[0]) if hit.size else None
+        entries.append(
+            RaceEntry(
+                name, _label(name, lr, opt), opt.hyperparameters(), lr, res, steps_to_tol, distance, scores
+            )
+        )
+    if tune:
+        rule = f"tuned: best of {tuple(grid)} by mean loss over the second half of {steps} steps"
+    elif lrs is not None:
+        rule = "given"
+    else:
+        rule = "descend's race defaults (RACE_LR)"
+    return RaceResult(
+        function=f,
+        start=x0,
+        entries=entries,
+        steps=steps,
+        noise=noise,
+        seed=seed,
+        tol=tol,
+        lr_rule=rule,
+        grad_method=getattr(f, "grad_method", "analytic"),
+    )
