@@ -1,0 +1,162 @@
+"""The learning-rate range test: sweep lr exponentially, watch the loss, suggest a starting lr."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_int, check_real
+from ..data import as_source, check_batching
+from ..optim import optimizer as make_optimizer
+from ..schedules import Exponential
+
+__all__ = ["LRFindResult", "lr_find", "suggest"]
+
+
+@dataclass
+class LRFindResult:
+    """Loss against learning rate for one sweep, with the suggested learning rates.
+
+    ``suggestions`` holds ``"valley"`` (inside the longest stretch where the smoothed loss
+    falls, two thirds of the way down: fastai's rule), ``"steep"`` (steepest fall of the
+    smoothed loss against log lr) and ``"min"`` (the lr of the lowest smoothed loss divided by
+    10: Smith's rule of thumb).
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestions: dict[str, float]
+    stopped_early: bool
+    reason: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suggestions": self.suggestions,
+            "stopped_early": self.stopped_early,
+            "reason": self.reason,
+            "steps": len(self.lrs),
+            "lr_range": [float(self.lrs[0]), float(self.lrs[-1])] if len(self.lrs) else [],
+            **self.config,
+        }
+
+
+def suggest(lrs: np.ndarray, smoothed: np.ndarray) -> dict[str, float]:
+    """Suggested learning rates from a smoothed range-test curve (see :class:`LRFindResult`)."""
+    lrs, smoothed = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
+    if len(lrs) < 3:
+        raise ValueError(f"lr_find: need at least 3 points to suggest a learning rate, got {len(lrs)}")
+    i_min = int(np.argmin(smoothed))
+    out = {"min": float(lrs[i_min] / 10.0)}
+    slope = np.gradient(smoothed, np.log(lrs))
+    out["steep"] = float(lrs[int(np.argmin(slope[: max(i_min, 1) + 1]))])
+    falling = np.diff(smoothed) < 0
+    best_len, best_start, run_start = 0, 0, None
+    for i, f in enumerate(np.append(falling, False)):
+        if f and run_start is None:
+            run_start = i
+        elif not f and run_start is not None:
+            if i - run_start > best_len:
+                best_len, best_start = i - run_start, run_start
+            run_start = None
+    out["valley"] = float(lrs[best_start + (2 * best_len) // 3]) if best_len else out["min"]
+    return out
+
+
+def lr_find(
+    model: Any,
+    data: Any,
+    optimizer: str = "sgd",
+    *,
+    start_lr: float = 1e-6,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    batch_size: int | None = 64,
+    beta: float = 0.9,
+    diverge_factor: float = 4.0,
+    params: dict[str, np.ndarray] | None = None,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+) -> LRFindResult:
+    """Run the LR range test (Smith, 2017; the fastai learning-rate finder).
+
+    The lr grows geometrically from ``start_lr`` to ``end_lr`` over ``steps`` mini-batch updates;
+    the loss of each batch is smoothed with a bias-corrected moving average (``beta``) and the
+    sweep stops once the smoothed loss exceeds ``diverge_factor`` times its best value or turns
+    non-finite. It works on a copy: ``params`` (if given) and everything else are left as they
+    were, so a model under training is not disturbed.
+    """
+    owner = "lr_find"
+    start_lr = check_real(owner, "start_lr", start_lr, low=0.0, low_open=True)
+    end_lr = check_real(owner, "end_lr", end_lr, low=0.0, low_open=True)
+    if end_lr <= start_lr:
+        raise ValueError(f"{owner}: end_lr must be > start_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}")
+    steps = check_int(owner, "steps", steps, low=3)
+    beta = check_real(owner, "beta", beta, low=0.0, high=1.0, high_open=True)
+    diverge_factor = check_real(owner, "diverge_factor", diverge_factor, low=1.0, low_open=True)
+    source = as_source(data, owner=owner)
+    batch_size, _ = check_batching(owner, batch_size, source.n_samples, False)
+    y_all = source.targets
+    n_outputs = model.n_outputs(model.check_targets(y_all)) if y_all is not None else model.n_outputs(None)
+    if params is None:
+        work = model.init(np.random.default_rng([seed, 0]), source.n_features, n_outputs)
+    else:
+        work = {k: np.array(v, copy=True) for k, v in params.items()}
+    gamma = (end_lr / start_lr) ** (1.0 / (steps - 1))
+    opt = make_optimizer(optimizer, lr=Exponential(start_lr, gamma), **(options or {}))
+    state = opt.init(work)
+    lrs, losses, smoothed = [], [], []
+    avg, best = 0.0, math.inf
+    reason, stopped = f"completed {steps} steps", False
+    epoch = 0
+    k = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while k < steps:
+            for batch in source.batches(epoch, batch_size, seed=seed):
+                X = batch.X.astype(model.dtype, copy=False)
+                y = model.check_targets(batch.y)
+                loss, grads = model.loss_and_grad(work, X, y)
+                lr = opt.lr_at(k)
+                if not math.isfinite(loss):
+                    reason, stopped = f"loss became non-finite at lr={lr:.3g}", True
+                    break
+                avg = beta * avg + (1 - beta) * loss
+                sm = avg / (1 - beta ** (k + 1))
+                lrs.append(lr)
+                losses.append(loss)
+                smoothed.append(sm)
+                best = min(best, sm)
+                if k > 0 and sm > diverge_factor * best:
+                    reason, stopped = f"loss exceeded {diverge_factor:g}x its best at lr={lr:.3g}", True
+                    break
+                opt.step(work, grads, state)
+                k += 1
+                if k >= steps:
+                    break
+            if stopped:
+                break
+            epoch += 1
+    lr_arr, sm_arr = np.asarray(lrs), np.asarray(smoothed)
+    # suggestions ignore the final blow-up, which the stop rule lets in by one point
+    cut = len(lr_arr) - 1 if stopped and len(lr_arr) > 3 else len(lr_arr)
+    return LRFindResult(
+        lrs=lr_arr,
+        losses=np.asarray(losses),
+        smoothed=sm_arr,
+        suggestions=suggest(lr_arr[:cut], sm_arr[:cut]),
+        stopped_early=stopped,
+        reason=reason,
+        config={
+            "optimizer": optimizer,
+            "start_lr": start_lr,
+            "end_lr": end_lr,
+            "batch_size": batch_size,
+            "beta": beta,
+            "diverge_factor": diverge_factor,
+            "seed": seed,
+        },
+    )
