@@ -604,6 +604,8 @@ def test_checkpoint_contents_and_atomicity(tmp_path):
     assert meta["epoch"] == 2 and meta["batch"] == 0
     assert state.t == 14
     assert meta["rng"]["seed"] == 0 and len(meta["config_hash"]) == 64
+    assert meta["schedule_step"] == 14 and meta["rng"]["epoch_order_seed"] == [0, 1, 2]
+    assert meta["rng"]["epoch_order_state"]["bit_generator"] == "PCG64"
     for k, v in run.params.items():
         assert v.tobytes() == params[k].tobytes()
     with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as z:

@@ -335,7 +335,15 @@ def fit(
                 "step": step,
                 "samples_seen": samples,
                 "finished": finished,
-                "rng": {"seed": seed, "init": [seed, 0], "shuffle": f"default_rng([{seed}, 1, epoch])"},
+                "schedule_step": int(state.t),
+                # every random draw comes from generators seeded by (seed, purpose[, epoch]); the
+                # state of the one ordering the current epoch is recorded as well
+                "rng": {
+                    "seed": seed,
+                    "init_seed": [seed, 0],
+                    "epoch_order_seed": [seed, 1, epoch],
+                    "epoch_order_state": np.random.default_rng([seed, 1, epoch]).bit_generator.state,
+                },
             },
             extra={
                 "epoch_loss_sum": epoch_loss_sum,
