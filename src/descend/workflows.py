@@ -1,0 +1,353 @@
+"""What each CLI command does, as plain functions: run the lab, write the run folder, draw.
+
+The command line parses flags and prints; everything a run produces is made here, so the same
+runs are available from Python. This layer sits above ``viz`` (it draws) and below ``cli``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .lab.batching import BatchingResult, compare_batching
+from .lab.lr_find import LRFindResult, lr_find
+from .lab.race import CLASSIC_SIX, RaceResult, race
+from .lab.runfolder import RunFolder, plain
+
+__all__ = [
+    "Outcome",
+    "batching_outputs",
+    "lr_find_outputs",
+    "race_outputs",
+    "run_batching",
+    "run_lr_find",
+    "run_race",
+]
+
+
+@dataclass
+class Outcome:
+    """What a workflow produced: its folder, report sections, summary and config pieces."""
+
+    folder: RunFolder
+    summary: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    sections: list[Any] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _function_config(f: Any) -> dict[str, Any]:
+    return {"name": getattr(f, "name", repr(f)), "params": plain(getattr(f, "params", {}))}
+
+
+# ------------------------------------------------------------------------------------------ race
+
+
+def race_outputs(
+    result: RaceResult,
+    folder: RunFolder,
+    *,
+    prefix: str = "race",
+    gif: bool = True,
+    mp4: bool = False,
+    frames: int = 60,
+    size: tuple[int, int] = (900, 700),
+) -> Outcome:
+    """Write a race's arrays, pictures and rows into ``folder``; return its report sections."""
+    from .viz import race as vrace
+    from .viz import report
+
+    out = Outcome(folder)
+    f = result.function
+    arrays: dict[str, np.ndarray] = {}
+    for e in result.entries:
+        arrays[f"{e.optimizer}/path"] = e.path
+        arrays[f"{e.optimizer}/loss"] = e.losses
+        for k, (x, loss) in enumerate(zip(e.path, e.losses, strict=True)):
+            out.metrics.append(
+                {
+                    "experiment": prefix,
+                    "optimizer": e.optimizer,
+                    "step": k,
+                    **{f"x{i}": float(v) for i, v in enumerate(x)},
+                    "loss": float(loss),
+                }
+            )
+    folder.write_npz(f"{prefix}_paths.npz", **arrays)
+    pngs = vrace.save_race_pngs(result, folder.dir, size=size, prefix=prefix)
+    for p in pngs.values():
+        folder.path(Path(p).name)
+    if gif:
+        t0 = time.perf_counter()
+        vrace.race_animation(result, folder.path(f"{prefix}.gif"), frames=frames, size=(800, 600))
+        out.notes.append(f"GIF in {time.perf_counter() - t0:.1f}s")
+    if mp4:
+        try:
+            vrace.race_mp4(result, folder.path(f"{prefix}.mp4"), frames=frames)
+        except RuntimeError as exc:
+            folder.files.remove(folder.dir / f"{prefix}.mp4")
+            out.notes.append(str(exc))
+    out.config = {
+        "function": _function_config(f),
+        "start": plain(result.start),
+        "steps": result.steps,
+        "noise": result.noise,
+        "seed": result.seed,
+        "tol": result.tol,
+        "lr_rule": result.lr_rule,
+        "gradient": result.grad_method,
+        "optimizers": {
+            e.optimizer: {"name": e.optimizer, **plain(e.hyperparameters)} for e in result.entries
+        },
+    }
+    out.summary = {
+        "function": f.name,
+        "lr_rule": result.lr_rule,
+        "gradient": result.grad_method,
+        "results": result.table(),
+    }
+    out.sections = [report.race_section(result)]
+    return out
+
+
+def run_race(
+    function: Any,
+    optimizers: Sequence[str] = CLASSIC_SIX,
+    *,
+    lrs: dict[str, float] | float | None = None,
+    tune: bool = False,
+    steps: int = 500,
+    start: Sequence[float] | None = None,
+    noise: float = 0.0,
+    seed: int = 0,
+    out: str | Path | None = None,
+    gif: bool = True,
+    mp4: bool = False,
+    frames: int = 60,
+) -> tuple[RaceResult, Outcome]:
+    """``descend race``: race, then write config.yaml, metrics.csv, summary.json, paths, pictures
+    and report.html into one folder."""
+    result = race(function, optimizers, lrs=lrs, tune=tune, steps=steps, start=start, noise=noise, seed=seed)
+    folder = RunFolder(out, "race")
+    outcome = race_outputs(result, folder, gif=gif, mp4=mp4, frames=frames)
+    finish(outcome, title=f"descend race: {result.function.name}", command="race")
+    return result, outcome
+
+
+# ------------------------------------------------------------------------------------- lr-find
+
+
+def lr_find_outputs(result: LRFindResult, folder: RunFolder, *, prefix: str = "lr_find") -> Outcome:
+    from .viz import lab_plots, report
+
+    out = Outcome(folder)
+    fig_ax = lab_plots.plot_lr_find(result)
+    fig = fig_ax.figure if hasattr(fig_ax, "figure") else fig_ax
+    lab_plots.save_png(fig, folder.path(f"{prefix}.png"), size=(900, 600))
+    folder.write_npz(f"{prefix}.npz", lrs=result.lrs, losses=result.losses, smoothed=result.smoothed)
+    out.metrics = [
+        {"experiment": prefix, "step": i, "lr": float(lr), "loss": float(loss), "smoothed": float(sm)}
+        for i, (lr, loss, sm) in enumerate(zip(result.lrs, result.losses, result.smoothed, strict=True))
+    ]
+    out.summary = result.to_dict()
+    out.config = dict(result.config)
+    out.sections = [report.lr_find_section(result)]
+    return out
+
+
+def run_lr_find(
+    model: Any,
+    data: Any,
+    optimizer: str = "sgd",
+    *,
+    out: str | Path | None = None,
+    dataset_name: str = "data",
+    **kwargs: Any,
+) -> tuple[LRFindResult, Outcome]:
+    result = lr_find(model, data, optimizer, **kwargs)
+    folder = RunFolder(out, "lr-find")
+    outcome = lr_find_outputs(result, folder)
+    outcome.config = {"data": dataset_name, "model": model.config(), **outcome.config}
+    finish(outcome, title=f"descend lr-find: {dataset_name}", command="lr-find")
+    return result, outcome
+
+
+# ------------------------------------------------------------------------------ compare-batching
+
+
+def batching_outputs(result: BatchingResult, folder: RunFolder, *, prefix: str = "batching") -> Outcome:
+    from .viz import lab_plots, report
+
+    out = Outcome(folder)
+    lab_plots.save_png(lab_plots.batching_figure(result), folder.path(f"{prefix}.png"), size=(1200, 500))
+    for c in result.curves:
+        for u, ep, t, loss in zip(c.updates, c.epochs, c.time, c.loss, strict=True):
+            out.metrics.append(
+                {
+                    "experiment": prefix,
+                    "strategy": c.label,
+                    "updates": int(u),
+                    "epochs": float(ep),
+                    "train_seconds": float(t),
+                    "loss": float(loss),
+                }
+            )
+    folder.write_npz(
+        f"{prefix}.npz",
+        **{
+            f"{c.label}/{k}": getattr(c, k)
+            for c in result.curves
+            for k in ("updates", "epochs", "time", "loss", "batch_loss")
+        },
+    )
+    out.summary = {
+        "dataset": result.dataset,
+        "optimal_loss": result.optimal_loss,
+        "strategies": result.summary(),
+    }
+    out.config = {
+        "dataset": result.dataset,
+        "epochs": result.epochs,
+        **plain(result.config),
+        "strategies": {c.label: {"batch_size": c.batch_size, "lr": c.lr} for c in result.curves},
+    }
+    out.sections = [report.batching_section(result)]
+    return out
+
+
+def run_batching(*, out: str | Path | None = None, **kwargs: Any) -> tuple[BatchingResult, Outcome]:
+    result = compare_batching(**kwargs)
+    folder = RunFolder(out, "compare-batching")
+    outcome = batching_outputs(result, folder)
+    finish(outcome, title="descend compare-batching", command="compare-batching")
+    return result, outcome
+
+
+# ---------------------------------------------------------------------------------------- common
+
+
+def finish(outcome: Outcome, *, title: str, command: str) -> Path:
+    """Write config.yaml, metrics.csv, summary.json and report.html for a finished run."""
+    from .viz import report
+
+    folder = outcome.folder
+    folder.write_config({"command": command, "descend": __version__, **outcome.config})
+    folder.write_metrics(outcome.metrics)
+    path = folder.path("report.html")
+    report.write_report(path, title=title, sections=outcome.sections)
+    outcome.summary = {
+        "command": command,
+        "descend": __version__,
+        **outcome.summary,
+        "files": sorted(str(p.relative_to(folder.dir)) for p in folder.files),
+    }
+    folder.write_summary(outcome.summary)
+    return path
+
+
+# ------------------------------------------------------------------------------------------ train
+
+
+def run_train(
+    model: Any,
+    train: tuple[np.ndarray, np.ndarray] | Any,
+    *,
+    validation: Any = None,
+    dataset_name: str = "data",
+    out: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    **fit_kwargs: Any,
+) -> tuple[Any, Outcome]:
+    """``descend train``: fit, then write metrics (per step), epochs, summary, plots and report."""
+    from .train import fit
+    from .viz import lab_plots, report
+
+    folder = RunFolder(out, "train")
+    ckpt = folder.dir / "checkpoints" if (checkpoint_every or resume) else None
+    run = fit(
+        model,
+        train,
+        validation=validation,
+        checkpoint_dir=ckpt,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        **fit_kwargs,
+    )
+    outcome = Outcome(folder)
+    steps = run.history.steps
+    outcome.metrics = [dict(zip(steps, row, strict=True)) for row in zip(*steps.values(), strict=True)]
+    folder.write_metrics(
+        [
+            dict(zip(run.history.epochs, row, strict=True))
+            for row in zip(*run.history.epochs.values(), strict=True)
+        ],
+        name="epochs.csv",
+    )
+    lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
+    np.savez(folder.path("params.npz"), **run.params)
+    final = {k: v[-1] for k, v in run.history.epochs.items()} if run.history.epochs else {}
+    outcome.summary = {
+        "data": dataset_name,
+        "stop_reason": run.stop_reason,
+        "steps": run.steps_completed,
+        "epochs": run.epochs_completed,
+        "final_epoch": final,
+    }
+    if validation is not None:
+        outcome.summary["validation"] = run.evaluate(*validation) if isinstance(validation, tuple) else None
+    outcome.config = {
+        "data": dataset_name,
+        **run.config,
+        "epochs": run.epochs_completed,
+        "checkpoint_every": checkpoint_every,
+    }
+    outcome.sections = [report.training_section(run)]
+    finish(outcome, title=f"descend train: {dataset_name}", command="train")
+    return run, outcome
+
+
+# --------------------------------------------------------------------------------------- schedule
+
+
+def run_schedules(
+    schedules: Sequence[Any], *, steps: int, log: bool = False, out: str | Path | None = None
+) -> Outcome:
+    """``descend schedule``: lr against step for one or several schedules."""
+    from .viz import report
+    from .viz import schedules as vsched
+
+    folder = RunFolder(out, "schedule")
+    outcome = Outcome(folder)
+    labels = [repr(s) for s in schedules]
+    vsched.save_schedule_png(schedules, steps, folder.path("schedule.png"), labels=labels, log=log)
+    values = [s.values(steps) for s in schedules]
+    outcome.metrics = [
+        {"step": k, **{lab: float(v[k]) for lab, v in zip(labels, values, strict=True)}} for k in range(steps)
+    ]
+    outcome.summary = {
+        "schedules": [
+            {
+                "schedule": lab,
+                "first": float(v[0]),
+                "last": float(v[-1]),
+                "min": float(v.min()),
+                "max": float(v.max()),
+            }
+            for lab, v in zip(labels, values, strict=True)
+        ]
+    }
+    outcome.config = {"steps": steps, "log": log, "schedules": [plain(s.config()) for s in schedules]}
+    outcome.sections = [
+        report.table_section(outcome.summary["schedules"], "schedules"),
+        report.schedules_section(schedules, steps, labels=labels, log=log),
+    ]
+    finish(outcome, title="descend schedule", command="schedule")
+    return outcome
