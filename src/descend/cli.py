@@ -50,24 +50,59 @@ def _fmt(x: float, digits: int = 3) -> str:
 @app.command()
 @_user_errors
 def demo(
-    steps: Annotated[int, typer.Option(help="Maximum updates per run.", min=1)] = 1000,
+    out: Annotated[str | None, typer.Option(help="Folder to write (default runs/demo-<time>).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer steps and frames (for a fast look).")] = False,
+    table: Annotated[bool, typer.Option(help="Print the every-optimizer table first.")] = True,
+    steps: Annotated[int, typer.Option(help="Maximum updates per run in the table.", min=1)] = 1000,
     functions: Annotated[
-        str, typer.Option(help="Comma-separated test functions.")
+        str, typer.Option(help="Comma-separated test functions for the table.")
     ] = "quadratic,rosenbrock,beale,two_well",
-    optimizers: Annotated[str, typer.Option(help="Comma-separated optimizers (default: all).")] = "",
+    optimizers: Annotated[
+        str, typer.Option(help="Comma-separated optimizers for the table (default: all).")
+    ] = "",
 ) -> None:
-    """Race every optimizer on a few test functions and print how each one fares."""
+    """Everything at once: a table of every optimizer on test functions, races of the six classic
+    optimizers on Rosenbrock, Beale and the saddle, batch vs stochastic vs mini-batch, an LR range
+    test on digits, and report.html, in one folder."""
+    from . import workflows
     from .lab.suite import DEMO_OPTIMIZERS, run_suite
 
     fnames = [s.strip() for s in functions.split(",") if s.strip()]
     onames = [s.strip() for s in optimizers.split(",") if s.strip()] or list(DEMO_OPTIMIZERS)
     for name in fnames:
-        fns.get(name)  # validate before any work
+        _flag("--functions", fns.get, name)  # validate before any work
     for name in onames:
-        optim.get(name)
+        _flag("--optimizers", optim.get, name)
     t0 = time.perf_counter()
-    with console.status("running…") as status:
-        result = run_suite(fnames, onames, max_steps=steps, progress=lambda msg: status.update(msg))
+    if table:
+        with console.status("running…") as status:
+            result = run_suite(fnames, onames, max_steps=steps, progress=lambda msg: status.update(msg))
+        _suite_tables(result, fnames, onames, steps)
+    with console.status("writing the demo folder…") as status:
+        outcome = workflows.run_demo(out=out, quick=quick, progress=lambda msg: status.update(msg))
+    for name in workflows.DEMO_RACES:
+        rows = outcome.summary[f"race_{name}"]["results"]
+        _print_table(
+            f"race on {name} ({outcome.summary[f'race_{name}']['lr_rule']})",
+            rows,
+            [
+                ("label", "optimizer (hyperparameters)"),
+                ("final_loss", "final loss"),
+                ("distance_to_nearest_minimum", "dist. to min"),
+                ("diverged", "diverged"),
+            ],
+        )
+    lf = outcome.summary["lr_find"]["suggestions"]
+    console.print(
+        f"LR range test (MLP on digits, SGD): valley {lf['valley']:.3g}, steep {lf['steep']:.3g}, "
+        f"min/10 {lf['min']:.3g}",
+        highlight=False,
+    )
+    _wrote(outcome.folder)
+    console.print(f"done in {time.perf_counter() - t0:.1f}s")
+
+
+def _suite_tables(result: Any, fnames: list[str], onames: list[str], steps: int) -> None:
     console.print(
         f"[bold]descend demo[/bold]: {len(onames)} optimizers x {len(fnames)} functions, "
         f"up to {steps} steps, stop when |grad| <= {result.tol:g}; lr {result.lr_rule}.",
@@ -101,7 +136,6 @@ def demo(
                 "[red]yes[/red]" if r.diverged else "no",
             )
         console.print(table)
-    console.print(f"done in {time.perf_counter() - t0:.1f}s")
 
 
 def _flag(flag: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -351,3 +351,52 @@ def run_schedules(
     ]
     finish(outcome, title="descend schedule", command="schedule")
     return outcome
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+#: the demo's races: function -> steps (long enough for the slow ones to get somewhere)
+DEMO_RACES: dict[str, int] = {"rosenbrock": 3000, "beale": 1000, "saddle": 500}
+
+
+def run_demo(*, out: str | Path | None = None, quick: bool = False, progress: Any = None) -> Outcome:
+    """``descend demo``: the six classic optimizers raced on Rosenbrock, Beale and the saddle,
+    batch vs stochastic vs mini-batch, and an LR range test on digits, in one folder with one
+    report."""
+    from . import models
+    from .lab import datasets
+    from .viz import report
+
+    say = progress or (lambda msg: None)
+    folder = RunFolder(out, "demo")
+    outcome = Outcome(folder)
+    frames = 20 if quick else 60
+    for name, steps in DEMO_RACES.items():
+        say(f"racing six optimizers on {name}")
+        result = race(name, CLASSIC_SIX, steps=steps // 5 if quick else steps)
+        part = race_outputs(result, folder, prefix=f"race_{name}", frames=frames)
+        outcome.sections += [report.text_section(f"<h2>Race on {name}</h2>"), *part.sections]
+        outcome.metrics += part.metrics
+        outcome.summary[f"race_{name}"] = part.summary
+        outcome.config[f"race_{name}"] = part.config
+    say("batch vs stochastic vs mini-batch")
+    bres = compare_batching("linear", epochs=3 if quick else 10)
+    part = batching_outputs(bres, folder)
+    outcome.sections += [
+        report.text_section("<h2>Batch, stochastic and mini-batch gradient descent</h2>"),
+        *part.sections,
+    ]
+    outcome.metrics += part.metrics
+    outcome.summary["batching"] = part.summary
+    outcome.config["batching"] = part.config
+    say("LR range test on digits")
+    digits = datasets.load("digits")
+    mlp = models.MLP(hidden=(64,), output="softmax")
+    lres = lr_find(mlp, (digits.X, digits.y), "sgd", steps=100)
+    part = lr_find_outputs(lres, folder)
+    outcome.sections += [report.text_section("<h2>LR range test: MLP on digits, SGD</h2>"), *part.sections]
+    outcome.metrics += part.metrics
+    outcome.summary["lr_find"] = part.summary
+    outcome.config["lr_find"] = {"data": "digits", "model": mlp.config(), **part.config}
+    finish(outcome, title="descend demo", command="demo")
+    return outcome
