@@ -1,0 +1,266 @@
+"""Matplotlib drawings of the lab's other experiments: the LR range test, batching, training runs."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
+
+from .._validation import check_int, describe
+from ._style import check_size, new_figure
+
+__all__ = [
+    "BATCHING_X",
+    "SUGGESTION_STYLE",
+    "Drawn",
+    "batching_figure",
+    "epoch_end_steps",
+    "log_worthy",
+    "plot_batching",
+    "plot_lr_find",
+    "plot_training",
+    "save_png",
+    "training_figure",
+]
+
+#: x axes that :func:`plot_batching` knows: the curve attribute and the axis label
+BATCHING_X: dict[str, str] = {
+    "epochs": "epochs (samples seen / n)",
+    "time": "training wall time (s)",
+    "updates": "updates",
+}
+
+#: colour and line style of each LR range-test suggestion
+SUGGESTION_STYLE: dict[str, dict[str, str]] = {
+    "valley": {"color": "#2ca02c", "linestyle": "--"},
+    "steep": {"color": "#d62728", "linestyle": ":"},
+    "min": {"color": "#9467bd", "linestyle": "-."},
+}
+
+_BATCHING_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
+
+
+@dataclass
+class Drawn:
+    """What one plotting call drew: its axes (``figure`` is the axes' figure) and the artists by name.
+
+    ``lines`` holds one line per curve (keyed by its label), ``markers`` the vertical marker lines
+    (LR suggestions), ``texts`` their labels.
+    """
+
+    ax: Axes
+    lines: dict[str, Line2D] = field(default_factory=dict)
+    markers: dict[str, Line2D] = field(default_factory=dict)
+    texts: dict[str, Text] = field(default_factory=dict)
+
+    @property
+    def figure(self) -> Figure:
+        fig = self.ax.get_figure()
+        assert isinstance(fig, Figure)
+        return fig
+
+
+def _axes(ax: Axes | None, size: tuple[int, int] = (900, 600)) -> Axes:
+    return new_figure(size).add_subplot() if ax is None else ax
+
+
+def _positive(values: Any) -> np.ndarray:
+    """Float copy with non-positive and non-finite entries as NaN (gaps on a log axis)."""
+    a = np.array(values, dtype=np.float64)
+    a[~(np.isfinite(a) & (a > 0))] = np.nan
+    return a
+
+
+def log_worthy(*arrays: Any) -> bool:
+    """Whether a log axis suits these values: all finite ones positive, spanning more than 10x."""
+    vals = (
+        np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays]) if arrays else np.empty(0)
+    )
+    vals = vals[np.isfinite(vals)]
+    return bool(vals.size) and bool(np.all(vals > 0)) and float(vals.max() / vals.min()) > 10
+
+
+# ------------------------------------------------------------------------------------- lr-find
+
+
+def plot_lr_find(result: Any, ax: Axes | None = None) -> Drawn:
+    """The LR range test: smoothed loss (and the raw batch loss, faint) against lr on a log axis,
+    with a vertical marker and a label for each suggestion (``valley``, ``steep``, ``min``)."""
+    ax = _axes(ax)
+    lrs = np.asarray(result.lrs, dtype=np.float64)
+    drawn = Drawn(ax)
+    (drawn.lines["loss"],) = ax.plot(lrs, result.losses, color="#1f77b4", alpha=0.3, lw=1, label="batch loss")
+    (drawn.lines["smoothed"],) = ax.plot(lrs, result.smoothed, color="#1f77b4", lw=2, label="smoothed loss")
+    ax.set_xscale("log")
+    # the final blow-up can be orders of magnitude above the rest: keep the view on the useful part
+    sm = np.asarray(result.smoothed, dtype=np.float64)
+    finite = sm[np.isfinite(sm)]
+    if finite.size:
+        lo, first = float(finite.min()), float(finite[0])
+        top = max(first, lo) + 0.25 * abs(max(first, lo) - lo) + 1e-12
+        ax.set_ylim(lo - 0.1 * (top - lo), top)
+    for i, (name, lr) in enumerate(result.suggestions.items()):
+        style = SUGGESTION_STYLE.get(name, {"color": "black", "linestyle": "--"})
+        drawn.markers[name] = ax.axvline(lr, lw=1.5, label=f"{name}: {lr:.3g}", **style)
+        drawn.texts[name] = ax.annotate(
+            f"{name}\n{lr:.2g}",
+            xy=(lr, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -4 - 26 * i),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+            color=style["color"],
+        )
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title(f"LR range test ({result.reason})", fontsize=10)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return drawn
+
+
+# ------------------------------------------------------------------------------------ batching
+
+
+def _batching_y(result: Any, curve: Any) -> tuple[np.ndarray, bool]:
+    """Loss minus the optimum when the optimum is known (then positive: log axis), else the loss."""
+    opt = float(result.optimal_loss)
+    if math.isfinite(opt):
+        return _positive(np.asarray(curve.loss, dtype=np.float64) - opt), True
+    return np.asarray(curve.loss, dtype=np.float64), False
+
+
+def plot_batching(result: Any, x: str = "epochs", ax: Axes | None = None) -> Drawn:
+    """Full-data loss of each batching strategy against ``x`` (``"epochs"``, ``"time"`` or
+    ``"updates"``); the excess over the optimal loss on a log axis when the optimum is known.
+    Time and updates use a log x axis (strategies differ by orders of magnitude there)."""
+    if x not in BATCHING_X:
+        raise ValueError(f"plot_batching: x must be one of {sorted(BATCHING_X)}, got {describe(x)}")
+    ax = _axes(ax)
+    drawn = Drawn(ax)
+    ys = []
+    excess = False
+    for i, c in enumerate(result.curves):
+        xs = np.asarray(getattr(c, x), dtype=np.float64)
+        y, excess = _batching_y(result, c)
+        if x != "epochs":
+            xs = _positive(xs)
+        (drawn.lines[c.label],) = ax.plot(
+            xs, y, lw=1.5, color=_BATCHING_COLORS[i % len(_BATCHING_COLORS)], label=c.label
+        )
+        ys.append(y)
+    if excess or log_worthy(*ys):  # the excess is positive by construction (others are NaN)
+        ax.set_yscale("log")
+    if x != "epochs":
+        ax.set_xscale("log")
+    ax.set_xlabel(BATCHING_X[x])
+    ax.set_ylabel("loss − optimal loss (full data)" if excess else "loss (full data)")
+    ax.set_title(f"{result.dataset}: loss vs {x}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return drawn
+
+
+def batching_figure(result: Any, size: tuple[int, int] = (1200, 500)) -> Figure:
+    """Two panels side by side: loss against epochs and against wall time."""
+    fig = new_figure(check_size("batching_figure", size))
+    left, right = fig.subplots(1, 2)
+    plot_batching(result, "epochs", ax=left)
+    plot_batching(result, "time", ax=right)
+    return fig
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def epoch_end_steps(history: Any) -> np.ndarray:
+    """The update count at which each recorded epoch ended (epoch rows carry samples seen)."""
+    step_samples = np.asarray(history.steps["samples_seen"], dtype=np.float64)
+    epoch_samples = np.asarray(history.epochs.get("samples_seen", []), dtype=np.float64)
+    steps = np.asarray(history.steps["step"], dtype=np.float64)
+    if not steps.size:
+        return np.zeros(len(epoch_samples))
+    idx = np.clip(np.searchsorted(step_samples, epoch_samples, side="left"), 0, len(steps) - 1)
+    return steps[idx]
+
+
+def plot_training(run: Any, ax: Axes | None = None) -> Drawn:
+    """Loss of a :func:`~descend.fit` run: every update's batch loss (light), the epoch means of the
+    training loss and, when validation was given, the validation loss, against update steps."""
+    ax = _axes(ax)
+    h = run.history
+    drawn = Drawn(ax)
+    steps = np.asarray(h.steps["step"], dtype=np.float64)
+    loss = np.asarray(h.steps["loss"], dtype=np.float64)
+    (drawn.lines["batch loss"],) = ax.plot(steps, loss, color="#1f77b4", alpha=0.3, lw=1, label="batch loss")
+    curves = [loss]
+    at = epoch_end_steps(h)
+    for key, label, color in (
+        ("train_loss", "train loss (epoch)", "#1f77b4"),
+        ("val_loss", "val loss", "#d62728"),
+    ):
+        if key in h.epochs:
+            y = np.asarray(h.epochs[key], dtype=np.float64)
+            (drawn.lines[label],) = ax.plot(at, y, "o-", color=color, lw=2, ms=4, label=label)
+            curves.append(y)
+    if log_worthy(*curves):
+        ax.set_yscale("log")
+    ax.set_xlabel("update step")
+    ax.set_ylabel("loss")
+    ax.set_title("training loss", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return drawn
+
+
+def _plot_step_column(ax: Axes, run: Any, column: str, label: str, color: str) -> Line2D:
+    h = run.history
+    y = np.asarray(h.steps[column], dtype=np.float64)
+    (line,) = ax.plot(np.asarray(h.steps["step"], dtype=np.float64), y, color=color, lw=1.2, label=label)
+    if log_worthy(y):
+        ax.set_yscale("log")
+    ax.set_xlabel("update step")
+    ax.set_ylabel(label)
+    ax.set_title(label, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    return line
+
+
+def training_figure(run: Any, size: tuple[int, int] = (1500, 450)) -> Figure:
+    """Three panels: loss (steps and epochs), learning rate, gradient norm."""
+    fig = new_figure(check_size("training_figure", size))
+    a, b, c = fig.subplots(1, 3)
+    plot_training(run, ax=a)
+    _plot_step_column(b, run, "lr", "learning rate", "#2ca02c")
+    _plot_step_column(c, run, "grad_norm", "gradient norm", "#ff7f0e")
+    return fig
+
+
+# ------------------------------------------------------------------------------------- output
+
+
+def save_png(
+    fig: Figure, path: str | os.PathLike[str], size: tuple[int, int] = (900, 600), dpi: int = 100
+) -> Path:
+    """Write ``fig`` as a PNG of exactly ``size = (width, height)`` pixels (the figure is resized)."""
+    w, h = check_size("save_png", size)
+    dpi = check_int("save_png", "dpi", dpi, low=1)
+    fig.set_size_inches(w / dpi, h / dpi)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # at thumbnail sizes the layout cannot fit the labels; the picture is still written whole
+        warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
+        # no bbox_inches="tight": it would change the pixel size
+        fig.savefig(out, format="png", dpi=dpi)
+    return out
