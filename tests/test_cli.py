@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import descend as ds
@@ -15,15 +18,27 @@ from descend.cli import app
 runner = CliRunner()
 
 
-def test_demo_prints_a_table_per_function_with_every_column():
+def test_demo_prints_tables_and_writes_one_folder(tmp_path):
+    out = tmp_path / "demo"
     result = runner.invoke(
         app,
-        ["demo", "--functions", "two_well,quadratic", "--optimizers", "sgd,momentum", "--steps", "400"],
+        [
+            "demo",
+            "--quick",
+            "--out",
+            str(out),
+            "--functions",
+            "two_well,quadratic",
+            "--optimizers",
+            "sgd,momentum",
+            "--steps",
+            "400",
+        ],
         env={"COLUMNS": "160"},
     )
     assert result.exit_code == 0, result.output
-    out = result.output
-    for text in (
+    text = result.output
+    for word in (
         "two_well",
         "quadratic",
         "final loss",
@@ -31,12 +46,188 @@ def test_demo_prints_a_table_per_function_with_every_column():
         "steps",
         "diverged",
         "lr tuned",
+        "race on rosenbrock",
+        "race on beale",
+        "race on saddle",
+        "LR range test",
+        str(out),
     ):
-        assert text in out
+        assert word in text, word
     # plain GD settles in the shallow well; momentum carries over into the deep one
-    sgd_line = next(line for line in out.splitlines() if line.startswith("│ sgd") and "local" in line)
-    mom_line = next(line for line in out.splitlines() if line.startswith("│ momentum") and "global" in line)
-    assert sgd_line and mom_line
+    assert any(line.startswith("│ sgd") and "local" in line for line in text.splitlines())
+    assert any(line.startswith("│ momentum") and "global" in line for line in text.splitlines())
+    for name in ("config.yaml", "metrics.csv", "summary.json", "report.html", "batching.png", "lr_find.png"):
+        assert (out / name).stat().st_size > 0, name
+    for fn in ("rosenbrock", "beale", "saddle"):
+        for name in ("race_contour.png", "race_surface.png", "race_loss.png", "race.gif", "paths.npz"):
+            assert (out / f"race_{fn}" / name).stat().st_size > 0, (fn, name)
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"race_rosenbrock", "race_beale", "race_saddle", "batching", "lr_find"} <= set(summary)
+    assert "report.html" in summary["files"]
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["command"] == "demo"
+    assert config["race_saddle"]["optimizers"]["adam"]["betas"] == [0.9, 0.999]
+
+
+def test_race_command_writes_its_run_folder(tmp_path):
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app,
+        [
+            "race",
+            "beale",
+            "--steps",
+            "80",
+            "--frames",
+            "5",
+            "--out",
+            str(out),
+            "--optimizers",
+            "sgd,adam",
+            "--lr",
+            "sgd=0.001,adam=0.05",
+            "--noise",
+            "0.1",
+        ],
+        env={"COLUMNS": "160"},
+    )
+    assert result.exit_code == 0, result.output
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "summary.json",
+        "paths.npz",
+        "race_contour.png",
+        "race_surface.png",
+        "race_loss.png",
+        "race.gif",
+        "report.html",
+    ):
+        assert (out / name).exists(), name
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["optimizers"]["sgd"]["lr"] == 0.001 and config["noise"] == 0.1 and config["steps"] == 80
+    with (out / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 * 81 and set(rows[0]) == {"experiment", "optimizer", "step", "x0", "x1", "loss"}
+    with np.load(out / "paths.npz") as z:
+        assert z["adam/path"].shape == (81, 2)
+    from PIL import Image
+
+    with Image.open(out / "race.gif") as im:
+        assert im.n_frames == 5
+
+
+def test_race_tune_discloses_the_grid_and_custom_functions_say_central_differences(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "race",
+            "x**2 + 10*y**2",
+            "--start",
+            "1,1",
+            "--steps",
+            "40",
+            "--tune",
+            "--optimizers",
+            "sgd",
+            "--no-gif",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "tuned: best of (0.0001" in result.output
+    assert "central differences" in result.output
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["gradient"] == "central differences" and summary["lr_rule"].startswith("tuned")
+
+
+def test_mp4_without_ffmpeg_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: None if name == "ffmpeg" else real(name, *a, **k)
+    )
+    result = runner.invoke(
+        app,
+        ["race", "booth", "--steps", "20", "--frames", "3", "--mp4", "--out", str(tmp_path / "m")],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "no MP4" in result.output and "ffmpeg" in result.output
+    assert (tmp_path / "m" / "race.gif").exists() and not (tmp_path / "m" / "race.mp4").exists()
+
+
+def test_train_lr_find_schedule_and_compare_batching_commands(tmp_path):
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "iris",
+            "--model",
+            "mlp",
+            "--hidden",
+            "8",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--out",
+            str(tmp_path / "train"),
+            "--no-progress",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "epochs.csv",
+        "summary.json",
+        "training.png",
+        "params.npz",
+        "report.html",
+    ):
+        assert (tmp_path / "train" / name).exists(), name
+    assert "val accuracy" in r.output
+
+    r = runner.invoke(
+        app, ["lr-find", "iris", "--steps", "30", "--out", str(tmp_path / "lf")], env={"COLUMNS": "200"}
+    )
+    assert r.exit_code == 0, r.output
+    assert "suggested lr (valley)" in r.output
+    summary = json.loads(r.output.strip().splitlines()[-2])
+    assert set(summary["suggestions"]) == {"valley", "steep", "min"}
+    assert (tmp_path / "lf" / "lr_find.png").exists()
+
+    r = runner.invoke(
+        app,
+        [
+            "schedule",
+            "linear_decay:lr0=0.1,lr_final=0.001,tau=50",
+            "cosine:lr0=0.1,total_steps=80",
+            "--steps",
+            "100",
+            "--out",
+            str(tmp_path / "s"),
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    with (tmp_path / "s" / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 100
+    assert float(rows[50]["LinearDecay(lr0=0.1, lr_final=0.001, tau=50)"]) == pytest.approx(0.001)
+    assert (tmp_path / "s" / "schedule.png").exists()
+
+    r = runner.invoke(
+        app, ["compare-batching", "--epochs", "2", "--out", str(tmp_path / "b")], env={"COLUMNS": "200"}
+    )
+    assert r.exit_code == 0, r.output
+    assert "stochastic (B=1)" in r.output and "full batch" in r.output
+    assert (tmp_path / "b" / "batching.png").exists()
 
 
 def test_demo_reports_divergence():
@@ -57,23 +248,40 @@ def test_optimizers_and_functions_listings():
 
 
 @pytest.mark.parametrize(
-    ("args", "text"),
+    ("args", "flag", "text"),
     [
-        (["demo", "--functions", "nope"], "name must be one of"),
-        (["demo", "--optimizers", "adamm"], "optimizer: name must be one of"),
+        (["demo", "--functions", "nope"], "--functions", "name must be one of"),
+        (["demo", "--optimizers", "adamm"], "--optimizers", "optimizer: name must be one of"),
+        (["demo", "--steps", "0"], "--steps", "greater than or equal to 1"),
+        (["race", "rosenbrock", "--optimizers", "sgd,adamm"], "--optimizers", "unknown optimizer 'adamm'"),
+        (["race", "rosenbrock", "--start", "1"], "--start", "expected 2 comma-separated numbers"),
+        (["race", "rosenbrock", "--lr", "fast"], "--lr", "expected comma-separated numbers"),
+        (["race", "rosenbrock", "--lr", "0.1", "--tune"], "--lr", "not both"),
+        (["race", "import os"], "FUNCTION", "not a valid expression"),
+        (["race", "x + foo", "--start", "1,1"], "FUNCTION", "unknown name 'foo'"),
+        (["race", "rosenbrock", "--noise", "-1"], "--noise", "greater than or equal to 0"),
+        (["train", "nope"], "DATA", "unsupported file type"),
+        (["train", "digits", "--batch-size", "0"], "--batch-size", "batch_size >= 1, got 0"),
+        (["train", "digits", "--model", "svm"], "--model", "name must be one of"),
+        (["lr-find", "digits", "--optimizer", "lbfgs"], "--optimizer", "name must be one of"),
+        (["schedule", "cosine:lr0=abc,total_steps=10"], "SPECS", "lr0"),
+        (["schedule", "cosine:lr0=0.1"], "SPECS", "total_steps"),
+        (["compare-batching", "--batch-sizes", "full,x"], "--batch-sizes", "invalid literal"),
+        (["demo", "--stepz", "3"], "--stepz", "No such option"),
     ],
 )
-def test_bad_values_exit_2_with_one_line_and_no_traceback(args, text):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2
-    assert text in result.output
-    assert "Traceback" not in result.output
-    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+def test_bad_flags_exit_2_with_one_line_naming_the_flag(args, flag, text, capsys, tmp_path, monkeypatch):
+    from descend.cli import main
 
-
-def test_bad_flag_exits_2():
-    result = runner.invoke(app, ["demo", "--steps", "0"])
-    assert result.exit_code == 2
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    err = captured.err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert flag in lines[0] and text in lines[0], lines[0]
+    assert "Traceback" not in err + captured.out
+    assert not (tmp_path / "runs").exists()  # refused before writing anything
 
 
 def test_python_dash_m_descend_works():

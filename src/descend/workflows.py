@@ -80,20 +80,23 @@ def race_outputs(
                     "loss": float(loss),
                 }
             )
-    folder.write_npz(f"{prefix}_paths.npz", **arrays)
-    pngs = vrace.save_race_pngs(result, folder.dir, size=size, prefix=prefix)
+    # one race writes its files at the top of the folder; several (the demo) get a subfolder each
+    sub = "" if prefix == "race" else f"{prefix}/"
+    folder.write_npz(f"{sub}paths.npz", **arrays)
+    (folder.dir / sub).mkdir(parents=True, exist_ok=True)
+    pngs = vrace.save_race_pngs(result, folder.dir / sub, size=size)
     for p in pngs.values():
-        folder.path(Path(p).name)
+        folder.path(f"{sub}{Path(p).name}")
     if gif:
         t0 = time.perf_counter()
-        vrace.race_animation(result, folder.path(f"{prefix}.gif"), frames=frames, size=(800, 600))
-        out.notes.append(f"GIF in {time.perf_counter() - t0:.1f}s")
+        vrace.race_animation(result, folder.path(f"{sub}race.gif"), frames=frames, size=(800, 600))
+        out.notes.append(f"GIF ({frames} frames) in {time.perf_counter() - t0:.1f}s")
     if mp4:
         try:
-            vrace.race_mp4(result, folder.path(f"{prefix}.mp4"), frames=frames)
+            vrace.race_mp4(result, folder.dir / f"{sub}race.mp4", frames=frames)
+            folder.path(f"{sub}race.mp4")
         except RuntimeError as exc:
-            folder.files.remove(folder.dir / f"{prefix}.mp4")
-            out.notes.append(str(exc))
+            out.notes.append(f"no MP4: {exc}")
     out.config = {
         "function": _function_config(f),
         "start": plain(result.start),
@@ -148,9 +151,7 @@ def lr_find_outputs(result: LRFindResult, folder: RunFolder, *, prefix: str = "l
     from .viz import lab_plots, report
 
     out = Outcome(folder)
-    fig_ax = lab_plots.plot_lr_find(result)
-    fig = fig_ax.figure if hasattr(fig_ax, "figure") else fig_ax
-    lab_plots.save_png(fig, folder.path(f"{prefix}.png"), size=(900, 600))
+    lab_plots.save_png(lab_plots.plot_lr_find(result).figure, folder.path(f"{prefix}.png"), size=(900, 600))
     folder.write_npz(f"{prefix}.npz", lrs=result.lrs, losses=result.losses, smoothed=result.smoothed)
     out.metrics = [
         {"experiment": prefix, "step": i, "lr": float(lr), "loss": float(loss), "smoothed": float(sm)}

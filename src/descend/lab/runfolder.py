@@ -40,8 +40,7 @@ class RunFolder:
     def __init__(self, out: str | Path | None, command: str):
         if out is None:
             out = Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.dir = Path(out)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(out)  # created with the first file, so a run refused up front leaves nothing
         self.files: list[Path] = []
 
     def path(self, name: str) -> Path:

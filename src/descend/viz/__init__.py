@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._style import OPTIMIZER_COLORS, OPTIMIZER_MARKERS, optimizer_style
+    from .lab_plots import (
+        batching_figure,
+        plot_batching,
+        plot_lr_find,
+        plot_training,
+        save_png,
+        training_figure,
+    )
     from .race import (
         RacePlot,
         plot_contour,
@@ -39,22 +47,34 @@ _EXPORTS = {
     "save_race_pngs": "race",
     "plot_schedules": "schedules",
     "save_schedule_png": "schedules",
+    "plot_lr_find": "lab_plots",
+    "plot_batching": "lab_plots",
+    "batching_figure": "lab_plots",
+    "plot_training": "lab_plots",
+    "training_figure": "lab_plots",
+    "save_png": "lab_plots",
 }
 
 __all__ = [
     "OPTIMIZER_COLORS",
     "OPTIMIZER_MARKERS",
     "RacePlot",
+    "batching_figure",
     "optimizer_style",
+    "plot_batching",
     "plot_contour",
     "plot_loss",
+    "plot_lr_find",
     "plot_schedules",
     "plot_surface",
+    "plot_training",
     "race_animation",
     "race_figure",
     "race_mp4",
+    "save_png",
     "save_race_pngs",
     "save_schedule_png",
+    "training_figure",
 ]
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "race_section",
     "render_report",
     "render_table",
+    "schedules_section",
     "table_section",
     "text_section",
     "training_section",
@@ -399,6 +400,36 @@ def race_section(race: Any) -> Section:
 
 
 # ------------------------------------------------------------------------------------- lr-find
+
+
+def schedules_section(
+    schedules: Sequence[Any], steps: int, *, labels: Sequence[str] | None = None, log: bool = False
+) -> Section:
+    """Learning rate against step for one or several schedules (``values(steps)`` of each)."""
+    labels = list(labels) if labels is not None else [repr(s) for s in schedules]
+    fig = go.Figure()
+    for i, (sched, label) in enumerate(zip(schedules, labels, strict=True)):
+        values = np.asarray(sched.values(steps), dtype=np.float64)
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(steps),
+                y=values,
+                mode="lines",
+                name=_esc(label),
+                line={"color": _COLORS[i % len(_COLORS)], "width": 2},
+                hovertemplate="step %{x}<br>lr %{y:.4g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        template=_TEMPLATE,
+        xaxis_title="step",
+        yaxis_title="learning rate",
+        height=450,
+        legend={"orientation": "h", "y": -0.2},
+    )
+    if log:
+        fig.update_yaxes(type="log")
+    return Section("Learning-rate schedules", [fig])
 
 
 def lr_find_section(result: Any) -> Section:
