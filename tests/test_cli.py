@@ -290,3 +290,35 @@ def test_python_dash_m_descend_works():
     )
     assert proc.returncode == 0
     assert "demo" in proc.stdout
+
+
+def test_report_redraws_every_kind_of_run_folder_and_merges_them(tmp_path):
+    env = {"COLUMNS": "200"}
+    runs = {
+        "race": ["race", "booth", "--steps", "30", "--no-gif", "--optimizers", "sgd,adam"],
+        "lf": ["lr-find", "iris", "--steps", "20"],
+        "b": ["compare-batching", "--epochs", "1"],
+        "t": ["train", "iris", "--epochs", "2", "--no-progress"],
+        "s": ["schedule", "exponential:lr0=0.1,gamma=0.99", "--steps", "50"],
+    }
+    for name, args in runs.items():
+        r = runner.invoke(app, [*args, "--out", str(tmp_path / name)], env=env)
+        assert r.exit_code == 0, (name, r.output)
+        original = (tmp_path / name / "report.html").read_text()
+        (tmp_path / name / "report.html").unlink()
+        r = runner.invoke(app, ["report", str(tmp_path / name)], env=env)
+        assert r.exit_code == 0, (name, r.output)
+        redrawn = (tmp_path / name / "report.html").read_text()
+        assert redrawn.count("Plotly.newPlot") == original.count("Plotly.newPlot") > 0, name
+    merged = tmp_path / "all.html"
+    r = runner.invoke(app, ["report", *(str(tmp_path / n) for n in runs), "--out", str(merged)], env=env)
+    assert r.exit_code == 0, r.output
+    text = merged.read_text()
+    assert all(f"({n})" in text for n in runs)
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    from descend.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert "is not a descend run folder" in capsys.readouterr().err

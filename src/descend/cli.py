@@ -102,6 +102,20 @@ def demo(
     console.print(f"done in {time.perf_counter() - t0:.1f}s")
 
 
+@app.command()
+def report(
+    runs: Annotated[list[str], typer.Argument(help="One or more run folders written by descend.")],
+    out: Annotated[
+        str | None, typer.Option(help="HTML file to write (default: report.html in the first folder).")
+    ] = None,
+) -> None:
+    """Re-draw report.html from saved run folders; several folders are merged into one report."""
+    from . import workflows
+
+    path = _flag("RUNS", workflows.rebuild_report, runs, out)
+    console.print(f"wrote [bold]{path}[/bold]", highlight=False)
+
+
 def _suite_tables(result: Any, fnames: list[str], onames: list[str], steps: int) -> None:
     console.print(
         f"[bold]descend demo[/bold]: {len(onames)} optimizers x {len(fnames)} functions, "

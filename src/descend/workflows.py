@@ -345,7 +345,11 @@ def run_schedules(
             for lab, v in zip(labels, values, strict=True)
         ]
     }
-    outcome.config = {"steps": steps, "log": log, "schedules": [plain(s.config()) for s in schedules]}
+    outcome.config = {
+        "steps": steps,
+        "log": log,
+        "schedules": [{"name": s.name, **plain(s.config())} for s in schedules],
+    }
     outcome.sections = [
         report.table_section(outcome.summary["schedules"], "schedules"),
         report.schedules_section(schedules, steps, labels=labels, log=log),
@@ -401,3 +405,35 @@ def run_demo(*, out: str | Path | None = None, quick: bool = False, progress: An
     outcome.config["lr_find"] = {"data": "digits", "model": mlp.config(), **part.config}
     finish(outcome, title="descend demo", command="demo")
     return outcome
+
+
+# ----------------------------------------------------------------------------------------- report
+
+
+def rebuild_report(directories: Sequence[str | Path], out: str | Path | None = None) -> Path:
+    """``descend report``: re-draw report.html from saved run folders (one or several, merged)."""
+    from .lab.reload import load_run
+    from .viz import report
+
+    sections: list[Any] = []
+    titles = []
+    for d in directories:
+        command, items = load_run(d)
+        titles.append(f"{command} ({Path(d).name})")
+        if len(directories) > 1:
+            sections.append(report.text_section(f"<h2>{command}: {Path(d)}</h2>"))
+        for kind, result in items:
+            if kind == "race":
+                sections.append(report.race_section(result))
+            elif kind == "lr_find":
+                sections.append(report.lr_find_section(result))
+            elif kind == "batching":
+                sections.append(report.batching_section(result))
+            elif kind == "training":
+                sections.append(report.training_section(result))
+            elif kind == "schedules":
+                scheds, steps, log = result
+                sections.append(report.schedules_section(scheds, steps, log=log))
+    path = Path(out) if out is not None else Path(directories[0]) / "report.html"
+    report.write_report(path, title="descend report: " + ", ".join(titles), sections=sections)
+    return path
