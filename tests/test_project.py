@@ -33,3 +33,16 @@ def test_ruff_is_clean():
         pytest.skip("ruff not installed")
     proc = subprocess.run([ruff, "check", "src", "tests"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    """The tour in the README is executed, in order, in one namespace: it must stay true."""
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["res"].success
+    assert namespace["run"].steps_completed > 0
