@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -322,3 +323,23 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
 
     assert main(["report", str(tmp_path)]) == 2
     assert "is not a descend run folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_demo_finishes_in_under_two_minutes(tmp_path):
+    """The issue's bound for `descend demo` on this machine class (measured ~40 s when written)."""
+    import time
+
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "descend", "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert elapsed < 120, elapsed
+    assert str(tmp_path / "demo") in proc.stdout.replace("\n", "")
+    assert (tmp_path / "demo" / "report.html").exists()
