@@ -31,6 +31,7 @@ __all__ = [
     "load_state",
     "names",
     "optimizer",
+    "resolve",
     "save_state",
 ]
 
@@ -79,3 +80,27 @@ def optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
         return name
     cls, preset = _lookup(name)
     return cls(**{**preset, **kwargs})
+
+
+def resolve(
+    spec: str | Optimizer,
+    lr: Any = None,
+    options: dict[str, Any] | None = None,
+    *,
+    owner: str = "optimizer",
+    default_lr: dict[str, float] | None = None,
+) -> Optimizer:
+    """An optimizer from a name plus ``lr`` and ``options``, or an instance given alone.
+
+    With a name and ``lr=None``, ``default_lr[name]`` (when given) replaces the class default.
+    """
+    kwargs = dict(options or {})
+    if isinstance(spec, Optimizer):
+        if lr is not None or kwargs:
+            raise TypeError(f"{owner}: lr and options apply to a named optimizer, not to {spec!r}")
+        return spec
+    if lr is None and default_lr is not None and isinstance(spec, str):
+        lr = default_lr.get(spec.lower().replace("-", "_"))
+    if lr is not None:
+        kwargs["lr"] = lr
+    return optimizer(spec, **kwargs)

@@ -14,7 +14,7 @@ from .._validation import check_bool, check_int, describe
 from ..data import ArraySource, DataSource, as_source, check_batching
 from ..errors import DivergenceError
 from ..optim import Optimizer, OptState
-from ..optim import optimizer as make_optimizer
+from ..optim import resolve as resolve_optimizer
 from .callbacks import Callback, as_callback
 from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpoint, write_checkpoint
 from .minimize import safe_norm
@@ -250,16 +250,7 @@ def fit(
     if val_source is not None and val_source.targets is not None:
         model.check_targets(val_source.targets)
 
-    opt_kwargs = dict(options or {})
-    if isinstance(optimizer, Optimizer):
-        if lr is not None or opt_kwargs:
-            raise TypeError(f"{owner}: lr and options apply to a named optimizer, not to {optimizer!r}")
-        opt = optimizer
-    else:
-        name = optimizer.lower() if isinstance(optimizer, str) else optimizer
-        if lr is None and isinstance(name, str):
-            lr = DEFAULT_LR.get(name)
-        opt = make_optimizer(optimizer, **({"lr": lr} if lr is not None else {}), **opt_kwargs)
+    opt = resolve_optimizer(optimizer, lr, options, owner=owner, default_lr=DEFAULT_LR)
 
     rng = np.random.default_rng([seed, 0])
     params = model.init(rng, source.n_features, n_outputs)

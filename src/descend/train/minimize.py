@@ -13,7 +13,7 @@ import numpy as np
 from .._validation import check_bool, check_choice, check_int, check_real, describe
 from ..errors import DivergenceError
 from ..optim import Optimizer, OptState
-from ..optim import optimizer as make_optimizer
+from ..optim import resolve as resolve_optimizer
 
 __all__ = ["History", "MinimizeResult", "central_difference_grad", "minimize"]
 
@@ -188,15 +188,7 @@ def minimize(
         record_path = check_bool(owner, "record_path", record_path)
     if callback is not None and not callable(callback):
         raise TypeError(f"{owner}: callback must be callable or None, got {describe(callback)}")
-    opt_kwargs = dict(options or {})
-    if isinstance(optimizer, Optimizer):
-        if lr is not None or opt_kwargs:
-            raise TypeError(f"{owner}: lr and options apply to a named optimizer, not to {optimizer!r}")
-        opt = optimizer
-    else:
-        if lr is not None:
-            opt_kwargs["lr"] = lr
-        opt = make_optimizer(optimizer, **opt_kwargs)
+    opt = resolve_optimizer(optimizer, lr, options, owner=owner)
     evaluate, grad_method = _evaluator(fun, grad)
 
     x0_arr = np.asarray(x0)
