@@ -269,6 +269,12 @@ def test_optimizers_and_functions_listings():
         (["schedule", "cosine:lr0=0.1"], "SPECS", "total_steps"),
         (["compare-batching", "--batch-sizes", "full,x"], "--batch-sizes", "invalid literal"),
         (["demo", "--stepz", "3"], "--stepz", "No such option"),
+        (["race", "rosenbrock", "--set", "adamm.betas=[0.8,0.9]"], "--set", "expected OPTIMIZER.KEY=VALUE"),
+        (["race", "rosenbrock", "--set", "adam.betas=[1.5,0.9]"], "--set", "beta1 must satisfy"),
+        (["race", "rosenbrock", "--set", "sgd.lr=3"], "--set", "with --lr"),
+        (["race", "quadratic:kappa=0.5"], "FUNCTION", "kappa"),
+        (["train", "digits", "--lr", "0.1", "--schedule", "constant:lr=0.1"], "--schedule", "not both"),
+        (["train", "digits", "--schedule", "nope:lr=1"], "--schedule", "name must be one of"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line_naming_the_flag(args, flag, text, capsys, tmp_path, monkeypatch):
@@ -343,3 +349,63 @@ def test_full_demo_finishes_in_under_two_minutes(tmp_path):
     assert elapsed < 120, elapsed
     assert str(tmp_path / "demo") in proc.stdout.replace("\n", "")
     assert (tmp_path / "demo" / "report.html").exists()
+
+
+def test_race_takes_function_parameters_and_per_optimizer_hyperparameters(tmp_path):
+    out = tmp_path / "k"
+    r = runner.invoke(
+        app,
+        [
+            "race",
+            "quadratic:kappa=50",
+            "--optimizers",
+            "sgd,momentum",
+            "--lr",
+            "sgd=0.0392157,momentum=0.0614042",
+            "--set",
+            "momentum.momentum=0.565807",
+            "--steps",
+            "300",
+            "--no-gif",
+            "--out",
+            str(out),
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["function"] == {"name": "quadratic", "params": {"dim": 2, "kappa": 50.0}}
+    assert config["optimizers"]["momentum"]["momentum"] == pytest.approx(0.565807)
+    rows = {row["optimizer"]: row for row in json.loads((out / "summary.json").read_text())["results"]}
+    # docs/claims.md (claim 4): GD needs 182 steps to 1e-3, momentum with the classic tuning 40
+    assert rows["sgd"]["steps_to_tol"] == 182 and rows["momentum"]["steps_to_tol"] == 40
+
+
+def test_train_with_a_schedule(tmp_path):
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "linear",
+            "--model",
+            "linear",
+            "--optimizer",
+            "sgd",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "2",
+            "--val-fraction",
+            "0",
+            "--schedule",
+            "linear_decay:lr0=0.1,lr_final=0.001,tau=126",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    with (tmp_path / "t" / "metrics.csv").open() as fh:
+        lrs = [float(row["lr"]) for row in csv.DictReader(fh)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.001 + (0.1 - 0.001) * (1 - 125 / 126))

@@ -196,6 +196,25 @@ def _lrs(text: str | None, optimizers: list[str]) -> dict[str, float] | float | 
     return out
 
 
+def _hyperparameters(items: list[str], optimizers: list[str]) -> dict[str, dict[str, Any]]:
+    """``["momentum.momentum=0.95", "adam.betas=[0.8,0.99]"]`` -> per-optimizer options."""
+    from .lab.custom import parse_kv
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, dot, rest = item.partition(".")
+        target = target.strip().lower()
+        if not dot or target not in optimizers:
+            raise ValueError(
+                f"expected OPTIMIZER.KEY=VALUE with OPTIMIZER one of {', '.join(optimizers)}, got {item!r}"
+            )
+        kv = parse_kv(rest, what="--set")
+        if "lr" in kv:
+            raise ValueError(f"set learning rates with --lr, not --set ({item!r})")
+        out.setdefault(target, {}).update(kv)
+    return out
+
+
 def _print_table(title: str, rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
     table = Table(title=title, title_justify="left")
     for key, header in columns:
@@ -245,8 +264,19 @@ def race(
     gif: Annotated[bool, typer.Option(help="Write an animated GIF.")] = True,
     mp4: Annotated[bool, typer.Option("--mp4", help="Also write an MP4 (needs ffmpeg).")] = False,
     frames: Annotated[int, typer.Option(min=2, help="Animation frames.")] = 60,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Hyperparameter of one optimizer, repeatable: momentum.momentum=0.95, "
+            "adam.betas=[0.8,0.99].",
+        ),
+    ] = None,
 ) -> None:
-    """Race optimizers from one start on a surface: contour, 3-D view, loss curves, GIF, report."""
+    """Race optimizers from one start on a surface: contour, 3-D view, loss curves, GIF, report.
+
+    FUNCTION may carry parameters: quadratic:kappa=50 or rosenbrock:dim=2,b=10.
+    """
     from . import workflows
 
     names = _flag("--optimizers", _names, optimizers, optim.names(), "optimizer")
@@ -257,9 +287,10 @@ def race(
     from .lab.custom import resolve_function
 
     f = _flag("FUNCTION", resolve_function, function, start=x0)
+    options = _flag("--set", _hyperparameters, set_ or [], names)
     with console.status("racing…"):
         result, outcome = _flag(
-            "--lr" if lr else "FUNCTION",
+            "--set" if options else ("--lr" if lr else "FUNCTION"),
             workflows.run_race,
             f,
             names,
@@ -273,6 +304,7 @@ def race(
             gif=gif,
             mp4=mp4,
             frames=frames,
+            options=options,
         )
     console.print(
         f"[bold]{result.function.name}[/bold] from {list(map(float, result.start))}, {steps} steps; "
@@ -354,6 +386,13 @@ def train(
     lr: Annotated[
         float | None, typer.Option(help="Learning rate (default: the optimizer's fit default).")
     ] = None,
+    schedule_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            help="Learning-rate schedule instead of --lr, e.g. linear_decay:lr0=0.1,lr_final=0.001,tau=1000.",
+        ),
+    ] = None,
     batch_size: Annotated[
         str, typer.Option(help="'full' (batch GD), 1 (stochastic) or B (mini-batch).")
     ] = "64",
@@ -382,6 +421,10 @@ def train(
     m = _flag("--model", _default_model, task, model, hidden, activation)
     bs = None if batch_size.strip().lower() in ("full", "none") else _flag("--batch-size", int, batch_size)
     _flag("--optimizer", optim.get, optimizer)
+    if schedule_spec is not None:
+        if lr is not None:
+            raise typer.BadParameter("give --lr or --schedule, not both", param_hint="--schedule")
+        lr = _flag("--schedule", _parse_schedule, schedule_spec)
     validation = None
     train_data: Any = source
     if task is not None and val_fraction > 0:

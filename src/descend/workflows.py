@@ -134,10 +134,21 @@ def run_race(
     gif: bool = True,
     mp4: bool = False,
     frames: int = 60,
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[RaceResult, Outcome]:
     """``descend race``: race, then write config.yaml, metrics.csv, summary.json, paths, pictures
     and report.html into one folder."""
-    result = race(function, optimizers, lrs=lrs, tune=tune, steps=steps, start=start, noise=noise, seed=seed)
+    result = race(
+        function,
+        optimizers,
+        lrs=lrs,
+        tune=tune,
+        steps=steps,
+        start=start,
+        noise=noise,
+        seed=seed,
+        options=options,
+    )
     folder = RunFolder(out, "race")
     outcome = race_outputs(result, folder, gif=gif, mp4=mp4, frames=frames)
     finish(outcome, title=f"descend race: {result.function.name}", command="race")

@@ -14,7 +14,7 @@ from .. import functions as fns
 from .._validation import describe
 from ..train import central_difference_grad
 
-__all__ = ["CustomObjective", "resolve_function"]
+__all__ = ["CustomObjective", "parse_kv", "resolve_function"]
 
 _NUMPY_NAMES = {
     "sin",
@@ -124,6 +124,35 @@ def _check_expression(expr: str) -> ast.Expression:
     return tree
 
 
+def parse_kv(text: str, *, what: str) -> dict[str, Any]:
+    """``"a=1,b=[0.9, 0.99],c=true"`` -> ``{"a": 1, "b": [0.9, 0.99], "c": True}`` (YAML values).
+
+    Commas inside brackets do not split.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    depth, part, parts = 0, "", []
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(part)
+            part = ""
+        else:
+            part += ch
+    parts.append(part)
+    for item in filter(None, (p.strip() for p in parts)):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{what}: expected key=value, got {item!r}")
+        parsed = yaml.safe_load(value)
+        out[key.strip()] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return out
+
+
 def resolve_function(
     spec: Any,
     *,
@@ -142,6 +171,10 @@ def resolve_function(
         raise TypeError(f"--function: expected a name, module:callable or expression, got {describe(spec)}")
     if spec.lower().replace("-", "_") in fns.names():
         return fns.get(spec)
+    name, colon, rest = spec.partition(":")
+    if colon and name.strip().lower().replace("-", "_") in fns.names():
+        # a built-in with parameters: "quadratic:kappa=50,dim=2"
+        return fns.get(name.strip(), **parse_kv(rest, what="--function"))
     kw: dict[str, Any] = {}
     if start is not None:
         kw["start"] = start
