@@ -3,7 +3,7 @@
 from . import callbacks
 from .callbacks import Callback, Convergence, EarlyStopping, GradientClipping, LambdaCallback
 from .fit import DEFAULT_LR, Run, TrainHistory, fit
-from .minimize import History, MinimizeResult, central_difference_grad, minimize, safe_norm
+from .minimize import History, MinimizeResult, central_difference_grad, global_norm, minimize, safe_norm
 
 __all__ = [
     "DEFAULT_LR",
@@ -19,6 +19,7 @@ __all__ = [
     "callbacks",
     "central_difference_grad",
     "fit",
+    "global_norm",
     "minimize",
     "safe_norm",
 ]

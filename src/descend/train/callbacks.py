@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import check_bool, check_choice, check_int, check_real, describe
+from .minimize import global_norm
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Run
@@ -90,7 +90,7 @@ class GradientClipping(Callback):
             for g in grads.values():
                 np.clip(g, -self.max_value, self.max_value, out=g)
         if self.max_norm is not None:
-            total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+            total = global_norm(grads.values())
             if total > self.max_norm:
                 scale = self.max_norm / (total + 1e-6)
                 for g in grads.values():

@@ -17,7 +17,7 @@ from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from .callbacks import Callback, as_callback
 from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpoint, write_checkpoint
-from .minimize import safe_norm
+from .minimize import global_norm
 from .progress import make_progress
 
 __all__ = ["DEFAULT_LR", "Run", "TrainHistory", "fit"]
@@ -148,10 +148,6 @@ def _evaluate(
     else:
         out["accuracy"] = correct / n
     return out
-
-
-def _grad_norm(grads: dict[str, np.ndarray]) -> float:
-    return safe_norm(np.concatenate([g.reshape(-1) for g in grads.values()])) if grads else 0.0
 
 
 def _resolve_model(model: Any) -> Any:
@@ -371,7 +367,7 @@ def fit(
                 y = batch.y if targets is not None else model.check_targets(batch.y)
                 with np.errstate(over="ignore", invalid="ignore"):
                     loss, grads = model.loss_and_grad(params, X, y)
-                    gnorm = _grad_norm(grads)
+                    gnorm = global_norm(grads.values())
                 if not (math.isfinite(loss) and math.isfinite(gnorm)):
                     if step > 0:
                         for k, v in prev_params.items():

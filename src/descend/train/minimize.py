@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from ..errors import DivergenceError
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 
-__all__ = ["History", "MinimizeResult", "central_difference_grad", "minimize"]
+__all__ = ["History", "MinimizeResult", "central_difference_grad", "global_norm", "minimize", "safe_norm"]
 
 #: above this many coordinates the path of iterates is not recorded unless asked for.
 PATH_MAX_DIM = 10
@@ -91,17 +91,26 @@ def central_difference_grad(fun: Callable[[np.ndarray], float], x: np.ndarray) -
     return g
 
 
-def safe_norm(g: np.ndarray) -> float:
-    """Euclidean norm that does not overflow for large finite entries (inf/NaN propagate)."""
-    flat = g.reshape(-1)
+def global_norm(arrays: Iterable[np.ndarray]) -> float:
+    """Euclidean norm of all entries of ``arrays`` taken together, without concatenating them.
+
+    Large finite entries do not overflow it (the sum is rescaled when the plain one overflows);
+    inf and NaN propagate, so a non-finite result means a non-finite entry or a true overflow.
+    """
+    flats = [np.asarray(a).reshape(-1) for a in arrays]
     with np.errstate(over="ignore", invalid="ignore"):
-        sq = float(np.dot(flat, flat))
+        sq = sum(float(np.dot(f, f)) for f in flats)
         if math.isfinite(sq):
             return math.sqrt(sq)
-        m = float(np.max(np.abs(flat)))
+        m = max((float(np.max(np.abs(f))) for f in flats if f.size), default=0.0)
         if not math.isfinite(m):
             return m
-        return m * float(np.sqrt(np.sum(np.square(flat / m))))
+        return m * math.sqrt(sum(float(np.sum(np.square(f / m))) for f in flats))
+
+
+def safe_norm(g: np.ndarray) -> float:
+    """Euclidean norm of one array that does not overflow for large finite entries."""
+    return global_norm([g])
 
 
 def _evaluator(fun: Any, grad: Any) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], str]:
