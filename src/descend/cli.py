@@ -459,10 +459,7 @@ def train(
     )
     console.print(f"{run.stop_reason}; {run.steps_completed} steps with {run.optimizer!r}", highlight=False)
     if run.history.epochs:
-        rows = [
-            dict(zip(run.history.epochs, r, strict=True))
-            for r in zip(*run.history.epochs.values(), strict=True)
-        ]
+        rows = run.history.epoch_rows()
         cols = [
             (k, k.replace("_", " "))
             for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_mse", "lr")

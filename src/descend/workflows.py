@@ -294,15 +294,8 @@ def run_train(
         **fit_kwargs,
     )
     outcome = Outcome(folder)
-    steps = run.history.steps
-    outcome.metrics = [dict(zip(steps, row, strict=True)) for row in zip(*steps.values(), strict=True)]
-    folder.write_metrics(
-        [
-            dict(zip(run.history.epochs, row, strict=True))
-            for row in zip(*run.history.epochs.values(), strict=True)
-        ],
-        name="epochs.csv",
-    )
+    outcome.metrics = run.history.step_rows()
+    folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
     lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
     np.savez(folder.path("params.npz"), **run.params)
     final = {k: v[-1] for k, v in run.history.epochs.items()} if run.history.epochs else {}

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import functions as fns
+from ..train.fit import TrainHistory
 from ..train.minimize import History, MinimizeResult
 from .batching import BatchingCurve, BatchingResult
 from .custom import resolve_function
@@ -162,12 +163,7 @@ def load_training(config: dict[str, Any], summary: dict[str, Any], directory: Pa
         opt: Any = make_optimizer(name, **hp)
     except (TypeError, ValueError):
         opt = name
-    history = SimpleNamespace(
-        steps=steps,
-        epochs=epochs,
-        step_array=lambda c: np.asarray(steps[c]),
-        epoch_array=lambda c: np.asarray(epochs[c]),
-    )
+    history = TrainHistory(steps=steps, epochs=epochs)
     return SimpleNamespace(
         model=models.from_config(config["model"]),
         optimizer=opt,

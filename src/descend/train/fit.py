@@ -41,6 +41,10 @@ DEFAULT_LR: dict[str, float] = {
 _STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples_seen", "time")
 
 
+def _rows(columns: dict[str, list[float]]) -> list[dict[str, float]]:
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
 @dataclass
 class TrainHistory:
     """Per-step and per-epoch records of a training run, as lists (``.steps_array`` for NumPy).
@@ -66,6 +70,14 @@ class TrainHistory:
                 self.epochs[k] = [math.nan] * n
         for k in self.epochs:
             self.epochs[k].append(row.get(k, math.nan))
+
+    def step_rows(self) -> list[dict[str, float]]:
+        """The per-step columns as one dict per step (for CSV files and tables)."""
+        return _rows(self.steps)
+
+    def epoch_rows(self) -> list[dict[str, float]]:
+        """The per-epoch columns as one dict per epoch."""
+        return _rows(self.epochs)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {f"step/{k}": np.asarray(v, dtype=np.float64) for k, v in self.steps.items()}

@@ -632,9 +632,7 @@ def training_section(run: Any, title: str = "Training") -> Section:
         )
         parts.append(mfig)
     if ep:
-        parts.append(
-            render_table([dict(zip(ep, row, strict=True)) for row in zip(*ep.values(), strict=True)])
-        )
+        parts.append(render_table(run.history.epoch_rows()))
     model = type(run.model).__name__
     intro = f"{model} trained by {run.optimizer!r}: {run.stop_reason or 'finished'}."
     return Section(title, parts, intro)
