@@ -6,7 +6,6 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from functools import wraps
 from typing import Annotated, Any
 
 import typer
@@ -27,20 +26,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad values become one line on stderr and exit code 2, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ValueError, TypeError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
 def _fmt(x: float, digits: int = 3) -> str:
     if isinstance(x, float) and math.isnan(x):
         return "-"
@@ -48,7 +33,6 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 
 @app.command()
-@_user_errors
 def demo(
     out: Annotated[str | None, typer.Option(help="Folder to write (default runs/demo-<time>).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer steps and frames (for a fast look).")] = False,
