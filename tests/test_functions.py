@@ -399,11 +399,13 @@ def test_names_and_case_insensitive_get():
 
 
 def test_unknown_name():
-    listed = ", ".join(repr(n) for n in F.names())
-    msg = f"functions.get: name must be one of {listed}, got 'xyz'"
+    listed = ", ".join(F.names())
+    msg = f"functions.get: unknown function 'xyz'; known: {listed}"
     with pytest.raises(ValueError, match=re.escape(msg)):
         F.get("xyz")
-    with pytest.raises(ValueError, match=r"functions\.get: name must be one of .*, got 3$"):
+    with pytest.raises(ValueError, match=r"did you mean 'rosenbrock'\? known: quadratic"):
+        F.get("rosenbrok")
+    with pytest.raises(ValueError, match=r"functions\.get: unknown function 3; known: "):
         F.get(3)
 
 

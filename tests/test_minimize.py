@@ -172,7 +172,7 @@ def test_path_recorded_only_for_low_dimension_by_default():
         ({"tol": -1.0}, ValueError, "tol must satisfy"),
         ({"noise": float("nan")}, ValueError, "noise must satisfy"),
         ({"on_divergence": "ignore"}, ValueError, "on_divergence must be one of 'raise', 'stop'"),
-        ({"optimizer": "newton"}, ValueError, "optimizer: name must be one of"),
+        ({"optimizer": "newton"}, ValueError, "optimizer: unknown optimizer 'newton'"),
         ({"optimizer": ds.SGD(lr=0.1), "lr": 0.2}, TypeError, "apply to a named optimizer"),
         ({"x0": [np.nan, 1.0]}, ValueError, "x0 must be finite"),
         ({"x0": []}, ValueError, "x0 must be a non-empty array"),

@@ -1,7 +1,11 @@
 """One validation mechanism and one message format for every public parameter.
 
 Every message reads ``Owner: name must ..., got value``: it names the class or function,
-the parameter, what is allowed, and the value that was given.
+the parameter, what is allowed, and the value that was given. Every error is a
+:class:`~descend.errors.ParameterError` (a ``ValueError``) or
+:class:`~descend.errors.ParameterTypeError` (a ``TypeError``) that also carries ``owner``,
+``param`` and ``value``, so a caller (the command line) can tell which parameter was wrong
+without reading the message.
 """
 
 from __future__ import annotations
@@ -13,12 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ParameterError, ParameterTypeError
+
 __all__ = [
+    "ParameterError",
+    "ParameterTypeError",
     "check_bool",
     "check_choice",
     "check_int",
     "check_real",
     "describe",
+    "invalid",
+    "wrong_type",
 ]
 
 
@@ -34,6 +44,28 @@ def describe(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} ({type(value).__name__})"
+
+
+def invalid(owner: str, name: str, value: Any, must: str) -> ParameterError:
+    """The error for a bad ``value`` of ``name``: ``Owner: name must <must>, got <value>``.
+
+    For checks the ``check_*`` helpers do not cover; raise what it returns.
+
+    >>> raise invalid("fit", "validation", 1.5, "be a fraction in [0, 1)")
+    Traceback (most recent call last):
+    ...
+    descend.errors.ParameterError: fit: validation must be a fraction in [0, 1), got 1.5
+    """
+    return ParameterError(
+        f"{owner}: {name} must {must}, got {describe(value)}", owner=owner, param=name, value=value
+    )
+
+
+def wrong_type(owner: str, name: str, value: Any, expected: str) -> ParameterTypeError:
+    """The error for a ``value`` of the wrong type: ``Owner: name must be <expected>, got <value>``."""
+    return ParameterTypeError(
+        f"{owner}: {name} must be {expected}, got {describe(value)}", owner=owner, param=name, value=value
+    )
 
 
 def _bound_text(name: str, low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -67,7 +99,7 @@ def check_real(
     Booleans are refused (``True`` is not a learning rate), as are NaN and infinities.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {describe(value)}")
+        raise wrong_type(owner, name, value, "a real number")
     x = float(value)
     cond = _bound_text(name, low, high, low_open, high_open)
     bad = not math.isfinite(x)
@@ -76,7 +108,7 @@ def check_real(
     if high is not None:
         bad = bad or (x >= high if high_open else x > high)
     if bad:
-        raise ValueError(f"{owner}: {name} must satisfy {cond}, got {describe(value)}")
+        raise invalid(owner, name, value, f"satisfy {cond}")
     return x
 
 
@@ -90,7 +122,7 @@ def check_int(
 ) -> int:
     """Return ``value`` as a Python int after checking type and range (bools refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}: {name} must be an integer, got {describe(value)}")
+        raise wrong_type(owner, name, value, "an integer")
     n = int(value)
     if (low is not None and n < low) or (high is not None and n > high):
         if low is not None and high is not None:
@@ -99,14 +131,16 @@ def check_int(
             cond = f"{name} >= {low}"
         else:
             cond = f"{name} <= {high}"
-        raise ValueError(f"{owner}: {name} must satisfy {cond}, got {n!r}")
+        raise ParameterError(
+            f"{owner}: {name} must satisfy {cond}, got {n!r}", owner=owner, param=name, value=n
+        )
     return n
 
 
 def check_bool(owner: str, name: str, value: Any) -> bool:
     """Return ``value`` if it is a bool; refuse 0/1 and other truthy stand-ins."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {describe(value)}")
+        raise wrong_type(owner, name, value, "True or False")
     return bool(value)
 
 
@@ -115,5 +149,5 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> s
     options = list(choices)
     if not isinstance(value, str) or value not in options:
         allowed = ", ".join(repr(c) for c in options)
-        raise ValueError(f"{owner}: {name} must be one of {allowed}, got {describe(value)}")
+        raise invalid(owner, name, value, f"be one of {allowed}")
     return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 from collections.abc import Sequence
@@ -10,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._registry import Registry, check_keywords
 from ._validation import check_int, check_real, describe
 
 __all__ = ["Objective", "get", "names"]
@@ -919,30 +919,34 @@ class _TwoWell(Objective):
 
 # ---- registry ------------------------------------------------------------------------------------
 
-_REGISTRY: dict[str, type[Objective]] = {
-    cls.name: cls
-    for cls in (
-        _Quadratic,
-        _Sphere,
-        _Rosenbrock,
-        _Beale,
-        _Booth,
-        _Himmelblau,
-        _Rastrigin,
-        _Ackley,
-        _GoldsteinPrice,
-        _SixHumpCamel,
-        _StyblinskiTang,
-        _Saddle,
-        _MonkeySaddle,
-        _TwoWell,
-    )
-}
+_REGISTRY: Registry[type[Objective]] = Registry(
+    "function",
+    {
+        cls.name: cls
+        for cls in (
+            _Quadratic,
+            _Sphere,
+            _Rosenbrock,
+            _Beale,
+            _Booth,
+            _Himmelblau,
+            _Rastrigin,
+            _Ackley,
+            _GoldsteinPrice,
+            _SixHumpCamel,
+            _StyblinskiTang,
+            _Saddle,
+            _MonkeySaddle,
+            _TwoWell,
+        )
+    },
+    owner="functions.get",
+)
 
 
 def names() -> list[str]:
     """Names accepted by :func:`get`, in a stable order."""
-    return list(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get(name: str, **params: Any) -> Objective:
@@ -955,15 +959,7 @@ def get(name: str, **params: Any) -> Objective:
     >>> get("quadratic", dim=3, kappa=100).hessian([0, 0, 0]).diagonal()
     array([  1.,  10., 100.])
     """
-    key = name.lower().replace("-", "_") if isinstance(name, str) else None
-    if key not in _REGISTRY:
-        allowed = ", ".join(repr(n) for n in _REGISTRY)
-        got = repr(name) if isinstance(name, str) else describe(name)
-        raise ValueError(f"functions.get: name must be one of {allowed}, got {got}")
+    key = _REGISTRY.key(name)
     cls = _REGISTRY[key]
-    accepted = [p for p in inspect.signature(cls).parameters]
-    unknown = [p for p in params if p not in accepted]
-    if unknown:
-        takes = "parameters " + ", ".join(map(repr, accepted)) if accepted else "no parameters"
-        raise TypeError(f"functions.get: {key!r} takes {takes}, got {', '.join(map(repr, unknown))}")
+    check_keywords("functions.get", repr(key), cls, params)
     return cls(**params)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._registry import Registry, check_keywords
 from ._validation import check_choice, check_int, check_real, describe
 
 __all__ = [
@@ -939,30 +940,34 @@ class ReduceOnPlateau(Schedule):
 
 
 # -- registry ---------------------------------------------------------------------------------------
-_REGISTRY: dict[str, type[Schedule]] = {
-    cls.name: cls
-    for cls in (
-        Constant,
-        LinearDecay,
-        StepDecay,
-        MultiStep,
-        Exponential,
-        InverseTime,
-        Polynomial,
-        Cosine,
-        CosineRestarts,
-        Warmup,
-        OneCycle,
-        Cyclic,
-        Sequence,
-        ReduceOnPlateau,
-    )
-}
+_REGISTRY: Registry[type[Schedule]] = Registry(
+    "schedule",
+    {
+        cls.name: cls
+        for cls in (
+            Constant,
+            LinearDecay,
+            StepDecay,
+            MultiStep,
+            Exponential,
+            InverseTime,
+            Polynomial,
+            Cosine,
+            CosineRestarts,
+            Warmup,
+            OneCycle,
+            Cyclic,
+            Sequence,
+            ReduceOnPlateau,
+        )
+    },
+    owner="schedules.get",
+)
 
 
 def names() -> list[str]:
     """Names accepted by :func:`get`, in snake_case."""
-    return list(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get(name: str, **kwargs: Any) -> Schedule:
@@ -973,6 +978,7 @@ def get(name: str, **kwargs: Any) -> Schedule:
     >>> get("cosine", lr0=0.1, total_steps=100)
     Cosine(lr0=0.1, total_steps=100, lr_min=0.0)
     """
-    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
-    check_choice("schedules.get", "name", key, _REGISTRY)
-    return _REGISTRY[key](**kwargs)
+    key = _REGISTRY.key(name)
+    cls = _REGISTRY[key]
+    check_keywords("schedules.get", repr(key), cls, kwargs)
+    return cls(**kwargs)

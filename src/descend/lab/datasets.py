@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_choice
+from .._registry import Registry
 
 __all__ = ["Dataset", "load", "names"]
 
@@ -41,26 +41,42 @@ def _linear(seed: int) -> Dataset:
     X = rng.normal(size=(2000, 10))
     w = rng.normal(size=10)
     y = X @ w + 0.5 + 0.5 * rng.normal(size=2000)
-    return Dataset("linear", X, y, "regression", "synthetic linear regression, 2000 x 10, noise sd 0.5")
+    return Dataset("linear", X, y, *_REGISTRY["linear"])
+
+
+#: name -> (task, description); loaded by :func:`load`
+_REGISTRY: Registry[tuple[str, str]] = Registry(
+    "dataset",
+    {
+        "digits": ("multiclass", "8x8 handwritten digits, 1797 x 64, 10 classes"),
+        "iris": ("multiclass", "iris flowers, 150 x 4, 3 classes"),
+        "breast_cancer": ("binary", "breast cancer diagnosis, 569 x 30, 2 classes"),
+        "diabetes": ("regression", "diabetes progression, 442 x 10"),
+        "linear": ("regression", "synthetic linear regression, 2000 x 10, noise sd 0.5"),
+    },
+    owner="datasets.load",
+)
 
 
 def names() -> list[str]:
-    return ["digits", "iris", "breast_cancer", "diabetes", "linear"]
+    """Names accepted by :func:`load`."""
+    return _REGISTRY.names()
 
 
 def load(name: str, *, seed: int = 0) -> Dataset:
     """Load a dataset with standardized features (scikit-learn's bundled data, or synthetic)."""
-    check_choice("datasets.load", "name", name, names())
+    name = _REGISTRY.key(name)
     if name == "linear":
         ds = _linear(seed)
         return Dataset(ds.name, _standardize(ds.X), ds.y, ds.task, ds.description)
     from sklearn import datasets as skd
 
-    loader, task, desc = {
-        "digits": (skd.load_digits, "multiclass", "8x8 handwritten digits, 1797 x 64, 10 classes"),
-        "iris": (skd.load_iris, "multiclass", "iris flowers, 150 x 4, 3 classes"),
-        "breast_cancer": (skd.load_breast_cancer, "binary", "breast cancer diagnosis, 569 x 30, 2 classes"),
-        "diabetes": (skd.load_diabetes, "regression", "diabetes progression, 442 x 10"),
+    loader = {
+        "digits": skd.load_digits,
+        "iris": skd.load_iris,
+        "breast_cancer": skd.load_breast_cancer,
+        "diabetes": skd.load_diabetes,
     }[name]
+    task, desc = _REGISTRY[name]
     X, y = loader(return_X_y=True)
     return Dataset(name, _standardize(np.asarray(X, dtype=np.float64)), np.asarray(y), task, desc)

@@ -6,9 +6,9 @@ Every model maps a params dict and a batch ``(X, y)`` to the mean loss and its g
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
+from .._registry import Registry, check_keywords
 from .._validation import describe
 from .base import Model
 from .linear import LinearRegression, LogisticRegression, SoftmaxRegression
@@ -25,36 +25,35 @@ __all__ = [
     "names",
 ]
 
-_REGISTRY: dict[str, type[Model]] = {
-    cls.name: cls for cls in (LinearRegression, LogisticRegression, SoftmaxRegression, MLP)
-}
+_REGISTRY: Registry[type[Model]] = Registry(
+    "model",
+    {cls.name: cls for cls in (LinearRegression, LogisticRegression, SoftmaxRegression, MLP)},
+    owner="models.get",
+    # the command line's short names
+    aliases={
+        "linear": "linear_regression",
+        "logistic": "logistic_regression",
+        "softmax": "softmax_regression",
+    },
+)
 
 
 def names() -> list[str]:
     """Names accepted by :func:`get`, in a stable order."""
-    return list(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get(name: str, **kwargs: Any) -> Model:
-    """Build the model registered as ``name`` (case-insensitive; ``-`` reads as ``_``) from ``kwargs``.
+    """Build the model registered as ``name`` (case-insensitive; ``-`` reads as ``_``; the short
+    names ``linear``, ``logistic`` and ``softmax`` work too) from ``kwargs``.
 
     >>> get("mlp", hidden=[16], output="binary", activation="tanh")
     MLP(hidden=(16,), activation='tanh', init='he', output='binary', l2=0.0, dtype='float32',
         leaky_slope=0.01)
     """
-    key = name.lower().replace("-", "_") if isinstance(name, str) else None
-    if key not in _REGISTRY:
-        allowed = ", ".join(repr(n) for n in _REGISTRY)
-        got = repr(name) if isinstance(name, str) else describe(name)
-        raise ValueError(f"models.get: name must be one of {allowed}, got {got}")
+    key = _REGISTRY.key(name)
     cls = _REGISTRY[key]
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = [p for p in kwargs if p not in accepted]
-    if unknown:
-        raise TypeError(
-            f"models.get: {key!r} takes parameters {', '.join(map(repr, accepted))}, "
-            f"got {', '.join(map(repr, unknown))}"
-        )
+    check_keywords("models.get", repr(key), cls, kwargs)
     return cls(**kwargs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._registry import Registry
 from .adadelta import AdaDelta
 from .adagrad import AdaGrad
 from .adam import Adam, AdamW
@@ -61,9 +62,10 @@ def get(name: str) -> type[Optimizer]:
 
 
 def _lookup(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
-    if not isinstance(name, str) or name.lower().replace("-", "_") not in _REGISTRY:
-        raise ValueError(f"optimizer: name must be one of {', '.join(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[name.lower().replace("-", "_")]
+    return _NAMES.lookup(name)
+
+
+_NAMES = Registry("optimizer", _REGISTRY, owner="optimizer")
 
 
 def optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
