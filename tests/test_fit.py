@@ -440,7 +440,7 @@ def test_divergence_leaves_run_params_finite():
         ("lin", "wide_val", {"validation": "wide"}, ValueError, "validation has 6 features but data has 5"),
         ("lin", "empty", {}, ValueError, "X is empty"),
         ("log", "labels_2", {}, ValueError, "labels"),
-        ("soft", "neg_labels", {}, ValueError, "labels"),
+        ("soft", "half_labels", {}, ValueError, "class labels must be integers or strings, got 0.5"),
         ("lin", "ok", {"batch_size": 0}, ValueError, "batch_size must satisfy batch_size >= 1, got 0"),
         ("lin", "ok", {"batch_size": -3}, ValueError, "got -3"),
         ("lin", "ok", {"epochs": 0}, ValueError, "fit: epochs must satisfy epochs >= 1, got 0"),
@@ -466,7 +466,7 @@ def test_bad_input_fails_before_any_update(model, data, kwargs, exc, text):
         "wide_val": (X, y),
         "empty": (X[:0], y[:0]),
         "labels_2": (Xb, np.where(np.arange(20) == 4, 2, yb)),
-        "neg_labels": (Xb, np.where(np.arange(20) == 4, -1, yb)),
+        "half_labels": (Xb, np.where(np.arange(20) == 4, 0.5, yb)),
         "array_only": X,
     }
     if kwargs.get("validation") == "wide":

@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from .._validation import check_choice, check_int
 from .arrays import ArraySource, check_arrays, from_npy
-from .base import Batch, DataSource, check_batching, epoch_order
+from .base import (
+    PART_ROWS,
+    WINDOW_ROWS,
+    Batch,
+    Chunk,
+    DataError,
+    DataSource,
+    Summary,
+    check_batching,
+    epoch_order,
+)
+from .files import ON_BAD_ROWS, CSVSource, ParquetSource, _expand
+from .split import holdout_mask, split
 
 __all__ = [
+    "PART_ROWS",
+    "WINDOW_ROWS",
     "ArraySource",
     "Batch",
+    "CSVSource",
+    "Chunk",
+    "DataError",
     "DataSource",
+    "ParquetSource",
+    "Summary",
     "as_source",
     "check_arrays",
     "check_batching",
     "epoch_order",
     "from_npy",
+    "holdout_mask",
     "open",
+    "split",
 ]
 
 
@@ -34,17 +58,57 @@ def as_source(data: Any, *, owner: str = "fit", name: str = "data") -> DataSourc
     )
 
 
-def open(path: str | os.PathLike[str], *, target: str | os.PathLike[str] | None = None) -> DataSource:
+def open(
+    path: str | os.PathLike[str],
+    *,
+    target: str | os.PathLike[str] | None = None,
+    features: Sequence[str] | None = None,
+    format: str | None = None,
+    dtype: str | None = None,
+    on_bad_rows: str = "raise",
+    window: int = WINDOW_ROWS,
+) -> DataSource:
     """Open training data from files without loading them whole.
 
-    ``X.npy`` with ``target="y.npy"``: a memory-mapped pair. (Parquet and CSV streaming plug
-    in here through the same interface.)
+    - Parquet: one file, a directory of files, or a glob (``"data/*.parquet"``); read by row
+      group, only the ``features`` and ``target`` columns.
+    - CSV with a header row (``.csv``, ``.csv.gz``), streamed by pyarrow.
+    - ``X.npy`` with ``target="y.npy"``: a memory-mapped pair.
+
+    ``target`` names the target column; ``features=None`` takes every other column, which must
+    all be numeric (a non-numeric one is an error naming it: choose columns with ``features``).
+    ``dtype`` of the features: ``"float32"``, ``"float64"`` or None (float64 for CSV and for
+    64-bit Parquet columns, else float32). ``on_bad_rows="raise"`` stops at the first missing or
+    non-numeric value naming the file, row and column; ``"skip"`` drops such rows and counts them
+    per file (``source.skipped``). ``window``: rows whose order is shuffled together.
     """
-    p = Path(path)
-    if p.suffix == ".npy":
+    check_choice("data.open", "on_bad_rows", on_bad_rows, ON_BAD_ROWS)
+    window = check_int("data.open", "window", window, low=1)
+    if dtype is not None:
+        dtype = check_choice(
+            "data.open",
+            "dtype",
+            str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype,
+            ("float32", "float64"),
+        )
+    if format is not None:
+        format = check_choice("data.open", "format", format, ("parquet", "csv", "npy"))
+    files, kind = _expand(path)
+    kind = format or kind
+    if kind == "npy":
         if target is None:
             raise ValueError(
-                f"data.open: a .npy feature file needs target='<targets>.npy', got {str(p)!r} alone"
+                f"data.open: a .npy feature file needs target='<targets>.npy', got {os.fspath(path)!r} alone"
             )
-        return from_npy(p, target)
-    raise ValueError(f"data.open: unsupported file type {p.suffix!r} for {str(p)!r}; supported: .npy")
+        return from_npy(files[0], target)
+    if kind not in ("parquet", "csv"):
+        raise ValueError(
+            f"data.open: unsupported file type {files[0].suffix!r} for {os.fspath(path)!r}; supported: "
+            ".parquet, .csv, .csv.gz, .npy (or pass format=)"
+        )
+    if target is None or not isinstance(target, str):
+        raise TypeError(
+            f"data.open: target must name the target column of {os.fspath(path)!r}, got {target!r}"
+        )
+    cls = ParquetSource if kind == "parquet" else CSVSource
+    return cls(files, target=target, features=features, dtype=dtype, on_bad_rows=on_bad_rows, window=window)

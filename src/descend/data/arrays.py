@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,13 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import describe
-from .base import Batch, DataSource, epoch_order
+from .._validation import check_choice, check_int, describe
+from .base import PART_ROWS, WINDOW_ROWS, Batch, Chunk, DataSource, Summary, _Accumulator, epoch_order
 
 __all__ = ["ArraySource", "check_arrays", "from_npy"]
 
 #: rows checked at a time for NaN/inf, so a memory-mapped file is never loaded whole
 _CHECK_CHUNK = 1 << 16
+#: rows per shard when arrays are read in the windowed (file-like) order
+SHARD_ROWS = 1 << 16
 
 
 def _first_bad(a: np.ndarray) -> tuple[int, int] | None:
@@ -74,7 +77,11 @@ class ArraySource(DataSource):
     """Arrays (or memory-mapped arrays) ``X`` (n, d) and ``y`` (n,) or (n, k) as a data source.
 
     The arrays are checked once, at construction (NaN/inf, shapes, emptiness), and never copied
-    except batch by batch.
+    except batch by batch. ``order="full"`` (in-memory default) shuffles an epoch by one
+    permutation of every row; ``order="windowed"`` uses the file order of
+    :mod:`descend.data.base` over shards of ``shard_rows`` consecutive rows (the default for
+    memory-mapped files, and the way to reproduce a file run in memory: a Parquet file written
+    with row groups of ``shard_rows`` rows gives the same batches).
 
     >>> import numpy as np
     >>> src = ArraySource(np.arange(10.0).reshape(5, 2), np.arange(5))
@@ -82,20 +89,42 @@ class ArraySource(DataSource):
     [[0, 1], [2, 3], [4]]
     """
 
-    def __init__(self, X: Any, y: Any, *, description: str = "arrays", owner: str = "ArraySource"):
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        description: str = "arrays",
+        owner: str = "ArraySource",
+        order: str = "full",
+        shard_rows: int = SHARD_ROWS,
+        window: int = WINDOW_ROWS,
+    ):
         self.X, self.y = check_arrays(owner, X, y)
         self.description = description
+        self.order = check_choice(owner, "order", order, ("full", "windowed"))
+        self.shard_rows = check_int(owner, "shard_rows", shard_rows, low=1)
+        self.window = check_int(owner, "window", window, low=1)
+        self.rows: np.ndarray | None = None  # a subset of rows (a held-out split), else all
 
     @classmethod
     def _trusted(cls, X: np.ndarray, y: np.ndarray, description: str) -> ArraySource:
         """A source over arrays already checked (e.g. targets converted by a model)."""
         src = cls.__new__(cls)
         src.X, src.y, src.description = X, y, description
+        src.order, src.shard_rows, src.window, src.rows = "full", SHARD_ROWS, WINDOW_ROWS, None
+        return src
+
+    def subset(self, rows: np.ndarray, description: str) -> ArraySource:
+        """The same arrays restricted to ``rows`` (sorted indices), without copying them."""
+        src = copy.copy(self)
+        src.rows = np.asarray(rows, dtype=np.int64)
+        src.description = description
         return src
 
     @property
     def n_samples(self) -> int:
-        return int(self.X.shape[0])
+        return int(self.X.shape[0] if self.rows is None else len(self.rows))
 
     @property
     def n_features(self) -> int:
@@ -103,7 +132,34 @@ class ArraySource(DataSource):
 
     @property
     def targets(self) -> np.ndarray:
-        return self.y
+        return self.y if self.rows is None else self.y[self.rows]
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp = super().fingerprint()
+        if self.order == "windowed":
+            fp.update(order="windowed", shard_rows=self.shard_rows, window=self.window)
+        return fp
+
+    def shard_sizes(self) -> list[int]:
+        n, s = self.n_samples, self.shard_rows
+        return [min(s, n - lo) for lo in range(0, n, s)]
+
+    def read_shard(self, shard: int, skip: int = 0) -> Iterator[Chunk]:
+        lo = shard * self.shard_rows + skip
+        hi = min((shard + 1) * self.shard_rows, self.n_samples)
+        if self.rows is None:
+            rows = np.arange(lo, hi)
+            yield Chunk(np.asarray(self.X[lo:hi]), np.asarray(self.y[lo:hi]), rows, self.description)
+        else:
+            rows = self.rows[lo:hi]
+            yield Chunk(self.X[rows], self.y[rows], rows, self.description)
+
+    def summarize(self, *, classes: bool, moments: bool) -> Summary:
+        if self.rows is None and not isinstance(self.X, np.memmap):
+            acc = _Accumulator(self.n_features, classes, moments)
+            acc.add(self.X, self.y)  # in memory: one pass over the whole array
+            return acc.result()
+        return super().summarize(classes=classes, moments=moments)
 
     def batches(
         self,
@@ -115,21 +171,27 @@ class ArraySource(DataSource):
         drop_last: bool = False,
         start: int = 0,
     ) -> Iterator[Batch]:
+        if self.order == "windowed":
+            yield from super().batches(
+                epoch, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last, start=start
+            )
+            return
         n = self.n_samples
         size = n if batch_size is None else min(batch_size, n)
         n_batches = self.n_batches(batch_size, drop_last)
-        if batch_size is None and not shuffle:
-            if start == 0:
-                yield Batch(np.asarray(self.X), np.asarray(self.y), 0)
-            return
         order = epoch_order(seed, epoch, n) if shuffle else None
+        if self.rows is not None:
+            order = self.rows if order is None else self.rows[order]
         for b in range(start, n_batches):
             lo, hi = b * size, min((b + 1) * size, n)
-            if order is None:
-                yield Batch(np.asarray(self.X[lo:hi]), np.asarray(self.y[lo:hi]), b)
-            else:
-                idx = order[lo:hi]
-                yield Batch(self.X[idx], self.y[idx], b)
+            parts = -(-(hi - lo) // PART_ROWS)
+            for j in range(parts):
+                a, z = lo + j * PART_ROWS, min(lo + (j + 1) * PART_ROWS, hi)
+                if order is None:
+                    yield Batch(np.asarray(self.X[a:z]), np.asarray(self.y[a:z]), b, j, parts)
+                else:
+                    idx = order[a:z]
+                    yield Batch(self.X[idx], self.y[idx], b, j, parts)
 
 
 def from_npy(
@@ -146,4 +208,10 @@ def from_npy(
         y = np.load(paths[1], mmap_mode=mode, allow_pickle=False)
     except ValueError as exc:
         raise ValueError(f"data: could not read {describe(str(paths))}: {exc}") from None
-    return ArraySource(X, y, description=f"{paths[0].name} + {paths[1].name}", owner="data")
+    return ArraySource(
+        X,
+        y,
+        description=f"{paths[0].name} + {paths[1].name}",
+        owner="data",
+        order="windowed" if mmap else "full",
+    )

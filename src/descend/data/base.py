@@ -1,29 +1,90 @@
-"""The one interface every kind of training data is read through: seeded batches per epoch."""
+"""The one interface every kind of training data is read through: seeded batches per epoch.
+
+A source is a list of *shards* (row groups, files, fixed row ranges) that can each be read
+from any row on. An epoch's order is a pure function of ``(seed, epoch, layout)``: the shards
+are permuted, their rows are laid end to end, and the rows inside each window of
+``window`` consecutive positions are permuted (:func:`epoch_plan`). Batch ``b`` is positions
+``[b*B, (b+1)*B)`` of that order, so an epoch can start at any batch by reading from the shard
+that holds its first row: nothing is buffered between runs and nothing is replayed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .._validation import check_bool, check_int, describe
 
-__all__ = ["Batch", "DataSource", "check_batching", "epoch_order"]
+__all__ = [
+    "PART_ROWS",
+    "WINDOW_ROWS",
+    "Batch",
+    "Chunk",
+    "DataError",
+    "DataSource",
+    "check_batching",
+    "epoch_order",
+    "epoch_plan",
+]
+
+#: rows a batch is computed in at most: a larger batch (full-batch GD on a large source) comes
+#: as several parts whose gradients fit() sums, so memory stays bounded by the part size.
+PART_ROWS = 1 << 16
+#: default number of consecutive positions whose rows are permuted together in a file epoch
+WINDOW_ROWS = 1 << 17
+
+
+class DataError(ValueError):
+    """Bad data: a non-numeric, missing or non-finite value, or files that do not match.
+
+    ``file``, ``row`` (data row counting from 1 after any header) and ``column`` locate it
+    where there is a location.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, row: int | None = None, column: Any = None):
+        super().__init__(message)
+        self.file, self.row, self.column = file, row, column
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch: features, targets, its index within the epoch and how many rows it holds."""
+    """One batch (or one part of a batch larger than :data:`PART_ROWS`).
+
+    ``index`` is the batch's position in the epoch; ``part`` / ``parts`` say which piece of
+    that batch this is (``0`` / ``1`` for an ordinary batch). ``y`` holds the targets as stored
+    (class labels are encoded by ``fit``).
+    """
 
     X: np.ndarray
     y: np.ndarray
     index: int
+    part: int = 0
+    parts: int = 1
 
     @property
     def size(self) -> int:
         return int(self.X.shape[0])
+
+
+@dataclass
+class Chunk:
+    """Rows read from one shard: features, raw targets, and each row's 0-based index in its file."""
+
+    X: np.ndarray
+    y: np.ndarray
+    rows: np.ndarray
+    file: str
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    def take(self, idx: Any) -> Chunk:
+        return Chunk(self.X[idx], self.y[idx], self.rows[idx], self.file)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -34,6 +95,18 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """
     rng = np.random.default_rng([seed, 1, epoch])
     return rng.permutation(n)
+
+
+def epoch_plan(seed: int, epoch: int, n_shards: int, shuffle: bool) -> np.ndarray:
+    """The order in which an epoch visits shards: a permutation drawn from ``(seed, epoch)``."""
+    if not shuffle:
+        return np.arange(n_shards)
+    return np.random.default_rng([seed, 3, epoch]).permutation(n_shards)
+
+
+def window_order(seed: int, epoch: int, window: int, n: int) -> np.ndarray:
+    """The permutation of the ``n`` rows in window number ``window`` of ``epoch``."""
+    return np.random.default_rng([seed, 4, epoch, window]).permutation(n)
 
 
 def check_batching(
@@ -56,24 +129,49 @@ def check_batching(
     return batch_size, drop_last
 
 
+def n_batches_for(n: int, batch_size: int | None, drop_last: bool) -> int:
+    if batch_size is None or batch_size >= n:
+        return 0 if (drop_last and batch_size is not None and batch_size > n) else 1
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+@dataclass
+class Summary:
+    """What one streaming pass learned: row counts, classes, feature moments, skipped rows."""
+
+    n_rows: int = 0
+    classes: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
 class DataSource:
     """Base class of data sources.
 
-    A source knows its width and, when it can, its length; :meth:`batches` yields the batches of
-    one epoch in an order fixed by ``(seed, epoch)``, starting at batch ``start`` so that an
-    interrupted epoch can be resumed exactly.
+    Subclasses describe their layout (:meth:`shard_sizes`) and read a shard from any row on
+    (:meth:`read_shard`); the base class turns that into the batches of an epoch
+    (:meth:`batches`), in the windowed order described in the module docstring, with a
+    background thread preparing the next window while the current one trains.
+    In-memory arrays override :meth:`batches` with a full permutation.
     """
 
     #: short human description, used in messages and run configs
     description: str = "data"
+    #: column names of the features, when the data has names
+    feature_names: tuple[str, ...] | None = None
+    #: rows whose order is permuted together (see module docstring)
+    window: int = WINDOW_ROWS
 
-    @property
-    def n_samples(self) -> int:
-        raise NotImplementedError
-
+    # -- what every source says about itself ----------------------------------------------------
     @property
     def n_features(self) -> int:
         raise NotImplementedError
+
+    @property
+    def n_samples(self) -> int:
+        """Number of rows an epoch covers (may read the file's layout the first time)."""
+        return int(sum(self.shard_sizes()))
 
     @property
     def targets(self) -> np.ndarray | None:
@@ -84,11 +182,25 @@ class DataSource:
         """What identifies this data for checkpoint compatibility."""
         return {"description": self.description, "n_samples": self.n_samples, "n_features": self.n_features}
 
+    def shard_sizes(self) -> Sequence[int]:
+        """Rows in each shard, in file order."""
+        raise NotImplementedError
+
+    def read_shard(self, shard: int, skip: int = 0) -> Iterator[Chunk]:
+        """The rows of ``shard`` from its ``skip``-th row on, in file order, in chunks."""
+        raise NotImplementedError
+
+    def summarize(self, *, classes: bool, moments: bool) -> Summary:
+        """One streaming pass: the sorted distinct targets and/or per-feature mean and std."""
+        acc = _Accumulator(self.n_features, classes, moments)
+        for shard in range(len(self.shard_sizes())):
+            for chunk in self.read_shard(shard):
+                acc.add(chunk.X, chunk.y)
+        return acc.result()
+
+    # -- batches --------------------------------------------------------------------------------
     def n_batches(self, batch_size: int | None, drop_last: bool = False) -> int:
-        n = self.n_samples
-        if batch_size is None or batch_size >= n:
-            return 0 if (drop_last and batch_size is not None and batch_size > n) else 1
-        return n // batch_size if drop_last else -(-n // batch_size)
+        return n_batches_for(self.n_samples, batch_size, drop_last)
 
     def batches(
         self,
@@ -100,4 +212,173 @@ class DataSource:
         drop_last: bool = False,
         start: int = 0,
     ) -> Iterator[Batch]:
-        raise NotImplementedError
+        """The batches of ``epoch`` from batch ``start`` on (parts of big batches in order)."""
+        return _prefetched(self._window_batches(epoch, batch_size, shuffle, seed, drop_last, start))
+
+    def _positions(self, epoch: int, shuffle: bool, seed: int, first: int) -> Iterator[Chunk]:
+        """The epoch's rows in order from position ``first`` on, one window at a time."""
+        sizes = np.asarray(self.shard_sizes(), dtype=np.int64)
+        plan = epoch_plan(seed, epoch, len(sizes), shuffle)
+        ends = np.cumsum(sizes[plan])
+        W = self.window
+        w = first // W  # windows are permuted whole: read from the start of the one holding `first`
+        k0 = int(np.searchsorted(ends, w * W, side="right"))
+        skip = w * W - (int(ends[k0 - 1]) if k0 else 0)
+        buf: list[Chunk] = []
+        have = 0
+
+        def window_rows(w: int) -> Chunk:
+            c = _concat(buf)
+            if shuffle:
+                c = c.take(window_order(seed, epoch, w, len(c)))
+            drop = first - w * W
+            return c.take(slice(drop, None)) if drop > 0 else c
+
+        for k in range(k0, len(plan)):
+            for chunk in self.read_shard(int(plan[k]), skip if k == k0 else 0):
+                while len(chunk):
+                    need = W - have
+                    buf.append(chunk.take(slice(0, need)))
+                    have += len(buf[-1])
+                    chunk = chunk.take(slice(need, None))
+                    if have == W:
+                        yield window_rows(w)
+                        buf, have, w = [], 0, w + 1
+        if have:
+            yield window_rows(w)
+
+    def _window_batches(
+        self, epoch: int, batch_size: int | None, shuffle: bool, seed: int, drop_last: bool, start: int
+    ) -> Iterator[list[Batch]]:
+        n = self.n_samples
+        n_b = n_batches_for(n, batch_size, drop_last)
+        if start >= n_b:
+            return
+        B = n if batch_size is None else min(batch_size, n)
+        pieces = _pieces(n, B, n_b, start)
+        want = next(pieces)
+        carry: Chunk | None = None
+        for chunk in self._positions(epoch, shuffle, seed, start * B):
+            c = chunk if carry is None else _concat([carry, chunk])
+            out: list[Batch] = []
+            while want is not None and len(c) >= want[3]:
+                b, j, parts, size = want
+                piece, c = c.take(slice(0, size)), c.take(slice(size, None))
+                out.append(Batch(piece.X, piece.y, b, j, parts))
+                want = next(pieces, None)
+            carry = c if len(c) else None
+            if out:
+                yield out
+            if want is None:
+                return
+
+
+def _pieces(n: int, B: int, n_b: int, start: int) -> Iterator[tuple[int, int, int, int]]:
+    """(batch, part, parts, rows) for each piece of batches ``start..n_b-1``."""
+    for b in range(start, n_b):
+        size = min(B, n - b * B)
+        parts = -(-size // PART_ROWS)
+        for j in range(parts):
+            yield b, j, parts, min(PART_ROWS, size - j * PART_ROWS)
+
+
+class _Accumulator:
+    """Streaming class discovery and Chan et al.'s pairwise update of mean and variance."""
+
+    def __init__(self, d: int, classes: bool, moments: bool):
+        self.d, self.want_classes, self.want_moments = d, classes, moments
+        self.n = 0
+        self.mean = np.zeros(d)
+        self.m2 = np.zeros(d)
+        self.labels: set[Any] = set()
+
+    def add(self, X: np.ndarray, y: np.ndarray) -> None:
+        m = X.shape[0]
+        if m == 0:
+            return
+        if self.want_classes:
+            self.labels.update(np.unique(y).tolist())
+            if len(self.labels) > MAX_CLASSES:
+                raise DataError(
+                    f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
+                    "labels (use a regression model for real-valued targets, or give classes=)"
+                )
+        if self.want_moments:
+            Xf = np.asarray(X, dtype=np.float64)
+            mean_c = Xf.mean(axis=0)
+            m2_c = ((Xf - mean_c) ** 2).sum(axis=0)
+            n = self.n + m
+            delta = mean_c - self.mean
+            self.mean = self.mean + delta * (m / n)
+            self.m2 = self.m2 + m2_c + delta**2 * (self.n * m / n)
+        self.n += m
+
+    def result(self) -> Summary:
+        s = Summary(n_rows=self.n)
+        if self.want_classes:
+            s.classes = np.array(sorted(self.labels))
+        if self.want_moments:
+            s.mean = self.mean
+            s.std = np.sqrt(self.m2 / max(self.n, 1))
+        return s
+
+
+#: at most this many distinct labels are accepted when classes are discovered from the data
+MAX_CLASSES = 1000
+
+
+def _concat(chunks: list[Chunk]) -> Chunk:
+    if len(chunks) == 1:
+        return chunks[0]
+    return Chunk(
+        np.concatenate([c.X for c in chunks]),
+        np.concatenate([c.y for c in chunks]),
+        np.concatenate([c.rows for c in chunks]),
+        chunks[-1].file,
+    )
+
+
+_DONE = object()
+
+
+def _prefetched(windows: Iterator[list[Batch]], depth: int = 1) -> Iterator[Batch]:
+    """Run ``windows`` in a background thread, ``depth`` windows ahead of the consumer.
+
+    The queue bounds memory (the window being trained on, ``depth`` ready, one being read);
+    an exception in the reader is raised in the consumer; a consumer that stops early stops
+    the reader.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for w in windows:
+                if not put(w):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # surfaces in the training thread
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="descend-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        thread.join()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -10,14 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_bool, check_int, describe
-from ..data import ArraySource, DataSource, as_source, check_batching
+from .._validation import check_bool, check_int, check_real, describe
+from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
 from ..errors import DivergenceError
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from .callbacks import Callback, as_callback
 from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpoint, write_checkpoint
 from .minimize import global_norm
+from .prepare import Labels, Scaler, find_labels, find_scaler
 from .progress import make_progress
 
 __all__ = ["DEFAULT_LR", "Run", "TrainHistory", "fit"]
@@ -99,7 +101,12 @@ class TrainHistory:
 
 @dataclass
 class Run:
-    """The outcome of :func:`fit`: parameters, history, and prediction helpers."""
+    """The outcome of :func:`fit`: parameters, history, and prediction helpers.
+
+    ``labels`` maps class indices to the labels as stored (``"churn"``/``"stay"``) for
+    classifiers; ``scaler`` is the standardization learned with ``standardize=True``; both
+    are applied by :meth:`predict` and :meth:`predict_proba`.
+    """
 
     model: Any
     params: dict[str, np.ndarray]
@@ -114,38 +121,71 @@ class Run:
     epochs_completed: int = 0
     steps_completed: int = 0
     checkpoint: Path | None = None
+    labels: Labels | None = None
+    scaler: Scaler | None = None
+    skipped_rows: dict[str, int] = field(default_factory=dict)
+    resumed_from_step: int | None = None
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """The class labels of a classifier, in the order of ``predict_proba``'s columns."""
+        return None if self.labels is None else self.labels.classes
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions (labels for classifiers, values for regression)."""
-        return self.model.predict(self.params, self._features(X))
+        """Predictions (the stored labels for classifiers, values for regression)."""
+        out = self.model.predict(self.params, self._features(X))
+        return out if self.labels is None else self.labels.decode(out)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (classifiers only)."""
+        """Class probabilities, columns in the order of :attr:`classes` (classifiers only)."""
         return self.model.predict_proba(self.params, self._features(X))
 
     def loss(self, X: Any, y: Any) -> float:
-        src = as_source((X, y), owner="Run.loss")
-        return _evaluate(self.model, self.params, src)["loss"]
+        return self.evaluate(X, y)["loss"]
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Loss and the model's metric (accuracy or MSE) on ``(X, y)``."""
-        return _evaluate(self.model, self.params, as_source((X, y), owner="Run.evaluate"))
+        """Loss and the model's metric (accuracy or MSE) on ``(X, y)`` (stored labels)."""
+        src = as_source((X, y), owner="Run.evaluate")
+        return _evaluate(self.model, self.params, src, self._prepare_batch)
 
     def _features(self, X: Any) -> np.ndarray:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"Run.predict: X must have shape (n, {self.n_features}), got {X.shape}")
+        if self.scaler is not None:
+            return self.scaler.apply(X, self.model.dtype)
         return X.astype(self.model.dtype, copy=False)
+
+    def _prepare_batch(self, batch: Batch, encoded: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """A batch as the model takes it: scaled features, encoded and checked targets."""
+        X = batch.X
+        X = (
+            self.scaler.apply(X, self.model.dtype)
+            if self.scaler is not None
+            else X.astype(self.model.dtype, copy=False)
+        )
+        y = batch.y
+        if encoded:
+            return X, y
+        if self.labels is not None:
+            y = self.labels.encode(y, "fit")
+            if self.model.task == "binary":
+                y = y.astype(self.model.dtype)
+        elif y.dtype == object:
+            raise DataError(
+                f"fit: {type(self.model).__name__} is a regression model but the targets are not numbers "
+                f"(e.g. {y[0]!r}); use a classifier for class labels"
+            )
+        return X, y
 
 
 def _evaluate(
-    model: Any, params: dict[str, np.ndarray], src: DataSource, chunk: int = 8192
+    model: Any, params: dict[str, np.ndarray], src: DataSource, prepare: Any, chunk: int = 8192
 ) -> dict[str, float]:
     """Mean loss and metric over a whole source, in chunks (bounded memory)."""
     total, n, correct, sq = 0.0, 0, 0, 0.0
     for b in src.batches(0, chunk, shuffle=False):
-        X = b.X.astype(model.dtype, copy=False)
-        y = model.check_targets(b.y)
+        X, y = prepare(b)
         m = b.size
         total += model.loss(params, X, y) * m
         n += m
@@ -173,6 +213,397 @@ def _resolve_model(model: Any) -> Any:
     return model
 
 
+class _Training:
+    """One training run in named phases: set up, resume, run epochs (steps), checkpoint, finish.
+
+    The loop sees data only through the :class:`~descend.data.DataSource` interface: batches
+    of an epoch from any batch on, in parts when a batch is larger than a part.
+    """
+
+    owner = "fit"
+
+    # -- set up ------------------------------------------------------------------------------------
+    def __init__(self, model: Any, data: Any, **kw: Any):
+        owner = self.owner
+        self.model = model = _resolve_model(model)
+        self.epochs = check_int(owner, "epochs", kw["epochs"], low=1)
+        self.shuffle = check_bool(owner, "shuffle", kw["shuffle"])
+        self.seed = check_int(owner, "seed", kw["seed"], low=0)
+        self.resume = check_bool(owner, "resume", kw["resume"])
+        standardize = check_bool(owner, "standardize", kw["standardize"])
+        self.max_steps = kw["max_steps"]
+        if self.max_steps is not None:
+            self.max_steps = check_int(owner, "max_steps", self.max_steps, low=1)
+        source = as_source(data, owner=owner)
+        validation = kw["validation"]
+        if isinstance(validation, (float, np.floating)) and not isinstance(validation, bool):
+            fraction = check_real(
+                owner, "validation", validation, low=0.0, high=1.0, low_open=True, high_open=True
+            )
+            source, val_source = split(source, fraction, self.seed)
+        else:
+            val_source = None if validation is None else as_source(validation, owner=owner, name="validation")
+        if val_source is not None and val_source.n_features != source.n_features:
+            raise ValueError(
+                f"{owner}: validation has {val_source.n_features} features but data has {source.n_features}"
+            )
+        self.batch_size, self.drop_last = check_batching(owner, kw["batch_size"], None, kw["drop_last"])
+        self.cbs: list[Callback] = [as_callback(c) for c in (kw["callbacks"] or ())]
+        self.checkpoint_every = kw["checkpoint_every"]
+        checkpoint_dir = kw["checkpoint_dir"]
+        if self.checkpoint_every is not None:
+            self.checkpoint_every = check_int(owner, "checkpoint_every", self.checkpoint_every, low=1)
+            if checkpoint_dir is None:
+                raise ValueError(f"{owner}: checkpoint_every={self.checkpoint_every} needs checkpoint_dir")
+        if self.resume and checkpoint_dir is None:
+            raise ValueError(f"{owner}: resume=True needs checkpoint_dir")
+        self.ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
+        self.reporter = make_progress(kw["progress"])
+        opt = resolve_optimizer(kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr=DEFAULT_LR)
+
+        saved = None
+        if self.resume and self.ckpt_path is not None and self.ckpt_path.exists():
+            saved = read_checkpoint(self.ckpt_path)
+        labels, scaler, n_outputs = self._learn_data(source, val_source, kw["classes"], standardize, saved)
+        check_batching(owner, self.batch_size, source.n_samples, self.drop_last)
+
+        params = model.init(np.random.default_rng([self.seed, 0]), source.n_features, n_outputs)
+        state = opt.init(params)
+        self.source, self.opt, self.params, self.state = source, opt, params, state
+        self.config = {
+            "model": model.config(),
+            "optimizer": {"name": opt.name, **opt.hyperparameters()},
+            "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "drop_last": self.drop_last,
+            "data": source.fingerprint(),
+            "params": {k: [list(v.shape), str(v.dtype)] for k, v in params.items()},
+        }
+        if labels is not None and not labels.identity:
+            self.config["classes"] = labels.classes.tolist()
+        if scaler is not None:
+            self.config["standardize"] = True
+        self.history = TrainHistory()
+        self.run = Run(
+            model=model,
+            params=params,
+            optimizer=opt,
+            state=state,
+            history=self.history,
+            config=self.config,
+            n_features=source.n_features,
+            n_outputs=n_outputs,
+            validation=val_source,
+            labels=labels,
+            scaler=scaler,
+            skipped_rows=dict(getattr(source, "skipped", {}) or {}),
+        )
+        self.val_source = val_source
+        self.plateau = getattr(opt.lr, "observe", None)
+        self.epoch, self.next_batch, self.step, self.samples = 0, 0, 0, 0
+        self.epoch_loss_sum, self.epoch_batches = 0.0, 0
+        self.last_lr = math.nan
+        self.stop = ""
+        self.checked = False
+        self._saved = saved
+
+    def _learn_data(self, source, val_source, classes, standardize, saved):
+        """Classes, scaling and the model's output count: from the checkpoint, or from the data."""
+        model, owner = self.model, self.owner
+        extra = saved[2]["extra"] if saved is not None else {}
+        labels = scaler = None
+        if model.task != "regression":
+            if "classes" in extra:
+                labels = Labels(np.asarray(extra["classes"]))
+            else:
+                labels = find_labels(source, classes, owner)
+            if model.task == "binary" and len(labels.classes) != 2:
+                raise ValueError(
+                    f"{type(model).__name__}: a binary model needs exactly 2 classes (labels), the "
+                    f"targets hold {len(labels.classes)}: {labels.classes.tolist()[:20]}; use a softmax "
+                    "model for more"
+                )
+            n_outputs = 1 if model.task == "binary" else len(labels.classes)
+        elif source.targets is not None:
+            n_outputs = model.n_outputs(source.targets)
+        else:
+            n_outputs = model.n_outputs(None)
+        if standardize:
+            if "scaler_mean" in extra:
+                scaler = Scaler(np.asarray(extra["scaler_mean"]), np.asarray(extra["scaler_scale"]))
+            else:
+                scaler = find_scaler(source)
+        if isinstance(source, ArraySource):  # in memory: check and encode the targets once
+            source = self._encode_in_memory(source, labels)
+        if isinstance(val_source, ArraySource) and labels is not None:
+            labels.encode(val_source.targets, f"{owner}: validation")
+        elif isinstance(val_source, ArraySource):
+            model.check_targets(val_source.targets)
+        self._source_prepared = source
+        return labels, scaler, n_outputs
+
+    def _encode_in_memory(self, source: ArraySource, labels: Labels | None) -> ArraySource:
+        y = source.y
+        if labels is not None:
+            enc = labels.encode(y, self.model._owner if hasattr(self.model, "_owner") else self.owner)
+            if self.model.task == "binary":
+                enc = enc.astype(self.model.dtype)
+        else:
+            enc = self.model.check_targets(y)
+        if enc is y:
+            return source
+        out = copy.copy(source)
+        out.y = enc
+        out._encoded = True
+        return out
+
+    # -- resume ------------------------------------------------------------------------------------
+    def restore(self) -> bool:
+        """Continue from the checkpoint when resuming; True when it already finished."""
+        self.source = self._source_prepared
+        self.encoded = bool(getattr(self.source, "_encoded", False))
+        if self._saved is None:
+            return False
+        saved_params, saved_state, meta = self._saved
+        self._saved = None
+        if meta["config_hash"] != config_hash(self.config):
+            diffs = diff_configs(meta["config"], json_roundtrip(self.config))
+            raise ValueError(
+                f"{self.owner}: refusing to resume from {str(self.ckpt_path)!r}: it was made by a different "
+                "run; " + "; ".join(diffs or ["configuration differs"])
+            )
+        for k, v in saved_params.items():
+            np.copyto(self.params[k], v)
+        self.state.restore_from(saved_state)
+        extra = meta["extra"]
+        self.epoch, self.next_batch = int(meta["epoch"]), int(meta["batch"])
+        self.step, self.samples = int(meta["step"]), int(meta["samples_seen"])
+        self.epoch_loss_sum, self.epoch_batches = float(extra["epoch_loss_sum"]), int(extra["epoch_batches"])
+        self.run.history = self.history = TrainHistory.from_arrays(extra["history"])
+        for cb, cb_state in zip(self.cbs, extra["callbacks"], strict=False):
+            cb.load_state_dict(cb_state)
+        if extra.get("schedule") is not None and hasattr(self.opt.lr, "load_state_dict"):
+            self.opt.lr.load_state_dict(extra["schedule"])
+        run = self.run
+        run.epochs_completed, run.steps_completed, run.checkpoint = self.epoch, self.step, self.ckpt_path
+        run.resumed_from_step = self.step
+        if self.epoch >= self.epochs:
+            run.stop_reason = f"resumed a run that had already completed {self.epoch} epochs"
+            return True
+        return False
+
+    # -- checkpoint --------------------------------------------------------------------------------
+    def save_checkpoint(self, finished: bool = False) -> None:
+        if self.ckpt_path is None:
+            return
+        if not all(np.all(np.isfinite(p)) for p in self.params.values()):
+            return  # never persist a non-finite state; the next loss check raises DivergenceError
+        seed, epoch = self.seed, self.epoch
+        extra: dict[str, Any] = {
+            "epoch_loss_sum": self.epoch_loss_sum,
+            "epoch_batches": self.epoch_batches,
+            "history": self.history.to_arrays(),
+            "callbacks": [cb.state_dict() for cb in self.cbs],
+            "schedule": self.opt.lr.state_dict() if hasattr(self.opt.lr, "state_dict") else None,
+        }
+        if self.run.labels is not None:
+            extra["classes"] = self.run.labels.classes
+        if self.run.scaler is not None:
+            extra["scaler_mean"], extra["scaler_scale"] = self.run.scaler.mean, self.run.scaler.scale
+        write_checkpoint(
+            self.ckpt_path.parent,
+            params=self.params,
+            state=self.state,
+            header={
+                "config": json_roundtrip(self.config),
+                "config_hash": config_hash(self.config),
+                "epoch": epoch,
+                "batch": self.next_batch,
+                "step": self.step,
+                "samples_seen": self.samples,
+                "finished": finished,
+                "schedule_step": int(self.state.t),
+                # every random draw comes from generators seeded by (seed, purpose[, epoch]); the
+                # epoch's order is a pure function of (seed, epoch, layout), so the cursor
+                # (epoch, batch) is the whole data state
+                "rng": {
+                    "seed": seed,
+                    "init_seed": [seed, 0],
+                    "epoch_order_seed": [seed, 1, epoch],
+                    "epoch_order_state": np.random.default_rng([seed, 1, epoch]).bit_generator.state,
+                },
+            },
+            extra=extra,
+        )
+        self.run.checkpoint = self.ckpt_path
+
+    # -- run -----------------------------------------------------------------------------------------
+    def run_all(self) -> Run:
+        if self.restore():
+            return self.run
+        n_batches = self.source.n_batches(self.batch_size, self.drop_last)
+        total = n_batches * self.epochs
+        total = total if self.max_steps is None else min(self.max_steps, total)
+        for cb in self.cbs:
+            cb.on_train_begin(self.run)
+        self.prev_params = {k: v.copy() for k, v in self.params.items()}
+        self.prev_state = self.state.copy()
+        self.leaves = list(self.params.values())
+        steps = self.history.steps["time"]
+        self.t0 = time.perf_counter() - (steps[-1] if steps else 0.0)
+        self.reporter.start(
+            total, f"fit {type(self.model).__name__} with {self.opt!r}, batch_size={self.batch_size}"
+        )
+        try:
+            while self.epoch < self.epochs and not self.stop:
+                finished = self.run_epoch()
+                if finished:
+                    self.end_epoch()
+            if not self.stop:
+                self.stop = f"completed {self.epochs} epochs"
+        finally:
+            self.reporter.close()
+        for cb in self.cbs:
+            cb.on_train_end(self.run)
+        self.run.stop_reason = self.stop
+        self.run.steps_completed = self.step
+        self.run.skipped_rows = dict(getattr(self.source, "skipped", {}) or self.run.skipped_rows)
+        if self.ckpt_path is not None:
+            self.save_checkpoint(finished=True)
+        return self.run
+
+    def run_epoch(self) -> bool:
+        """Train the rest of the current epoch; False when a callback or max_steps stopped it."""
+        if self.next_batch == 0:
+            self.epoch_loss_sum, self.epoch_batches = 0.0, 0
+        parts: list[tuple[float, dict[str, np.ndarray], int]] = []
+        for batch in self.source.batches(
+            self.epoch,
+            self.batch_size,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            drop_last=self.drop_last,
+            start=self.next_batch,
+        ):
+            X, y = self.run._prepare_batch(batch, self.encoded)
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, grads = self.model.loss_and_grad(self.params, X, y)
+            if batch.parts > 1:  # a batch larger than a part: average the parts by their rows
+                parts.append((loss, grads, batch.size))
+                if batch.part + 1 < batch.parts:
+                    continue
+                loss, grads, rows = _combine(parts)
+                parts = []
+            else:
+                rows = batch.size
+            if self.take_step(batch.index, loss, grads, rows):
+                return False
+        return True
+
+    def take_step(self, index: int, loss: float, grads: dict[str, np.ndarray], rows: int) -> bool:
+        """One update from a batch's loss and gradient; True when training should stop now."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            gnorm = global_norm(grads.values())
+        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+            self.diverged(loss, index)
+        for cb in self.cbs:
+            cb.on_gradients(self.run, grads)
+        lr_now = self.last_lr = self.opt.lr_at(int(self.state.t))
+        for k, v in self.params.items():
+            np.copyto(self.prev_params[k], v)
+        self.prev_state.restore_from(self.state)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not self.checked:  # validate structure once; it cannot change afterwards
+                self.opt.step(self.params, grads, self.state)
+                self.checked = True
+            else:
+                self.opt._apply(self.leaves, list(grads.values()), self.state)
+        self.step += 1
+        self.samples += rows
+        self.epoch_loss_sum += loss
+        self.epoch_batches += 1
+        now = time.perf_counter() - self.t0
+        values = (self.step, self.epoch, loss, lr_now, gnorm, self.samples, now)
+        for col, val in zip(_STEP_COLUMNS, values, strict=True):
+            self.history.steps[col].append(val)
+        self.reporter.update(self.step, self.epoch, loss, lr_now, self.samples)
+        info = dict(zip(_STEP_COLUMNS, values, strict=True))
+        info["batch"] = index
+        stop_now = False
+        for cb in self.cbs:
+            if cb.on_step_end(self.run, info) is True:
+                stop_now = True
+                self.stop = (
+                    self.stop or f"stopped by {type(cb).__name__} at step {self.step} (epoch {self.epoch})"
+                )
+        if self.max_steps is not None and self.step >= self.max_steps:
+            stop_now, self.stop = True, self.stop or f"max_steps={self.max_steps} reached"
+        self.next_batch = index + 1
+        if self.checkpoint_every is not None and self.step % self.checkpoint_every == 0:
+            self.save_checkpoint()
+        return stop_now
+
+    def diverged(self, loss: float, index: int) -> None:
+        """Roll back to the last finite step and raise DivergenceError (carrying the run)."""
+        if self.step > 0:
+            for k, v in self.prev_params.items():
+                np.copyto(self.params[k], v)
+            self.state.restore_from(self.prev_state)
+        what = "loss" if not math.isfinite(loss) else "gradient"
+        self.reporter.close()
+        self.run.stop_reason = f"diverged at step {self.step + 1} (epoch {self.epoch})"
+        self.run.steps_completed = self.step
+        exc = DivergenceError(
+            f"fit: the {what} became non-finite at step {self.step + 1} (epoch {self.epoch}, batch "
+            f"{index}) with {self.opt!r}; parameters are left at the last finite step; "
+            "try a smaller learning rate",
+            step=self.step + 1,
+            epoch=self.epoch,
+            quantity=what,
+        )
+        exc.run = self.run
+        raise exc
+
+    def end_epoch(self) -> None:
+        """Epoch metrics, the plateau schedule, epoch callbacks and the epoch checkpoint."""
+        row: dict[str, float] = {
+            "epoch": self.epoch,
+            "train_loss": self.epoch_loss_sum / max(self.epoch_batches, 1),
+            "lr": self.last_lr,
+            "samples_seen": self.samples,
+            "time": time.perf_counter() - self.t0,
+        }
+        if self.val_source is not None:
+            metrics = _evaluate(self.model, self.params, self.val_source, self.run._prepare_batch)
+            row.update({f"val_{k}": v for k, v in metrics.items()})
+        self.history.add_epoch(row)
+        if self.plateau is not None:
+            self.plateau(row["val_loss"] if self.val_source is not None else row["train_loss"])
+        for cb in self.cbs:
+            if cb.on_epoch_end(self.run, row) is True:
+                self.stop = self.stop or f"stopped by {type(cb).__name__} after epoch {self.epoch}"
+        self.epoch += 1
+        self.next_batch = 0
+        self.run.epochs_completed = self.epoch
+        if self.checkpoint_every is not None:
+            self.save_checkpoint()
+
+
+def _combine(
+    parts: list[tuple[float, dict[str, np.ndarray], int]],
+) -> tuple[float, dict[str, np.ndarray], int]:
+    """Row-weighted mean of the parts' losses and gradients (the penalty, identical in each, stays)."""
+    rows = sum(n for _, _, n in parts)
+    loss = sum(v * (n / rows) for v, _, n in parts)
+    grads = {k: np.zeros_like(g) for k, g in parts[0][1].items()}
+    for _, g, n in parts:
+        w = n / rows
+        for k, v in g.items():
+            grads[k] += v * np.asarray(w, dtype=v.dtype)
+    return float(loss), grads, rows
+
+
 def fit(
     model: Any,
     data: Any,
@@ -189,6 +620,8 @@ def fit(
     resume: bool = False,
     progress: Any = None,
     *,
+    standardize: bool = False,
+    classes: Any = None,
     drop_last: bool = False,
     options: dict[str, Any] | None = None,
     max_steps: int | None = None,
@@ -198,14 +631,16 @@ def fit(
     Parameters
     ----------
     model : a :mod:`descend.models` instance or its name.
-    data : ``(X, y)`` arrays or a :mod:`descend.data` source.
+    data : ``(X, y)`` arrays or a :mod:`descend.data` source (``ds.data.open("train.parquet",
+        target="y")``: Parquet, CSV or ``.npy`` files, streamed with bounded memory).
     optimizer : name or :class:`~descend.optim.Optimizer` instance; ``lr`` and ``options`` build
         a named one (``lr=None``: :data:`DEFAULT_LR`, values that train standardized data well).
     batch_size : ``None`` full-batch gradient descent, ``1`` stochastic, ``B`` mini-batch.
-    epochs, shuffle, seed, drop_last : passes over the data; each epoch's order is a permutation
-        drawn from ``(seed, epoch)``; ``drop_last`` skips a final short batch.
-    validation : ``(X, y)`` or a source, evaluated after every epoch (``val_loss`` and
-        ``val_accuracy`` or ``val_mse``).
+    epochs, shuffle, seed, drop_last : passes over the data; each epoch's order is a pure
+        function of ``(seed, epoch)`` and the data's layout; ``drop_last`` skips a final short batch.
+    validation : ``(X, y)``, a source, or a fraction in (0, 1) of the data's rows held out by a
+        hash of ``(seed, row)`` (never trained on); evaluated after every epoch (``val_loss``
+        and ``val_accuracy`` or ``val_mse``).
     callbacks : :class:`~descend.train.callbacks.Callback` objects or plain functions
         ``f(info) -> bool`` called after each step (``True`` stops). A
         :class:`~descend.schedules.ReduceOnPlateau` lr is fed the validation loss (or the training
@@ -214,284 +649,42 @@ def fit(
         end (atomically); ``resume=True`` continues from it bit-exactly, refusing a checkpoint made
         with another model, optimizer, batching or data.
     progress : ``None`` (a bar on a terminal, log lines otherwise), ``False`` silences it.
+    standardize : scale every feature to mean 0 and std 1, with statistics from one streaming
+        pass over the training rows; kept in the run and checkpoint and applied by ``predict``.
+    classes : the class labels of a classifier; by default the distinct targets (found by a
+        streaming pass for files). Labels may be integers or strings: ``run.predict`` returns them.
     max_steps : stop after this many updates in total.
 
     Raises
     ------
     DivergenceError
         when a loss or gradient becomes NaN/inf; parameters and optimizer state are left at the
-        last step whose loss and gradient were finite.
+        last step whose loss and gradient were finite; the exception's ``run`` holds the history
+        up to that step.
+    DataError
+        for a missing or non-numeric value, naming the file, row and column.
     """
-    owner = "fit"
-    model = _resolve_model(model)
-    epochs = check_int(owner, "epochs", epochs, low=1)
-    shuffle = check_bool(owner, "shuffle", shuffle)
-    seed = check_int(owner, "seed", seed, low=0)
-    resume = check_bool(owner, "resume", resume)
-    if max_steps is not None:
-        max_steps = check_int(owner, "max_steps", max_steps, low=1)
-    source = as_source(data, owner=owner)
-    batch_size, drop_last = check_batching(owner, batch_size, source.n_samples, drop_last)
-    val_source = None if validation is None else as_source(validation, owner=owner, name="validation")
-    if val_source is not None and val_source.n_features != source.n_features:
-        raise ValueError(
-            f"{owner}: validation has {val_source.n_features} features but data has {source.n_features}"
-        )
-    cbs: list[Callback] = [as_callback(c) for c in (callbacks or ())]
-    if checkpoint_every is not None:
-        checkpoint_every = check_int(owner, "checkpoint_every", checkpoint_every, low=1)
-        if checkpoint_dir is None:
-            raise ValueError(f"{owner}: checkpoint_every={checkpoint_every} needs checkpoint_dir")
-    if resume and checkpoint_dir is None:
-        raise ValueError(f"{owner}: resume=True needs checkpoint_dir")
-    reporter = make_progress(progress)
-
-    # targets: validated up front when the source holds them (in-memory / memory-mapped)
-    targets = source.targets
-    if targets is not None:
-        y_checked = model.check_targets(targets)
-        n_outputs = model.n_outputs(y_checked)
-        if isinstance(source, ArraySource) and y_checked is not targets:
-            source = ArraySource._trusted(source.X, y_checked, source.description)
-    else:
-        n_outputs = model.n_outputs(None)
-    if val_source is not None and val_source.targets is not None:
-        model.check_targets(val_source.targets)
-
-    opt = resolve_optimizer(optimizer, lr, options, owner=owner, default_lr=DEFAULT_LR)
-
-    rng = np.random.default_rng([seed, 0])
-    params = model.init(rng, source.n_features, n_outputs)
-    state = opt.init(params)
-    config = {
-        "model": model.config(),
-        "optimizer": {"name": opt.name, **opt.hyperparameters()},
-        "batch_size": batch_size,
-        "shuffle": shuffle,
-        "seed": seed,
-        "drop_last": drop_last,
-        "data": source.fingerprint(),
-        "params": {k: [list(v.shape), str(v.dtype)] for k, v in params.items()},
-    }
-    history = TrainHistory()
-    run = Run(
-        model=model,
-        params=params,
-        optimizer=opt,
-        state=state,
-        history=history,
-        config=config,
-        n_features=source.n_features,
-        n_outputs=n_outputs,
-        validation=val_source,
-    )
-    plateau = getattr(opt.lr, "observe", None)
-    start_epoch, start_batch, step, samples = 0, 0, 0, 0
-    epoch_loss_sum, epoch_batches = 0.0, 0
-
-    ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        saved_params, saved_state, meta = read_checkpoint(ckpt_path)
-        if meta["config_hash"] != config_hash(config):
-            diffs = diff_configs(meta["config"], json_roundtrip(config))
-            raise ValueError(
-                f"{owner}: refusing to resume from {str(ckpt_path)!r}: it was made by a different run; "
-                + "; ".join(diffs or ["configuration differs"])
-            )
-        for k, v in saved_params.items():
-            np.copyto(params[k], v)
-        state.restore_from(saved_state)
-        extra = meta["extra"]
-        start_epoch, start_batch = int(meta["epoch"]), int(meta["batch"])
-        step, samples = int(meta["step"]), int(meta["samples_seen"])
-        epoch_loss_sum, epoch_batches = float(extra["epoch_loss_sum"]), int(extra["epoch_batches"])
-        run.history = history = TrainHistory.from_arrays(extra["history"])
-        for cb, cb_state in zip(cbs, extra["callbacks"], strict=False):
-            cb.load_state_dict(cb_state)
-        if extra.get("schedule") is not None and hasattr(opt.lr, "load_state_dict"):
-            opt.lr.load_state_dict(extra["schedule"])
-        run.epochs_completed, run.steps_completed, run.checkpoint = start_epoch, step, ckpt_path
-        if start_epoch >= epochs:
-            run.stop_reason = f"resumed a run that had already completed {start_epoch} epochs"
-            return run
-
-    position = (start_epoch, start_batch)  # (epoch, next batch) where training continues
-
-    def save_checkpoint(epoch: int, batch: int, finished: bool = False) -> None:
-        if ckpt_path is None:
-            return
-        if not all(np.all(np.isfinite(p)) for p in params.values()):
-            return  # never persist a non-finite state; the next loss check raises DivergenceError
-        write_checkpoint(
-            ckpt_path.parent,
-            params=params,
-            state=state,
-            header={
-                "config": json_roundtrip(config),
-                "config_hash": config_hash(config),
-                "epoch": epoch,
-                "batch": batch,
-                "step": step,
-                "samples_seen": samples,
-                "finished": finished,
-                "schedule_step": int(state.t),
-                # every random draw comes from generators seeded by (seed, purpose[, epoch]); the
-                # state of the one ordering the current epoch is recorded as well
-                "rng": {
-                    "seed": seed,
-                    "init_seed": [seed, 0],
-                    "epoch_order_seed": [seed, 1, epoch],
-                    "epoch_order_state": np.random.default_rng([seed, 1, epoch]).bit_generator.state,
-                },
-            },
-            extra={
-                "epoch_loss_sum": epoch_loss_sum,
-                "epoch_batches": epoch_batches,
-                "history": history.to_arrays(),
-                "callbacks": [cb.state_dict() for cb in cbs],
-                "schedule": opt.lr.state_dict() if hasattr(opt.lr, "state_dict") else None,
-            },
-        )
-        run.checkpoint = ckpt_path
-
-    n_batches = source.n_batches(batch_size, drop_last)
-    total_steps = n_batches * epochs if max_steps is None else min(max_steps, n_batches * epochs)
-    for cb in cbs:
-        cb.on_train_begin(run)
-    prev_params = {k: v.copy() for k, v in params.items()}
-    prev_state = state.copy()
-    dtype = model.dtype
-    t0 = time.perf_counter() - (history.steps["time"][-1] if history.steps["time"] else 0.0)
-    reporter.start(total_steps, f"fit {type(model).__name__} with {opt!r}, batch_size={batch_size}")
-    stop = ""
-    checked = False
-    last_lr = math.nan
-    leaves = list(params.values())
-    try:
-        for epoch in range(start_epoch, epochs):
-            first = start_batch if epoch == start_epoch else 0
-            if first == 0:
-                epoch_loss_sum, epoch_batches = 0.0, 0
-            for batch in source.batches(
-                epoch, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last, start=first
-            ):
-                X = batch.X.astype(dtype, copy=False)
-                y = batch.y if targets is not None else model.check_targets(batch.y)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    loss, grads = model.loss_and_grad(params, X, y)
-                    gnorm = global_norm(grads.values())
-                if not (math.isfinite(loss) and math.isfinite(gnorm)):
-                    if step > 0:
-                        for k, v in prev_params.items():
-                            np.copyto(params[k], v)
-                        state.restore_from(prev_state)
-                    what = "loss" if not math.isfinite(loss) else "gradient"
-                    raise DivergenceError(
-                        f"fit: the {what} became non-finite at step {step + 1} (epoch {epoch}, batch "
-                        f"{batch.index}) with {opt!r}; parameters are left at the last finite step; "
-                        "try a smaller learning rate",
-                        step=step + 1,
-                        epoch=epoch,
-                        quantity=what,
-                    )
-                for cb in cbs:
-                    cb.on_gradients(run, grads)
-                lr_now = last_lr = opt.lr_at(int(state.t))
-                for k, v in params.items():
-                    np.copyto(prev_params[k], v)
-                prev_state.restore_from(state)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    if not checked:  # validate structure once; it cannot change afterwards
-                        opt.step(params, grads, state)
-                        checked = True
-                    else:
-                        opt._apply(leaves, list(grads.values()), state)
-                step += 1
-                samples += batch.size
-                epoch_loss_sum += loss
-                epoch_batches += 1
-                now = time.perf_counter() - t0
-                for col, val in zip(
-                    _STEP_COLUMNS, (step, epoch, loss, lr_now, gnorm, samples, now), strict=True
-                ):
-                    history.steps[col].append(val)
-                reporter.update(step, epoch, loss, lr_now, samples)
-                info = {
-                    "step": step,
-                    "epoch": epoch,
-                    "batch": batch.index,
-                    "loss": loss,
-                    "lr": lr_now,
-                    "grad_norm": gnorm,
-                    "samples_seen": samples,
-                    "time": now,
-                }
-                stop_now = False
-                for cb in cbs:
-                    if cb.on_step_end(run, info) is True:
-                        stop_now = True
-                        stop = stop or f"stopped by {type(cb).__name__} at step {step} (epoch {epoch})"
-                if max_steps is not None and step >= max_steps:
-                    stop_now, stop = True, stop or f"max_steps={max_steps} reached"
-                position = (epoch, batch.index + 1)
-                if checkpoint_every is not None and step % checkpoint_every == 0:
-                    save_checkpoint(*position)
-                if stop_now:
-                    break
-            else:
-                # the epoch ran to its end
-                row = _epoch_row(
-                    model,
-                    params,
-                    epoch,
-                    epoch_loss_sum,
-                    epoch_batches,
-                    val_source,
-                    last_lr,
-                    samples,
-                    time.perf_counter() - t0,
-                )
-                history.add_epoch(row)
-                if plateau is not None:
-                    plateau(row["val_loss"] if val_source is not None else row["train_loss"])
-                for cb in cbs:
-                    if cb.on_epoch_end(run, row) is True:
-                        stop = stop or f"stopped by {type(cb).__name__} after epoch {epoch}"
-                run.epochs_completed = epoch + 1
-                position = (epoch + 1, 0)
-                if checkpoint_every is not None:
-                    save_checkpoint(*position)
-                if stop:
-                    break
-                continue
-            break  # a callback or max_steps stopped the run mid-epoch
-        if not stop:
-            stop = f"completed {epochs} epochs"
-    finally:
-        reporter.close()
-    for cb in cbs:
-        cb.on_train_end(run)
-    run.stop_reason = stop
-    run.steps_completed = step
-    if ckpt_path is not None:
-        save_checkpoint(*position, finished=True)
-    return run
-
-
-def _epoch_row(
-    model, params, epoch, loss_sum, n_batches, val_source, lr, samples, elapsed
-) -> dict[str, float]:
-    row: dict[str, float] = {
-        "epoch": epoch,
-        "train_loss": loss_sum / max(n_batches, 1),
-        "lr": lr,
-        "samples_seen": samples,
-        "time": elapsed,
-    }
-    if val_source is not None:
-        metrics = _evaluate(model, params, val_source)
-        row.update({f"val_{k}": v for k, v in metrics.items()})
-    return row
+    return _Training(
+        model,
+        data,
+        optimizer=optimizer,
+        lr=lr,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=shuffle,
+        seed=seed,
+        validation=validation,
+        callbacks=callbacks,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        progress=progress,
+        standardize=standardize,
+        classes=classes,
+        drop_last=drop_last,
+        options=options,
+        max_steps=max_steps,
+    ).run_all()
 
 
 def json_roundtrip(obj: Any) -> Any:

@@ -1,0 +1,152 @@
+"""What fit() learns about the data before training: class labels and feature scaling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..data import DataError, DataSource
+
+__all__ = ["Labels", "Scaler", "find_labels", "find_scaler"]
+
+
+def _tidy(classes: np.ndarray) -> np.ndarray:
+    """Sorted distinct labels: whole-number floats become int64; strings stay strings."""
+    classes = np.asarray(classes)
+    if classes.dtype == object:
+        kinds = {type(v) for v in classes.tolist()}
+        if kinds <= {str}:
+            classes = classes.astype(str)
+        elif all(
+            isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in classes.tolist()
+        ):
+            classes = classes.astype(np.float64)
+        else:
+            raise DataError(
+                f"class labels must all be numbers or all be strings, got {sorted(map(repr, kinds))}"
+            )
+    if classes.dtype.kind == "b":
+        classes = classes.astype(np.int64)
+    if classes.dtype.kind == "f":
+        if not np.all(np.isfinite(classes)):
+            raise DataError("class labels must be finite")
+        if np.all(classes == np.floor(classes)):
+            classes = classes.astype(np.int64)
+        else:
+            bad = classes[classes != np.floor(classes)][0].item()
+            raise DataError(
+                f"class labels must be integers or strings, got {bad!r}: real-valued targets need a "
+                "regression model"
+            )
+    return np.unique(classes)
+
+
+@dataclass
+class Labels:
+    """The classes of a classifier and the mapping between stored labels and class indices."""
+
+    classes: np.ndarray
+
+    @classmethod
+    def of(cls, classes: Any) -> Labels:
+        return cls(_tidy(np.asarray(classes)))
+
+    @property
+    def identity(self) -> bool:
+        """True when the labels already are the indices ``0..K-1``."""
+        c = self.classes
+        return c.dtype.kind in "iu" and bool(np.array_equal(c, np.arange(len(c))))
+
+    def encode(self, y: np.ndarray, owner: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Class indices (int64) of stored labels; an unknown label names its row."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"{owner}: class labels must be a 1-D array (n_samples,), got shape {y.shape}")
+        c = self.classes
+        if c.dtype.kind in "iu":
+            if y.dtype.kind in "iu" and self.identity:
+                if y.size and (y.min() < 0 or y.max() >= len(c)):
+                    return self._unknown(y, owner, rows)
+                return y.astype(np.int64, copy=False)
+            yv = y.astype(np.float64) if y.dtype.kind in "biuf" else y
+        elif c.dtype.kind == "U":
+            yv = y.astype(str)
+        else:
+            yv = y
+        try:
+            idx = np.searchsorted(c, yv)
+        except TypeError:
+            return self._unknown(y, owner, rows)
+        idx = np.minimum(idx, len(c) - 1)
+        if not np.array_equal(c[idx], yv):
+            return self._unknown(y, owner, rows, idx=idx, yv=yv)
+        return idx.astype(np.int64)
+
+    def _unknown(self, y: np.ndarray, owner: str, rows: np.ndarray | None, idx=None, yv=None) -> np.ndarray:
+        if idx is None:
+            bad = next(i for i, v in enumerate(y.tolist()) if v not in set(self.classes.tolist()))
+        else:
+            bad = int(np.argmax(self.classes[idx] != yv))
+        row = bad if rows is None else int(rows[bad])
+        shown = ", ".join(map(repr, self.classes.tolist()[:20]))
+        raise DataError(
+            f"{owner}: label {y[bad].item()!r} at row {row} is not one of the classes [{shown}] "
+            "(give classes= to name every class)"
+        )
+
+    def decode(self, idx: np.ndarray) -> np.ndarray:
+        """Stored labels of class indices."""
+        return np.asarray(idx) if self.identity else self.classes[np.asarray(idx)]
+
+    def to_array(self) -> np.ndarray:
+        return self.classes
+
+
+def find_labels(source: DataSource, classes: Any, owner: str) -> Labels:
+    """The classes: as given, from in-memory targets, or from one streaming pass."""
+    try:
+        if classes is not None:
+            labels = Labels.of(classes)
+        elif source.targets is not None:
+            t = np.asarray(source.targets)
+            labels = Labels.of(np.unique(t if t.ndim == 1 else t.reshape(len(t), -1)[:, 0]))
+        else:
+            labels = Labels.of(source.summarize(classes=True, moments=False).classes)
+    except DataError as exc:
+        raise DataError(f"{owner}: {exc}") from None
+    if len(labels.classes) < 2:
+        raise DataError(
+            f"{owner}: a classifier needs at least 2 classes, the targets hold "
+            f"{len(labels.classes)}: {labels.classes.tolist()}"
+        )
+    return labels
+
+
+@dataclass
+class Scaler:
+    """Per-feature standardization ``(x - mean) / scale``, applied to every batch and to predict."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def from_moments(cls, mean: np.ndarray, std: np.ndarray) -> Scaler:
+        std = np.asarray(std, dtype=np.float64)
+        return cls(np.asarray(mean, dtype=np.float64), np.where(std > 0, std, 1.0))
+
+    def apply(self, X: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        out = np.asarray(X, dtype=dtype)
+        if out is X or (isinstance(X, np.ndarray) and np.shares_memory(out, X)):
+            out = out.copy()
+        out -= self.mean.astype(dtype)
+        out /= self.scale.astype(dtype)
+        return out
+
+
+def find_scaler(source: DataSource) -> Scaler:
+    s = source.summarize(classes=False, moments=True)
+    return Scaler.from_moments(s.mean, s.std)
