@@ -52,6 +52,8 @@ def as_source(data: Any, *, owner: str = "fit", name: str = "data") -> DataSourc
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return ArraySource(data[0], data[1], owner=owner)
+    if isinstance(data, (tuple, list)) and len(data) == 3:  # (X, y, sample_weight)
+        return ArraySource(data[0], data[1], owner=owner, sample_weight=data[2])
     raise TypeError(
         f"{owner}: {name} must be an (X, y) pair of arrays or a descend.data source, "
         f"got {type(data).__name__}"

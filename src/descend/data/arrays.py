@@ -44,8 +44,10 @@ def check_arrays(
         raise TypeError(f"{owner}: {x_name} must hold numbers, got dtype {X.dtype}")
     if np.issubdtype(X.dtype, np.complexfloating):
         raise TypeError(f"{owner}: {x_name} must be real, got dtype {X.dtype}")
-    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
-        raise TypeError(f"{owner}: {y_name} must hold numbers, got dtype {y.dtype}")
+    if y.dtype.kind not in "biufUSO":
+        raise TypeError(f"{owner}: {y_name} must hold numbers or class labels, got dtype {y.dtype}")
+    if y.dtype == object and not all(isinstance(v, (str, int, float, np.number)) for v in y.ravel()[:1000]):
+        raise TypeError(f"{owner}: {y_name} must hold numbers or class labels (strings), got dtype object")
     if X.ndim != 2:
         raise ValueError(f"{owner}: {x_name} must be 2-D (samples x features), got shape {X.shape}")
     if X.shape[0] == 0 or X.shape[1] == 0:
@@ -71,6 +73,22 @@ def check_arrays(
             where = f"row {r}" if y.ndim == 1 else f"row {r}, column {c}"
             raise ValueError(f"{owner}: {y_name} has a non-finite value at {where}")
     return X, y
+
+
+def _check_weights(owner: str, w: Any, n: int) -> np.ndarray:
+    w = np.asarray(w)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"{owner}: sample_weight must have one value per row ({n}), got shape {w.shape}")
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: sample_weight must hold numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise ValueError(f"{owner}: sample_weight must be finite and >= 0, got {w[r]!r} at row {r}")
+    if not w.sum() > 0:
+        raise ValueError(f"{owner}: sample_weight must not be all zero")
+    return w
 
 
 class ArraySource(DataSource):
@@ -99,8 +117,10 @@ class ArraySource(DataSource):
         order: str = "full",
         shard_rows: int = SHARD_ROWS,
         window: int = WINDOW_ROWS,
+        sample_weight: Any = None,
     ):
         self.X, self.y = check_arrays(owner, X, y)
+        self.w = None if sample_weight is None else _check_weights(owner, sample_weight, self.X.shape[0])
         self.description = description
         self.order = check_choice(owner, "order", order, ("full", "windowed"))
         self.shard_rows = check_int(owner, "shard_rows", shard_rows, low=1)
@@ -112,7 +132,7 @@ class ArraySource(DataSource):
         """A source over arrays already checked (e.g. targets converted by a model)."""
         src = cls.__new__(cls)
         src.X, src.y, src.description = X, y, description
-        src.order, src.shard_rows, src.window, src.rows = "full", SHARD_ROWS, WINDOW_ROWS, None
+        src.order, src.shard_rows, src.window, src.rows, src.w = "full", SHARD_ROWS, WINDOW_ROWS, None, None
         return src
 
     def subset(self, rows: np.ndarray, description: str) -> ArraySource:
@@ -147,12 +167,14 @@ class ArraySource(DataSource):
     def read_shard(self, shard: int, skip: int = 0) -> Iterator[Chunk]:
         lo = shard * self.shard_rows + skip
         hi = min((shard + 1) * self.shard_rows, self.n_samples)
+        w = self.w
         if self.rows is None:
             rows = np.arange(lo, hi)
-            yield Chunk(np.asarray(self.X[lo:hi]), np.asarray(self.y[lo:hi]), rows, self.description)
+            part_w = None if w is None else w[lo:hi]
+            yield Chunk(np.asarray(self.X[lo:hi]), np.asarray(self.y[lo:hi]), rows, self.description, part_w)
         else:
             rows = self.rows[lo:hi]
-            yield Chunk(self.X[rows], self.y[rows], rows, self.description)
+            yield Chunk(self.X[rows], self.y[rows], rows, self.description, None if w is None else w[rows])
 
     def summarize(self, *, classes: bool, moments: bool) -> Summary:
         if self.rows is None and not isinstance(self.X, np.memmap):
@@ -187,11 +209,13 @@ class ArraySource(DataSource):
             parts = -(-(hi - lo) // PART_ROWS)
             for j in range(parts):
                 a, z = lo + j * PART_ROWS, min(lo + (j + 1) * PART_ROWS, hi)
+                w = self.w
                 if order is None:
-                    yield Batch(np.asarray(self.X[a:z]), np.asarray(self.y[a:z]), b, j, parts)
+                    part_w = None if w is None else w[a:z]
+                    yield Batch(np.asarray(self.X[a:z]), np.asarray(self.y[a:z]), b, j, parts, part_w)
                 else:
                     idx = order[a:z]
-                    yield Batch(self.X[idx], self.y[idx], b, j, parts)
+                    yield Batch(self.X[idx], self.y[idx], b, j, parts, None if w is None else w[idx])
 
 
 def from_npy(

@@ -65,6 +65,12 @@ class Batch:
     index: int
     part: int = 0
     parts: int = 1
+    w: np.ndarray | None = None
+
+    @property
+    def weight(self) -> float:
+        """What the batch counts for when parts are averaged: rows, or the sum of sample weights."""
+        return float(self.X.shape[0]) if self.w is None else float(self.w.sum())
 
     @property
     def size(self) -> int:
@@ -79,12 +85,15 @@ class Chunk:
     y: np.ndarray
     rows: np.ndarray
     file: str
+    w: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
 
     def take(self, idx: Any) -> Chunk:
-        return Chunk(self.X[idx], self.y[idx], self.rows[idx], self.file)
+        return Chunk(
+            self.X[idx], self.y[idx], self.rows[idx], self.file, None if self.w is None else self.w[idx]
+        )
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -264,7 +273,7 @@ class DataSource:
             while want is not None and len(c) >= want[3]:
                 b, j, parts, size = want
                 piece, c = c.take(slice(0, size)), c.take(slice(size, None))
-                out.append(Batch(piece.X, piece.y, b, j, parts))
+                out.append(Batch(piece.X, piece.y, b, j, parts, piece.w))
                 want = next(pieces, None)
             carry = c if len(c) else None
             if out:
@@ -335,6 +344,7 @@ def _concat(chunks: list[Chunk]) -> Chunk:
         np.concatenate([c.y for c in chunks]),
         np.concatenate([c.rows for c in chunks]),
         chunks[-1].file,
+        None if chunks[0].w is None else np.concatenate([c.w for c in chunks]),
     )
 
 

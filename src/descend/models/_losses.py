@@ -1,4 +1,6 @@
-"""Output losses on a batch of scores ``z`` (n, k): the mean loss beside its gradient, and predictions.
+r"""Output losses on a batch of scores ``z`` (n, k): the mean loss beside its gradient, and predictions.
+
+With sample weights ``w`` (n,) the mean becomes the weighted mean :math:`\sum_i w_i l_i / \sum_i w_i`.
 
 Each loss has ``forward(z, y) -> (value, cache)`` and ``backward(z, y, cache) -> dz``, so the
 gradient reuses what the value computed; ``proba``/``predict`` turn scores into outputs.
@@ -32,12 +34,16 @@ class SquaredError:
 
     task = "regression"
 
-    def forward(self, z: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
+    def forward(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, Any]:
         r = z - y
-        return float(np.mean(r * r)), r
+        if w is None:
+            return float(np.mean(r * r)), r
+        return float(np.sum(w[:, None] * (r * r)) / (w.sum() * r.shape[1])), r
 
-    def backward(self, z: np.ndarray, y: np.ndarray, r: Any) -> np.ndarray:
-        return r * (2 / r.size)
+    def backward(self, z: np.ndarray, y: np.ndarray, r: Any, w: np.ndarray | None = None) -> np.ndarray:
+        if w is None:
+            return r * (2 / r.size)
+        return r * (w[:, None] * (2 / (w.sum() * r.shape[1])))
 
     def predict(self, z: np.ndarray) -> np.ndarray:
         return z
@@ -55,12 +61,17 @@ class BinaryCrossEntropy:
 
     task = "binary"
 
-    def forward(self, z: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
+    def forward(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, Any]:
         e = np.exp(-np.abs(z))
-        return float(np.mean(np.maximum(z, 0) - y * z + np.log1p(e))), e
+        per = np.maximum(z, 0) - y * z + np.log1p(e)
+        if w is None:
+            return float(np.mean(per)), e
+        return float(np.sum(w[:, None] * per) / w.sum()), e
 
-    def backward(self, z: np.ndarray, y: np.ndarray, e: Any) -> np.ndarray:
-        return (sigmoid_from_exp(z, e) - y) / len(z)
+    def backward(self, z: np.ndarray, y: np.ndarray, e: Any, w: np.ndarray | None = None) -> np.ndarray:
+        if w is None:
+            return (sigmoid_from_exp(z, e) - y) / len(z)
+        return (sigmoid_from_exp(z, e) - y) * (w[:, None] / w.sum())
 
     def proba(self, z: np.ndarray) -> np.ndarray:
         p = sigmoid(z[:, 0])
@@ -83,18 +94,24 @@ class SoftmaxCrossEntropy:
 
     task = "multiclass"
 
-    def forward(self, z: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
+    def forward(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, Any]:
         zs = z - z.max(axis=1, keepdims=True)
         e = np.exp(zs)
         s = e.sum(axis=1, keepdims=True)
         rows = np.arange(len(z))
-        return float(np.mean(np.log(s[:, 0]) - zs[rows, y])), (e, s)
+        per = np.log(s[:, 0]) - zs[rows, y]
+        if w is None:
+            return float(np.mean(per)), (e, s)
+        return float(np.sum(w * per) / w.sum()), (e, s)
 
-    def backward(self, z: np.ndarray, y: np.ndarray, cache: Any) -> np.ndarray:
+    def backward(self, z: np.ndarray, y: np.ndarray, cache: Any, w: np.ndarray | None = None) -> np.ndarray:
         e, s = cache
         dz = e / s
         dz[np.arange(len(z)), y] -= 1
-        dz /= len(z)
+        if w is None:
+            dz /= len(z)
+        else:
+            dz *= (w / w.sum())[:, None]
         return dz
 
     def proba(self, z: np.ndarray) -> np.ndarray:

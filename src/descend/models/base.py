@@ -150,28 +150,44 @@ class Model:
         """Number of scores the model needs for targets ``y`` (validated first)."""
         return count_outputs(self.task, self.check_targets(y))
 
-    def loss_and_grad(
-        self, params: dict[str, np.ndarray], X: Any, y: Any
-    ) -> tuple[float, dict[str, np.ndarray]]:
-        """Mean loss over the batch plus the L2 penalty, and its gradient for every param.
+    def _check_weights(self, w: Any, n: int, dtype: np.dtype) -> np.ndarray | None:
+        if w is None:
+            return None
+        w = np.asarray(w)
+        if w.shape != (n,) or w.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{self._owner}: sample_weight must be {n} numbers (one per row), got shape {w.shape}"
+            )
+        w = w.astype(dtype, copy=False)
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError(f"{self._owner}: sample_weight must be finite, >= 0 and not all 0")
+        return w
 
+    def loss_and_grad(
+        self, params: dict[str, np.ndarray], X: Any, y: Any, sample_weight: Any = None
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        r"""Mean loss over the batch plus the L2 penalty, and its gradient for every param.
+
+        With ``sample_weight`` the mean is weighted, :math:`\sum_i w_i l_i / \sum_i w_i`.
         Gradients have the keys, order, shapes and dtypes of ``params``.
         """
         X, y = self._check_batch(params, X, y)
+        w = self._check_weights(sample_weight, len(X), self.dtype)
         loss_fn = LOSSES[self.task]
         z, cache = self._forward(params, X)
-        value, loss_cache = loss_fn.forward(z, y)
-        grads = self._backward(params, cache, loss_fn.backward(z, y, loss_cache))
+        value, loss_cache = loss_fn.forward(z, y, w)
+        grads = self._backward(params, cache, loss_fn.backward(z, y, loss_cache, w))
         if self.l2:
             for key in self._weight_names():
                 grads[key] += self.l2 * params[key]
         value += self._penalty(params)
         return value, {key: grads[key].astype(params[key].dtype, copy=False) for key in params}
 
-    def loss(self, params: dict[str, np.ndarray], X: Any, y: Any) -> float:
-        """Mean loss over the batch plus the L2 penalty (no gradient computed)."""
+    def loss(self, params: dict[str, np.ndarray], X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean (or weighted mean) loss over the batch plus the L2 penalty (no gradient computed)."""
         X, y = self._check_batch(params, X, y)
-        value, _ = LOSSES[self.task].forward(self._forward(params, X)[0], y)
+        w = self._check_weights(sample_weight, len(X), self.dtype)
+        value, _ = LOSSES[self.task].forward(self._forward(params, X)[0], y, w)
         return value + self._penalty(params)
 
     def decision_function(self, params: dict[str, np.ndarray], X: Any) -> np.ndarray:

@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_int, check_real, describe
-from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
+from ..data import ArraySource, Batch, DataSource, as_source, check_batching, split
 from ..errors import DivergenceError
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from .callbacks import Callback, as_callback
 from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpoint, write_checkpoint
 from .minimize import global_norm
-from .prepare import Labels, Scaler, find_labels, find_scaler
+from .prepare import Labels, Preparer, Scaler, find_labels, find_scaler
 from .progress import make_progress
 
 __all__ = ["DEFAULT_LR", "Run", "TrainHistory", "fit"]
@@ -158,25 +158,7 @@ class Run:
 
     def _prepare_batch(self, batch: Batch, encoded: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """A batch as the model takes it: scaled features, encoded and checked targets."""
-        X = batch.X
-        X = (
-            self.scaler.apply(X, self.model.dtype)
-            if self.scaler is not None
-            else X.astype(self.model.dtype, copy=False)
-        )
-        y = batch.y
-        if encoded:
-            return X, y
-        if self.labels is not None:
-            y = self.labels.encode(y, "fit")
-            if self.model.task == "binary":
-                y = y.astype(self.model.dtype)
-        elif y.dtype == object:
-            raise DataError(
-                f"fit: {type(self.model).__name__} is a regression model but the targets are not numbers "
-                f"(e.g. {y[0]!r}); use a classifier for class labels"
-            )
-        return X, y
+        return Preparer(self.model, self.labels, self.scaler)(batch.X, batch.y, encoded)
 
 
 def _evaluate(
@@ -213,6 +195,10 @@ def _resolve_model(model: Any) -> Any:
     return model
 
 
+#: (loss, gradients, weight, rows) of one part of a batch
+_Part = tuple[float, dict[str, np.ndarray], float, int]
+
+
 class _Training:
     """One training run in named phases: set up, resume, run epochs (steps), checkpoint, finish.
 
@@ -234,6 +220,18 @@ class _Training:
         self.max_steps = kw["max_steps"]
         if self.max_steps is not None:
             self.max_steps = check_int(owner, "max_steps", self.max_steps, low=1)
+        if kw["sample_weight"] is not None:
+            if not (isinstance(data, (tuple, list)) and len(data) == 2):
+                raise TypeError(f"{owner}: sample_weight needs data as an (X, y) pair of arrays")
+            data = (data[0], data[1], kw["sample_weight"])
+        init = kw["init"]
+        if init is not None:
+            if not isinstance(init, Run):
+                raise TypeError(f"{owner}: init must be a Run returned by fit, got {describe(init)}")
+            if model.config() != init.model.config():
+                raise ValueError(
+                    f"{owner}: init was trained with {init.model!r}, which differs from model={model!r}"
+                )
         source = as_source(data, owner=owner)
         validation = kw["validation"]
         if isinstance(validation, (float, np.floating)) and not isinstance(validation, bool):
@@ -259,16 +257,32 @@ class _Training:
             raise ValueError(f"{owner}: resume=True needs checkpoint_dir")
         self.ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
         self.reporter = make_progress(kw["progress"])
-        opt = resolve_optimizer(kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr=DEFAULT_LR)
+        if init is None:
+            opt = resolve_optimizer(
+                kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr=DEFAULT_LR
+            )
+        else:
+            opt = init.optimizer  # its schedule (and any plateau state) continues
 
         saved = None
         if self.resume and self.ckpt_path is not None and self.ckpt_path.exists():
             saved = read_checkpoint(self.ckpt_path)
-        labels, scaler, n_outputs = self._learn_data(source, val_source, kw["classes"], standardize, saved)
+        labels, scaler, n_outputs = self._learn_data(
+            source, val_source, kw["classes"], standardize, saved, init
+        )
         check_batching(owner, self.batch_size, source.n_samples, self.drop_last)
 
-        params = model.init(np.random.default_rng([self.seed, 0]), source.n_features, n_outputs)
-        state = opt.init(params)
+        if init is None:
+            params = model.init(np.random.default_rng([self.seed, 0]), source.n_features, n_outputs)
+            state = opt.init(params)
+        else:
+            if source.n_features != init.n_features:
+                raise ValueError(
+                    f"{owner}: data has {source.n_features} features but init was trained on "
+                    f"{init.n_features}"
+                )
+            params = {k: v.copy() for k, v in init.params.items()}
+            state = init.state.copy()
         self.source, self.opt, self.params, self.state = source, opt, params, state
         self.config = {
             "model": model.config(),
@@ -307,13 +321,29 @@ class _Training:
         self.stop = ""
         self.checked = False
         self._saved = saved
+        if init is not None:  # continue the count of epochs, steps and the history
+            self.epoch = init.epochs_completed
+            self.epochs = self.epoch + self.epochs
+            self.step = init.steps_completed
+            self.samples = int(init.history.steps["samples_seen"][-1]) if init.history.steps["step"] else 0
+            self.run.history = self.history = TrainHistory.from_arrays(init.history.to_arrays())
+            self.run.epochs_completed, self.run.steps_completed = self.epoch, self.step
 
-    def _learn_data(self, source, val_source, classes, standardize, saved):
+    def _learn_data(self, source, val_source, classes, standardize, saved, init=None):
         """Classes, scaling and the model's output count: from the checkpoint, or from the data."""
         model, owner = self.model, self.owner
         extra = saved[2]["extra"] if saved is not None else {}
         labels = scaler = None
-        if model.task != "regression":
+        if init is not None:
+            labels, scaler = init.labels, init.scaler
+            n_outputs = init.n_outputs
+            if (
+                labels is not None
+                and classes is not None
+                and not np.array_equal(Labels.of(classes).classes, labels.classes)
+            ):
+                raise ValueError(f"{owner}: classes={classes!r} differ from init's {labels.classes.tolist()}")
+        elif model.task != "regression":
             if "classes" in extra:
                 labels = Labels(np.asarray(extra["classes"]))
             else:
@@ -329,7 +359,7 @@ class _Training:
             n_outputs = model.n_outputs(source.targets)
         else:
             n_outputs = model.n_outputs(None)
-        if standardize:
+        if standardize and init is None:
             if "scaler_mean" in extra:
                 scaler = Scaler(np.asarray(extra["scaler_mean"]), np.asarray(extra["scaler_scale"]))
             else:
@@ -477,20 +507,29 @@ class _Training:
         """Train the rest of the current epoch; False when a callback or max_steps stopped it."""
         if self.next_batch == 0:
             self.epoch_loss_sum, self.epoch_batches = 0.0, 0
-        parts: list[tuple[float, dict[str, np.ndarray], int]] = []
-        for batch in self.source.batches(
-            self.epoch,
-            self.batch_size,
-            shuffle=self.shuffle,
-            seed=self.seed,
-            drop_last=self.drop_last,
-            start=self.next_batch,
-        ):
+        where = {
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "drop_last": self.drop_last,
+            "start": self.next_batch,
+        }
+        if getattr(self.source, "computes_gradients", False):
+            # a distributed source computes each batch's (loss, gradient) where its rows live,
+            # for the parameters as they are when the next result is asked for
+            prep = Preparer(self.model, self.run.labels, self.run.scaler)
+            for index, loss, grads, rows in self.source.gradients(
+                self.model, self.params, prep, self.epoch, self.batch_size, **where
+            ):
+                if self.take_step(index, loss, grads, rows):
+                    return False
+            return True
+        parts: list[_Part] = []
+        for batch in self.source.batches(self.epoch, self.batch_size, **where):
             X, y = self.run._prepare_batch(batch, self.encoded)
             with np.errstate(over="ignore", invalid="ignore"):
-                loss, grads = self.model.loss_and_grad(self.params, X, y)
-            if batch.parts > 1:  # a batch larger than a part: average the parts by their rows
-                parts.append((loss, grads, batch.size))
+                loss, grads = self.model.loss_and_grad(self.params, X, y, batch.w)
+            if batch.parts > 1:  # a batch larger than a part: average the parts by their weight
+                parts.append((loss, grads, batch.weight, batch.size))
                 if batch.part + 1 < batch.parts:
                     continue
                 loss, grads, rows = _combine(parts)
@@ -625,6 +664,8 @@ def fit(
     drop_last: bool = False,
     options: dict[str, Any] | None = None,
     max_steps: int | None = None,
+    sample_weight: Any = None,
+    init: Run | None = None,
 ) -> Run:
     """Train ``model`` on ``data`` by (stochastic / mini-batch / full-batch) gradient descent.
 
@@ -654,6 +695,11 @@ def fit(
     classes : the class labels of a classifier; by default the distinct targets (found by a
         streaming pass for files). Labels may be integers or strings: ``run.predict`` returns them.
     max_steps : stop after this many updates in total.
+    sample_weight : one weight per row of ``(X, y)`` arrays: the loss is the weighted mean.
+    init : a :class:`Run` to continue: its parameters, optimizer state, schedule position,
+        classes, scaling and history carry on, and ``epochs`` more epochs are trained (on the
+        same or new data; ``optimizer`` and ``lr`` are taken from ``init``). The given run is
+        not modified.
 
     Raises
     ------
@@ -684,6 +730,8 @@ def fit(
         drop_last=drop_last,
         options=options,
         max_steps=max_steps,
+        sample_weight=sample_weight,
+        init=init,
     ).run_all()
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data import DataError, DataSource
 
-__all__ = ["Labels", "Scaler", "find_labels", "find_scaler"]
+__all__ = ["Labels", "Preparer", "Scaler", "find_labels", "find_scaler"]
 
 
 def _tidy(classes: np.ndarray) -> np.ndarray:
@@ -150,3 +150,35 @@ class Scaler:
 def find_scaler(source: DataSource) -> Scaler:
     s = source.summarize(classes=False, moments=True)
     return Scaler.from_moments(s.mean, s.std)
+
+
+@dataclass
+class Preparer:
+    """Turns stored rows into what the model takes: scaled features, encoded and checked targets.
+
+    Small and picklable, so that a distributed source can apply it where the data lives.
+    """
+
+    model: Any
+    labels: Labels | None = None
+    scaler: Scaler | None = None
+
+    def __call__(self, X: np.ndarray, y: np.ndarray, encoded: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        model = self.model
+        X = (
+            self.scaler.apply(X, model.dtype)
+            if self.scaler is not None
+            else X.astype(model.dtype, copy=False)
+        )
+        if encoded:
+            return X, y
+        if self.labels is not None:
+            y = self.labels.encode(y, "fit")
+            if model.task == "binary":
+                y = y.astype(model.dtype)
+        elif y.dtype == object:
+            raise DataError(
+                f"fit: {type(model).__name__} is a regression model but the targets are not numbers "
+                f"(e.g. {y[0]!r}); use a classifier for class labels"
+            )
+        return X, y
