@@ -66,6 +66,15 @@ class Batch:
     part: int = 0
     parts: int = 1
     w: np.ndarray | None = None
+    #: where the rows came from, for messages: the file name and each row's data row number in it
+    file: str | None = None
+    lines: np.ndarray | None = None
+
+    def where(self, i: int) -> str:
+        """``"train.csv: row 17"`` for the i-th row of the batch (0-based batch row without a file)."""
+        if self.lines is None:
+            return f"row {i}"
+        return f"{self.file}: row {int(self.lines[i])}"
 
     @property
     def weight(self) -> float:
@@ -79,20 +88,27 @@ class Batch:
 
 @dataclass
 class Chunk:
-    """Rows read from one shard: features, raw targets, and each row's 0-based index in its file."""
+    """Rows read from one shard: features, raw targets, each row's global 0-based index, and
+    (for files) each row's data row number in its file, counting from 1 after the header."""
 
     X: np.ndarray
     y: np.ndarray
     rows: np.ndarray
     file: str
     w: np.ndarray | None = None
+    lines: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
 
     def take(self, idx: Any) -> Chunk:
         return Chunk(
-            self.X[idx], self.y[idx], self.rows[idx], self.file, None if self.w is None else self.w[idx]
+            self.X[idx],
+            self.y[idx],
+            self.rows[idx],
+            self.file,
+            None if self.w is None else self.w[idx],
+            None if self.lines is None else self.lines[idx],
         )
 
 
@@ -273,7 +289,8 @@ class DataSource:
             while want is not None and len(c) >= want[3]:
                 b, j, parts, size = want
                 piece, c = c.take(slice(0, size)), c.take(slice(size, None))
-                out.append(Batch(piece.X, piece.y, b, j, parts, piece.w))
+                lines = piece.lines
+                out.append(Batch(piece.X, piece.y, b, j, parts, piece.w, piece.file, lines))
                 want = next(pieces, None)
             carry = c if len(c) else None
             if out:
@@ -339,12 +356,14 @@ MAX_CLASSES = 1000
 def _concat(chunks: list[Chunk]) -> Chunk:
     if len(chunks) == 1:
         return chunks[0]
+    first = chunks[0]
     return Chunk(
         np.concatenate([c.X for c in chunks]),
         np.concatenate([c.y for c in chunks]),
         np.concatenate([c.rows for c in chunks]),
         chunks[-1].file,
-        None if chunks[0].w is None else np.concatenate([c.w for c in chunks]),
+        None if first.w is None else np.concatenate([c.w for c in chunks]),
+        None if first.lines is None else np.concatenate([c.lines for c in chunks]),
     )
 
 

@@ -67,7 +67,9 @@ class FileSource(DataSource):
         self._requested_features = None if features is None else list(features)
         self._dtype_arg = dtype
         self._kept: list[int] | None = None
+        #: rows skipped per file in one whole pass (``on_bad_rows="skip"``), known after a pass
         self.skipped: dict[str, int] = {}
+        self._skip_count: dict[str, int] = {}
         first = self.paths[0].name
         more = f" (+{len(self.paths) - 1} more)" if len(self.paths) > 1 else ""
         self.description = f"{first}{more}"
@@ -207,14 +209,23 @@ class FileSource(DataSource):
                 self._raise_bad(file, int(rows[r]), col, value)
             keep = ~bad
             name = self.paths[file].name
-            self.skipped[name] = self.skipped.get(name, 0) + int(bad.sum())
+            self._skip_count[name] = self._skip_count.get(name, 0) + int(bad.sum())
             X, y, rows = X[keep], y[keep], rows[keep]
-        return Chunk(X, y, rows, self.paths[file].name)
+        base = self._file_base(file)
+        return Chunk(X, y, rows, self.paths[file].name, None, rows - (base - 1))
+
+    def _file_base(self, file: int) -> int:
+        """Global index of the first row of ``file``."""
+        if not hasattr(self, "_bases"):
+            bases: dict[int, int] = {}
+            for s in self._layout():
+                bases.setdefault(s[0], s[3])
+            self._bases = bases
+        return self._bases[file]
 
     def _file_row(self, file: int, global_row: int) -> int:
         """Data row number (from 1, after the header) of a global row index."""
-        base = min(s[3] for s in self._layout() if s[0] == file)
-        return global_row - base + 1
+        return global_row - self._file_base(file) + 1
 
     def _raise_bad(self, file: int, global_row: int, column: str, value: Any) -> None:
         reason = "a missing value" if value is None else f"the value {value!r}, which is not a finite number"
@@ -230,7 +241,7 @@ class FileSource(DataSource):
     def summarize(self, *, classes: bool, moments: bool) -> Summary:
         acc = _Accumulator(self.n_features, classes, moments)
         kept: list[int] = []
-        self.skipped = {}
+        self._skip_count = {}
         layout = self._layout()
         for shard in range(len(layout)):
             n = 0
@@ -240,6 +251,7 @@ class FileSource(DataSource):
             kept.append(n)
         if self.on_bad_rows == "skip":
             self._kept = kept
+        self.skipped = dict(self._skip_count)
         out = acc.result()
         out.skipped = dict(self.skipped)
         return out
@@ -350,13 +362,38 @@ class CSVSource(FileSource):
         )
 
     def _peek(self, p: Path) -> tuple[list[str], dict[str, Any]]:
+        """Column names and types from the first MiB: a column is numeric when most of its
+        non-empty cells are numbers (a stray bad cell is reported later with its row)."""
+        pa = _pa()
         try:
-            reader = self._csv.open_csv(p, read_options=self._csv.ReadOptions(block_size=1 << 20))
-            schema = reader.schema
-            reader.close()
+            opener = gzip.open if p.name.endswith(".gz") else open
+            with opener(p, "rb") as fh:
+                head = fh.read(1 << 20)
+            if len(head) == 1 << 20:
+                head = head[: head.rfind(b"\n") + 1] or head
+            table = self._csv.read_csv(
+                pa.BufferReader(head),
+                parse_options=self._csv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+                convert_options=self._csv.ConvertOptions(strings_can_be_null=True),
+            )
         except Exception as exc:
             raise DataError(f"data.open: could not read {str(p)!r} as CSV: {exc}", file=str(p)) from None
-        return list(schema.names), {f.name: f.type for f in schema}
+        types = {}
+        for name in table.column_names:
+            col = table.column(name)
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                cells = [v for v in col.to_pylist() if v not in (None, "")]
+                ok = 0
+                for v in cells:
+                    try:
+                        float(v)
+                        ok += 1
+                    except ValueError:
+                        pass
+                types[name] = pa.float64() if cells and ok > len(cells) / 2 else col.type
+            else:
+                types[name] = col.type
+        return list(table.column_names), types
 
     @staticmethod
     def _compressed(p: Path) -> bool:
@@ -393,7 +430,7 @@ class CSVSource(FileSource):
         out: list[tuple[Any, int]] = []
         with open(p, "rb") as fh:
             header = fh.readline()
-            quoted = b'"' in header
+            quoted = False  # quotes in the header are harmless; in data they may hide line breaks
             shard_start = data_start = len(header)
             pending = b""  # a line not yet ended
             while block := fh.read(CSV_SHARD_BYTES):
@@ -475,14 +512,15 @@ class CSVSource(FileSource):
                 done += m
             if invalid:
                 self._invalid_rows(f, row0, invalid)
-        except _pa().ArrowInvalid as exc:
-            raise self._locate(f, where, row0, exc) from None
+        except _pa().ArrowInvalid:
+            # a cell that is not a number: re-read this shard as text to name it (or skip its row)
+            yield from self._coerced(f, where, row0, skip_raw)
 
     def _invalid_rows(self, f: int, row0: int, invalid: list[int]) -> None:
         """Rows with the wrong number of fields (blank lines too): raised, or counted as skipped."""
         p = self.paths[f]
         if self.on_bad_rows == "skip":
-            self.skipped[p.name] = self.skipped.get(p.name, 0) + len(invalid)
+            self._skip_count[p.name] = self._skip_count.get(p.name, 0) + len(invalid)
             invalid.clear()
             return
         base = min(s[3] for s in self._layout() if s[0] == f)
@@ -495,41 +533,63 @@ class CSVSource(FileSource):
             row=row,
         )
 
-    def _locate(self, f: int, where: Any, row0: int, exc: Exception) -> Exception:
-        """The first non-numeric cell of a shard that pyarrow refused, as a DataError (or skip it)."""
+    def _coerced(self, f: int, where: Any, row0: int, skip_raw: int) -> Iterator[Any]:
+        """The shard read as text, numbers converted cell by cell: the first bad cell is raised,
+        or (``on_bad_rows="skip"``) becomes a missing value, so that its row is skipped."""
         p = self.paths[f]
         pa = _pa()
-        types = {c: pa.string() for c in [*self.feature_names, self.target]}
-        opts = self._csv.ConvertOptions(column_types=types, include_columns=list(types))
-        ropts = self._csv.ReadOptions(column_names=self._names, skip_rows=1 if where[0] == "stream" else 0)
-        try:
-            if where[0] == "stream":
-                table = self._csv.read_csv(p, read_options=ropts, convert_options=opts)
-            else:
-                with open(p, "rb") as fh:
-                    fh.seek(where[1])
-                    table = self._csv.read_csv(
-                        pa.BufferReader(fh.read(where[2])), read_options=ropts, convert_options=opts
-                    )
-        except pa.ArrowInvalid as exc2:
-            return DataError(f"{p}: could not parse the CSV: {exc2}", file=str(p))
-        base = min(s[3] for s in self._layout() if s[0] == f)
+        columns = [*self.feature_names, self.target]
+        opts = self._csv.ConvertOptions(
+            column_types={c: pa.string() for c in columns}, include_columns=columns, strings_can_be_null=True
+        )
+        invalid: list[int] = []
+        stream = where[0] == "stream"
+        ropts = self._csv.ReadOptions(column_names=self._names, skip_rows=1 if stream else 0)
+        if stream:
+            table = self._csv.read_csv(
+                p, read_options=ropts, parse_options=self._parse_options(invalid), convert_options=opts
+            )
+        else:
+            with open(p, "rb") as fh:
+                fh.seek(where[1])
+                data = fh.read(where[2])
+            table = self._csv.read_csv(
+                pa.BufferReader(data),
+                read_options=ropts,
+                parse_options=self._parse_options(invalid),
+                convert_options=opts,
+            )
         numeric = [*self.feature_names] + ([self.target] if _is_numeric(self._types[self.target]) else [])
-        for i, values in enumerate(zip(*(table.column(c).to_pylist() for c in numeric), strict=True)):
-            for c, v in zip(numeric, values, strict=True):
-                if v is None or v == "":
-                    continue
+        first_bad: tuple[int, str, Any] | None = None
+        arrays = {}
+        for c in columns:
+            values = table.column(c).to_pylist()
+            if c not in numeric:
+                arrays[c] = pa.array(values, pa.string())
+                continue
+            out = []
+            for i, v in enumerate(values):
                 try:
-                    float(v)
+                    out.append(None if v is None or v == "" else float(v))
                 except ValueError:
-                    row = row0 - base + i + 1
-                    return DataError(
-                        f"{p}: row {row}, column {c!r}: {v!r} is not a number",
-                        file=str(p),
-                        row=row,
-                        column=c,
-                    )
-        return DataError(f"{p}: could not parse the CSV: {exc}", file=str(p))
+                    out.append(None)
+                    if first_bad is None or i < first_bad[0]:
+                        first_bad = (i, c, v)
+            arrays[c] = pa.array(out, pa.float64())
+        if invalid:
+            if self.on_bad_rows == "raise" and (first_bad is None or invalid[0] - 1 <= first_bad[0]):
+                self._invalid_rows(f, row0, invalid)
+            self._invalid_rows(f, row0, invalid) if self.on_bad_rows == "skip" else None
+        if first_bad is not None and self.on_bad_rows == "raise":
+            i, c, v = first_bad
+            row = row0 - self._file_base(f) + i + 1
+            raise DataError(
+                f"{p}: row {row}, column {c!r}: {v!r} is not a number", file=str(p), row=row, column=c
+            )
+        table = pa.table(arrays)
+        if skip_raw:
+            table = table.slice(skip_raw)
+        yield from table.to_batches(max_chunksize=CHUNK_ROWS)
 
 
 def _expand(path: str | os.PathLike[str]) -> tuple[list[Path], str]:

@@ -49,6 +49,10 @@ class RowSplit(DataSource):
     def n_features(self) -> int:
         return self.base.n_features
 
+    @property
+    def skipped(self) -> dict[str, int]:
+        return getattr(self.base, "skipped", {})
+
     def fingerprint(self) -> dict[str, Any]:
         return {**self.base.fingerprint(), "split": [self.fraction, self.seed, self.held_out]}
 

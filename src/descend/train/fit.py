@@ -158,7 +158,8 @@ class Run:
 
     def _prepare_batch(self, batch: Batch, encoded: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """A batch as the model takes it: scaled features, encoded and checked targets."""
-        return Preparer(self.model, self.labels, self.scaler)(batch.X, batch.y, encoded)
+        where = batch.where if batch.lines is not None else None
+        return Preparer(self.model, self.labels, self.scaler)(batch.X, batch.y, encoded, where)
 
 
 def _evaluate(
@@ -629,18 +630,15 @@ class _Training:
             self.save_checkpoint()
 
 
-def _combine(
-    parts: list[tuple[float, dict[str, np.ndarray], int]],
-) -> tuple[float, dict[str, np.ndarray], int]:
-    """Row-weighted mean of the parts' losses and gradients (the penalty, identical in each, stays)."""
-    rows = sum(n for _, _, n in parts)
-    loss = sum(v * (n / rows) for v, _, n in parts)
+def _combine(parts: list[_Part]) -> tuple[float, dict[str, np.ndarray], int]:
+    """Weighted mean of the parts' losses and gradients (the penalty, identical in each, stays)."""
+    total = sum(p[2] for p in parts)
+    loss = sum(v * (wt / total) for v, _, wt, _ in parts)
     grads = {k: np.zeros_like(g) for k, g in parts[0][1].items()}
-    for _, g, n in parts:
-        w = n / rows
+    for _, g, wt, _ in parts:
         for k, v in g.items():
-            grads[k] += v * np.asarray(w, dtype=v.dtype)
-    return float(loss), grads, rows
+            grads[k] += v * np.asarray(wt / total, dtype=v.dtype)
+    return float(loss), grads, sum(p[3] for p in parts)
 
 
 def fit(

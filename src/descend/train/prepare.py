@@ -59,7 +59,7 @@ class Labels:
         c = self.classes
         return c.dtype.kind in "iu" and bool(np.array_equal(c, np.arange(len(c))))
 
-    def encode(self, y: np.ndarray, owner: str, rows: np.ndarray | None = None) -> np.ndarray:
+    def encode(self, y: np.ndarray, owner: str, where: Any = None) -> np.ndarray:
         """Class indices (int64) of stored labels; an unknown label names its row."""
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -70,7 +70,7 @@ class Labels:
         if c.dtype.kind in "iu":
             if y.dtype.kind in "iu" and self.identity:
                 if y.size and (y.min() < 0 or y.max() >= len(c)):
-                    return self._unknown(y, owner, rows)
+                    return self._unknown(y, owner, where)
                 return y.astype(np.int64, copy=False)
             yv = y.astype(np.float64) if y.dtype.kind in "biuf" else y
         elif c.dtype.kind == "U":
@@ -80,21 +80,24 @@ class Labels:
         try:
             idx = np.searchsorted(c, yv)
         except TypeError:
-            return self._unknown(y, owner, rows)
+            return self._unknown(y, owner, where)
         idx = np.minimum(idx, len(c) - 1)
         if not np.array_equal(c[idx], yv):
-            return self._unknown(y, owner, rows, idx=idx, yv=yv)
+            return self._unknown(y, owner, where, idx=idx, yv=yv)
         return idx.astype(np.int64)
 
-    def _unknown(self, y: np.ndarray, owner: str, rows: np.ndarray | None, idx=None, yv=None) -> np.ndarray:
+    def _unknown(self, y: np.ndarray, owner: str, where: Any, idx=None, yv=None) -> np.ndarray:
         if idx is None:
             bad = next(i for i, v in enumerate(y.tolist()) if v not in set(self.classes.tolist()))
         else:
             bad = int(np.argmax(self.classes[idx] != yv))
-        row = bad if rows is None else int(rows[bad])
+        at = f"row {bad}" if where is None else where(bad)
+        value = y[bad].item()
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         shown = ", ".join(map(repr, self.classes.tolist()[:20]))
         raise DataError(
-            f"{owner}: label {y[bad].item()!r} at row {row} is not one of the classes [{shown}] "
+            f"{owner}: label {value!r} at {at} is not one of the classes [{shown}] "
             "(give classes= to name every class)"
         )
 
@@ -163,7 +166,9 @@ class Preparer:
     labels: Labels | None = None
     scaler: Scaler | None = None
 
-    def __call__(self, X: np.ndarray, y: np.ndarray, encoded: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, X: np.ndarray, y: np.ndarray, encoded: bool = False, where: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         model = self.model
         X = (
             self.scaler.apply(X, model.dtype)
@@ -173,7 +178,7 @@ class Preparer:
         if encoded:
             return X, y
         if self.labels is not None:
-            y = self.labels.encode(y, "fit")
+            y = self.labels.encode(y, "fit", where)
             if model.task == "binary":
                 y = y.astype(model.dtype)
         elif y.dtype == object:
