@@ -36,6 +36,10 @@ def data(n=300, d=4, seed=0):
     return X, y
 
 
+def flat(batches):
+    return [v for b in batches for v in b]
+
+
 def labels_of(src, epoch, batch_size, seed=0, start=0, shuffle=True):
     return [b.y.tolist() for b in src.batches(epoch, batch_size, seed=seed, start=start, shuffle=shuffle)]
 
@@ -51,14 +55,14 @@ def test_shuffled_parquet_epoch_is_a_permutation_epochs_differ_and_tail_restarts
     assert src.n_samples == n and src.n_features == 2 and src.feature_names == ("x0", "x1")
     e0 = labels_of(src, 0, 32)
     e1 = labels_of(src, 1, 32)
-    flat0, flat1 = sum(e0, []), sum(e1, [])
+    flat0, flat1 = flat(e0), flat(e1)
     assert sorted(flat0) == list(range(n)) and sorted(flat1) == list(range(n))
     assert flat0 != flat1 and flat0 != list(range(n))
     for k in (1, 5, 17, 31):  # any batch, including one inside a window and the last one
         assert labels_of(src, 1, 32, start=k) == e1[k:]
     for b in src.batches(0, 32, seed=0):  # rows stay with their targets
         np.testing.assert_array_equal(b.X[:, 0], b.y * 2)
-    assert sum(labels_of(src, 0, 32, shuffle=False), []) == list(range(n))
+    assert flat(labels_of(src, 0, 32, shuffle=False)) == list(range(n))
 
 
 def test_windowed_memory_order_reproduces_the_file_order(tmp_path):
@@ -149,7 +153,7 @@ def test_directory_and_glob_of_parquet_files(tmp_path):
     by_dir = ds.data.open(tmp_path / "parts", target="y")
     by_glob = ds.data.open(str(tmp_path / "parts" / "p*.parquet"), target="y")
     assert by_dir.n_samples == by_glob.n_samples == 300 and len(by_dir.shard_sizes()) == 6
-    assert sum(labels_of(by_dir, 0, 50, shuffle=False), []) == y.tolist()
+    assert flat(labels_of(by_dir, 0, 50, shuffle=False)) == y.tolist()
     assert labels_of(by_dir, 2, 8) == labels_of(by_glob, 2, 8)
 
 
@@ -225,7 +229,7 @@ def test_validation_fraction_is_held_out_by_row_and_never_trained_on(tmp_path):
     assert 150 < len(seen_val) < 250
     mask = ds.data.holdout_mask(3, np.arange(n), 0.2)
     assert seen_val == set(np.flatnonzero(mask).tolist())
-    mem_train, mem_val = ds.data.split(ArraySource(X, y), 0.2, seed=3)  # memory holds out the same rows
+    _, mem_val = ds.data.split(ArraySource(X, y), 0.2, seed=3)  # memory holds out the same rows
     assert {int(r) for r in mem_val.X[mem_val.rows, 0]} == seen_val
     run = ds.fit("logistic_regression", src, validation=0.2, seed=3, epochs=2, progress=False)
     assert "val_loss" in run.history.epochs and run.validation.n_samples == len(seen_val)
@@ -389,7 +393,8 @@ RSS = textwrap.dedent(
         peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     cb = ds.train.callbacks.Callback()
     cb.on_epoch_end = note
-    ds.fit("logistic_regression", src, batch_size=512, epochs=int(sys.argv[2]), progress=False, callbacks=[cb])
+    epochs = int(sys.argv[2])
+    ds.fit("logistic_regression", src, batch_size=512, epochs=epochs, progress=False, callbacks=[cb])
     print(" ".join(map(str, peaks)))
     """
 )
