@@ -12,23 +12,46 @@ __all__ = ["flatten", "treedef_from_text", "treedef_to_text", "unflatten"]
 Treedef = tuple
 
 
+class _NonStringKey(Exception):
+    pass
+
+
 def flatten(tree: Any, *, what: str = "params") -> tuple[list[Any], Treedef]:
     """Leaves in a fixed order (dicts by insertion order of keys) and the structure."""
     leaves: list[Any] = []
 
-    def walk(node: Any, path: str) -> Treedef:
+    # Optimizers flatten params and grads on every step, so the walk builds no path strings;
+    # a bad key is located by a second, slower walk.
+    def walk(node: Any) -> Treedef:
         if isinstance(node, dict):
             for k in node:
                 if not isinstance(k, str):
-                    raise TypeError(f"{what}: dict keys must be strings, got {k!r} at {path or 'top'}")
-            return ("dict", tuple(node), tuple(walk(v, f"{path}[{k!r}]") for k, v in node.items()))
+                    raise _NonStringKey
+            return ("dict", tuple(node), tuple([walk(v) for v in node.values()]))
         if isinstance(node, (list, tuple)):
-            kind = "list" if isinstance(node, list) else "tuple"
-            return (kind, tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node)))
+            return ("list" if isinstance(node, list) else "tuple", tuple([walk(v) for v in node]))
         leaves.append(node)
-        return ("*",)
+        return _LEAF
 
-    return leaves, walk(tree, "")
+    try:
+        return leaves, walk(tree)
+    except _NonStringKey:
+        _raise_bad_key(tree, "", what)
+        raise
+
+
+def _raise_bad_key(node: Any, path: str, what: str) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{what}: dict keys must be strings, got {k!r} at {path or 'top'}")
+            _raise_bad_key(v, f"{path}[{k!r}]", what)
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            _raise_bad_key(v, f"{path}[{i}]", what)
+
+
+_LEAF: Treedef = ("*",)
 
 
 def unflatten(treedef: Treedef, leaves: list[Any]) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_real
+from ._blocks import ema_sq, ema_sq_, grad_in
 from ._checks import check_eps
 from .base import Optimizer, Schedule
 
@@ -51,8 +52,10 @@ class AdaDelta(Optimizer):
         *,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite, fused=fused)
         self.rho = check_real(self._owner, "rho", rho, low=0.0, high=1.0)
         self.eps = check_eps(self._owner, eps)
 
@@ -62,12 +65,26 @@ class AdaDelta(Optimizer):
     def _update(self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]) -> None:
         rho, eps = self.rho, self.eps
         v, u = b["v"], b["u"]
-        v *= rho
-        v += (1.0 - rho) * (g * g)
+        ema_sq_(v, g, rho)
         std = np.sqrt(v + eps)
         delta = np.sqrt(u + eps)
         delta /= std
         delta *= g
-        u *= rho
-        u += (1.0 - rho) * (delta * delta)
+        ema_sq_(u, delta, rho)
         p -= c["lr"] * delta
+
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        return (self.rho, 1.0 - self.rho, self.eps, c["lr"]), ()
+
+    @staticmethod
+    def _kernel(p, g, v, u, c):
+        sign, l2, decay, rho, one_minus_rho, eps, lr = c
+        for i in range(p.size):
+            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+            vi = ema_sq(v[i], gi, rho, one_minus_rho)
+            v[i] = vi
+            delta = np.sqrt(u[i] + eps) / np.sqrt(vi + eps) * gi
+            u[i] = ema_sq(u[i], delta, rho, one_minus_rho)
+            p[i] = pi - lr * delta
+
+    _kernel_buffers = ("v", "u")

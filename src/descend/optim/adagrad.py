@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_real
+from ._blocks import grad_in
 from ._checks import check_eps
 from .base import Optimizer, Schedule
 
@@ -58,8 +59,10 @@ class AdaGrad(Optimizer):
         lr_decay: float = 0.0,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite, fused=fused)
         self.eps = check_eps(self._owner, eps)
         self.initial_accumulator = check_real(
             self._owner, "initial_accumulator", initial_accumulator, low=0.0
@@ -83,3 +86,17 @@ class AdaGrad(Optimizer):
         step = g / std
         step *= c["clr"]
         p -= step
+
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        return (c["clr"], self.eps), ()
+
+    @staticmethod
+    def _kernel(p, g, s, c):
+        sign, l2, decay, clr, eps = c
+        for i in range(p.size):
+            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+            si = s[i] + gi * gi
+            s[i] = si
+            p[i] = pi - clr * (gi / (np.sqrt(si) + eps))
+
+    _kernel_buffers = ("s",)

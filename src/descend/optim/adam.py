@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool
+from ._blocks import bias_correction, ema, ema_, ema_sq, ema_sq_, grad_in
 from ._checks import check_betas, check_eps
-from .base import Optimizer, Schedule, _lerp_
+from .base import Optimizer, Schedule
 
 __all__ = ["Adam", "AdamW"]
 
@@ -61,10 +62,12 @@ class Adam(Optimizer):
         weight_decay: float | None = None,
         amsgrad: bool = False,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
         if weight_decay is None:
             weight_decay = self._default_weight_decay
-        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite, fused=fused)
         self.betas = check_betas(self._owner, betas)
         self.eps = check_eps(self._owner, eps)
         self.amsgrad = check_bool(self._owner, "amsgrad", amsgrad)
@@ -75,16 +78,15 @@ class Adam(Optimizer):
     def _coefficients(self, t: int, lr: float, scalars: dict[str, float]) -> dict[str, Any]:
         beta1, beta2 = self.betas
         return {
-            "step_size": lr / (1.0 - beta1**t),
-            "bc2_sqrt": math.sqrt(1.0 - beta2**t),
+            "step_size": lr / bias_correction(beta1, t),
+            "bc2_sqrt": math.sqrt(bias_correction(beta2, t)),
         }
 
     def _update(self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]) -> None:
         beta1, beta2 = self.betas
         m, v = b["m"], b["v"]
-        _lerp_(m, g, 1.0 - beta1)
-        v *= beta2
-        v += (1.0 - beta2) * (g * g)
+        ema_(m, g, 1.0 - beta1)
+        ema_sq_(v, g, beta2)
         if self.amsgrad:
             np.maximum(b["v_max"], v, out=b["v_max"])
             v = b["v_max"]
@@ -92,6 +94,28 @@ class Adam(Optimizer):
         denom /= c["bc2_sqrt"]
         denom += self.eps
         p -= c["step_size"] * (m / denom)
+
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        beta1, beta2 = self.betas
+        w = 1.0 - beta1
+        return (w, w - 1.0, beta2, 1.0 - beta2, c["step_size"], c["bc2_sqrt"], self.eps), (self.amsgrad,)
+
+    @staticmethod
+    def _kernel(p, g, m, v, v_max, c, amsgrad):
+        sign, l2, decay, w, w_minus_1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps = c
+        for i in range(p.size):
+            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+            mi = ema(m[i], gi, w, w_minus_1)
+            vi = ema_sq(v[i], gi, beta2, one_minus_beta2)
+            m[i] = mi
+            v[i] = vi
+            if amsgrad:
+                if v_max[i] > vi:
+                    vi = v_max[i]
+                v_max[i] = vi
+            p[i] = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+
+    _kernel_buffers = ("m", "v", "v_max")
 
 
 class AdamW(Adam):

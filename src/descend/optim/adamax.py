@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ._blocks import bias_correction, ema, ema_, grad_in
 from ._checks import check_betas, check_eps
-from .base import Optimizer, Schedule, _lerp_
+from .base import Optimizer, Schedule
 
 __all__ = ["Adamax"]
 
@@ -49,8 +50,10 @@ class Adamax(Optimizer):
         *,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite, fused=fused)
         self.betas = check_betas(self._owner, betas)
         self.eps = check_eps(self._owner, eps)
 
@@ -58,14 +61,35 @@ class Adamax(Optimizer):
         return ("m", "u")
 
     def _coefficients(self, t: int, lr: float, scalars: dict[str, float]) -> dict[str, Any]:
-        return {"clr": lr / (1.0 - self.betas[0] ** t)}
+        return {"clr": lr / bias_correction(self.betas[0], t)}
 
     def _update(self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]) -> None:
         beta1, beta2 = self.betas
         m, u = b["m"], b["u"]
-        _lerp_(m, g, 1.0 - beta1)
+        ema_(m, g, 1.0 - beta1)
         u *= beta2
         a = np.abs(g)
         a += self.eps
         np.maximum(u, a, out=u)
         p -= c["clr"] * (m / u)
+
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        beta1, beta2 = self.betas
+        w = 1.0 - beta1
+        return (w, w - 1.0, beta2, self.eps, c["clr"]), ()
+
+    @staticmethod
+    def _kernel(p, g, m, u, c):
+        sign, l2, decay, w, w_minus_1, beta2, eps, clr = c
+        for i in range(p.size):
+            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+            mi = ema(m[i], gi, w, w_minus_1)
+            m[i] = mi
+            ui = beta2 * u[i]
+            ai = np.abs(gi) + eps
+            if ai > ui:
+                ui = ai
+            u[i] = ui
+            p[i] = pi - clr * (mi / ui)
+
+    _kernel_buffers = ("m", "u")

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._tree import as_float_array, flatten, leaf_paths, unflatten
-from .._validation import check_bool, check_real, describe
+from .._validation import check_bool, check_choice, check_real, describe
+from . import _backend
 
 __all__ = ["OptState", "Optimizer", "Schedule"]
 
@@ -66,35 +67,50 @@ class OptState:
         self.scalars.update(other.scalars)
 
 
-def _lerp_(buf: np.ndarray, x: np.ndarray, weight: float) -> None:
-    """``buf += weight * (x - buf)`` in place, in the two-sided form torch's ``lerp_`` uses."""
-    if weight < 0.5:
-        diff = np.subtract(x, buf)
-        diff *= weight
-        buf += diff
-    else:
-        diff = np.subtract(x, buf)
-        diff *= weight - 1.0
-        np.add(x, diff, out=buf)
-
-
 class Optimizer:
     """Base class of every update rule.
 
     Subclasses validate their hyperparameters in ``__init__``, name their per-parameter
-    buffers, compute step-wide coefficients once in :meth:`_coefficients` and update one
-    parameter leaf in :meth:`_update`. The base class handles structure, ``maximize``,
-    L2 or decoupled weight decay, learning-rate schedules and the step counter.
+    buffers, compute step-wide coefficients once in :meth:`_coefficients`, and give the update
+    of one parameter leaf twice: the readable NumPy reference :meth:`_update`, and the fused
+    kernel ``_kernel`` (one pass per array, compiled by numba; see :mod:`descend.optim`), fed
+    by :meth:`_kernel_args`. The base class handles structure, ``maximize``, L2 or decoupled
+    weight decay, learning-rate schedules, non-finite gradients, the choice between the two
+    paths and the step counter.
+
+    Options every rule takes (keyword-only):
+
+    ``nonfinite="raise"``: a step whose gradient holds a NaN or infinity raises ``ValueError``
+    naming the leaf, and changes nothing; ``"skip"`` leaves params and state as they are
+    (the step counter too) and counts the skip in ``state.scalars["nonfinite_skipped"]``.
+
+    ``fused=None``: run the fused kernels when the process-wide backend says so
+    (:func:`descend.optim.set_backend`, default: whenever numba imports); ``True`` always
+    (``ImportError`` at construction without numba); ``False`` the NumPy reference.
     """
 
     name: ClassVar[str] = ""
     #: weight decay added to the gradient (L2, PyTorch's default) unless decoupled (AdamW).
     decoupled_weight_decay: bool = False
+    #: the fused update of one leaf: a plain-Python elementwise loop that numba compiles.
+    _kernel: ClassVar[Callable[..., Any] | None] = None
+    #: the buffers ``_kernel`` takes after ``(p, g)``, in order; absent ones are passed empty.
+    _kernel_buffers: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, lr: float | Schedule, *, weight_decay: float = 0.0, maximize: bool = False):
+    def __init__(
+        self,
+        lr: float | Schedule,
+        *,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
+    ):
         self.lr = self._check_lr(lr)
         self.weight_decay = check_real(self._owner, "weight_decay", weight_decay, low=0.0)
         self.maximize = check_bool(self._owner, "maximize", maximize)
+        self.nonfinite = check_choice(self._owner, "nonfinite", nonfinite, ("raise", "skip"))
+        self.fused = _backend.check_fused(self._owner, fused)
 
     # -- validation -------------------------------------------------------------------------
     @property
@@ -126,23 +142,35 @@ class Optimizer:
         return {}
 
     def _update(self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]) -> None:
+        """The reference update of one leaf (``g`` already negated/decayed as configured)."""
         raise NotImplementedError
+
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        """``_kernel``'s arguments after its buffers: step-wide floats (rounded to the leaf's
+        dtype by the caller, after the prologue ``sign, l2, decay``) and flags."""
+        return (), ()
 
     # -- public API ---------------------------------------------------------------------------
     def hyperparameters(self) -> dict[str, Any]:
-        """The configuration as plain values (a schedule is shown by its repr)."""
+        """The configuration as plain values (a schedule is shown by its repr).
+
+        ``fused`` is left out (it changes how, not what, is computed), and so is ``nonfinite``
+        while it has its default ``"raise"``.
+        """
         out: dict[str, Any] = {}
         for k, v in vars(self).items():
-            if k.startswith("_"):
+            if k.startswith("_") or k == "fused" or (k == "nonfinite" and v == "raise"):
                 continue
             out[k] = v if isinstance(v, (int, float, bool, str, tuple)) else repr(v)
         return out
 
     def __repr__(self) -> str:
         args = ", ".join(
-            f"{k}={v!r}" if not isinstance(v, str) or k == "lr" else f"{k}={v}"
+            f"{k}={v!r}" if not isinstance(v, str) or k in ("lr", "nonfinite") else f"{k}={v}"
             for k, v in self.hyperparameters().items()
         )
+        if self.fused is not None:
+            args += f", fused={self.fused}"
         return f"{type(self).__name__}({args})"
 
     def lr_at(self, step: int) -> float:
@@ -206,8 +234,25 @@ class Optimizer:
             raise ValueError(f"{owner}: params have a different structure from the one init() saw")
         if g_def != p_def:
             raise ValueError(f"{owner}: grads must have the same structure as params")
-        paths = leaf_paths(p_def)
         grads_out = []
+        for p, g, shape, dtype in zip(p_leaves, g_leaves, state.shapes, state.dtypes, strict=True):
+            if type(g) is not np.ndarray:
+                g = np.asarray(g)
+            if not (
+                isinstance(p, np.ndarray)
+                and p.dtype == dtype
+                and p.shape == shape
+                and g.shape == shape
+                and g.dtype.kind in "fiu"
+                and p.flags.writeable
+            ):
+                self._refuse_leaves(owner, p_leaves, g_leaves, state)
+            grads_out.append(g)
+        return p_leaves, grads_out
+
+    def _refuse_leaves(self, owner: str, p_leaves: list[Any], g_leaves: list[Any], state: OptState) -> None:
+        """Raise the error that describes the first bad leaf (the slow path of ``_check_call``)."""
+        paths = leaf_paths(state.treedef)
         for p, g, shape, dtype, path in zip(
             p_leaves, g_leaves, state.shapes, state.dtypes, paths, strict=True
         ):
@@ -220,12 +265,11 @@ class Optimizer:
             g = np.asarray(g)
             if g.shape != p.shape:
                 raise ValueError(f"{owner}: grads{path} has shape {g.shape}, params{path} has {p.shape}")
-            if not (np.issubdtype(g.dtype, np.floating) or np.issubdtype(g.dtype, np.integer)):
+            if g.dtype.kind not in "fiu":
                 raise TypeError(f"{owner}: grads{path} must be a real-valued array, got dtype {g.dtype}")
             if not p.flags.writeable:
                 raise ValueError(f"{owner}: params{path} is read-only; the update is made in place")
-            grads_out.append(g)
-        return p_leaves, grads_out
+        raise AssertionError("unreachable: some leaf was refused")  # pragma: no cover
 
     def step(self, params: Any, grads: Any, state: OptState) -> None:
         """Apply one update to ``params`` and ``state`` in place.
@@ -235,26 +279,94 @@ class Optimizer:
         p_leaves, g_leaves = self._check_call(params, grads, state)
         self._apply(p_leaves, g_leaves, state)
 
-    def _apply(self, p_leaves: list[np.ndarray], g_leaves: list[np.ndarray], state: OptState) -> None:
-        """The update itself, on already validated leaves (loops call this after one check)."""
+    def _apply(
+        self,
+        p_leaves: list[np.ndarray],
+        g_leaves: list[np.ndarray],
+        state: OptState,
+        *,
+        check_finite: bool = True,
+    ) -> None:
+        """The update itself, on already validated leaves (loops call this after one check).
+
+        ``check_finite=False`` is for callers that have just checked the gradient themselves
+        (e.g. through its norm); it saves one read of the gradient.
+        """
         lr = self.lr_at(int(state.t))
+        fused = _backend.use_fused(self.fused)
+        g_leaves = [
+            g if type(g) is np.ndarray and g.dtype == p.dtype else np.asarray(g, dtype=p.dtype)
+            for p, g in zip(p_leaves, g_leaves, strict=True)
+        ]
+        if check_finite:
+            bad = _backend.first_nonfinite(g_leaves, fused)
+            if bad >= 0:
+                if self.nonfinite == "skip":
+                    state.scalars["nonfinite_skipped"] = state.scalars.get("nonfinite_skipped", 0.0) + 1.0
+                    return
+                path = leaf_paths(state.treedef)[bad]
+                raise ValueError(
+                    f"{self._owner}.step: grads{path} has a non-finite value "
+                    f"({_backend.describe_nonfinite(g_leaves[bad])}) at step {int(state.t) + 1}; "
+                    "params and state are unchanged (pass nonfinite='skip' to skip such steps)"
+                )
         t = int(state.t) + 1
         c = self._coefficients(t, lr, state.scalars)
         c.setdefault("lr", lr)
         c["t"] = t
-        wd = self.weight_decay
-        for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
-            g = np.asarray(g, dtype=p.dtype)
-            if self.maximize:
-                g = np.negative(g)
-            if wd != 0.0:
-                if self.decoupled_weight_decay:
-                    p *= 1.0 - lr * wd
-                else:
-                    g = g + wd * p
-            b = {name: bufs[i] for name, bufs in state.buffers.items()}
-            self._update(p, g, b, c)
+        if fused and self._kernel is not None:
+            self._fused_leaves(p_leaves, g_leaves, state, c)
+        else:
+            for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
+                self._reference_leaf(p, g, {name: bufs[i] for name, bufs in state.buffers.items()}, c)
         state.t = np.int64(t)
+
+    def _reference_leaf(
+        self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]
+    ) -> None:
+        if self.maximize:
+            g = np.negative(g)
+        wd = self.weight_decay
+        if wd != 0.0:
+            if self.decoupled_weight_decay:
+                p *= 1.0 - c["lr"] * wd
+            else:
+                g = g + wd * p
+        self._update(p, g, b, c)
+
+    def _fused_leaves(
+        self, p_leaves: list[np.ndarray], g_leaves: list[np.ndarray], state: OptState, c: dict[str, Any]
+    ) -> None:
+        floats, flags = self._kernel_args(c)
+        wd, decoupled = self.weight_decay, self.decoupled_weight_decay
+        prologue = (
+            -1.0 if self.maximize else 1.0,
+            0.0 if decoupled else wd,
+            1.0 - c["lr"] * wd if decoupled else 1.0,
+        )
+        coefficients = prologue + tuple(floats)
+        buffers = state.buffers
+        per_dtype: dict[np.dtype, tuple[tuple[Any, ...], np.ndarray]] = {}
+        jobs = []
+        for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
+            b = [buffers[name][i] if name in buffers else None for name in self._kernel_buffers]
+            if (
+                p.dtype not in _backend.KERNEL_DTYPES
+                or not p.flags.c_contiguous
+                or not all(x is None or x.flags.c_contiguous for x in b)
+            ):
+                self._reference_leaf(p, g, {name: bufs[i] for name, bufs in buffers.items()}, c)
+                continue
+            typed = per_dtype.get(p.dtype)
+            if typed is None:
+                cast = p.dtype.type
+                typed = per_dtype[p.dtype] = (tuple(cast(x) for x in coefficients), np.empty(0, p.dtype))
+            if not g.flags.c_contiguous:
+                g = np.ascontiguousarray(g)
+            arrays = (p.reshape(-1), g.reshape(-1), *(typed[1] if x is None else x.reshape(-1) for x in b))
+            jobs.append((arrays, (typed[0], *flags)))
+        if jobs:
+            _backend.run(type(self)._kernel, jobs)
 
     # -- persistence ----------------------------------------------------------------------------
     def config_json(self) -> str:

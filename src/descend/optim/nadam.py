@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_real
+from ._blocks import bias_correction, ema, ema_, ema_sq, ema_sq_, grad_in
 from ._checks import check_betas, check_eps
-from .base import Optimizer, Schedule, _lerp_
+from .base import Optimizer, Schedule
 
 __all__ = ["Nadam"]
 
@@ -60,8 +61,10 @@ class Nadam(Optimizer):
         weight_decay: float = 0.0,
         decoupled_weight_decay: bool = False,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite, fused=fused)
         self.betas = check_betas(self._owner, betas)
         self.eps = check_eps(self._owner, eps)
         self.momentum_decay = check_real(self._owner, "momentum_decay", momentum_decay, low=0.0)
@@ -83,7 +86,7 @@ class Nadam(Optimizer):
         scalars["mu_product"] = scalars["mu_product"] * mu
         prod = scalars["mu_product"]
         return {
-            "bc2": 1.0 - beta2**t,
+            "bc2": bias_correction(beta2, t),
             "coef_g": lr * (1.0 - mu) / (1.0 - prod),
             "coef_m": lr * mu_next / (1.0 - prod * mu_next),
         }
@@ -91,10 +94,29 @@ class Nadam(Optimizer):
     def _update(self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]) -> None:
         beta1, beta2 = self.betas
         m, v = b["m"], b["v"]
-        _lerp_(m, g, 1.0 - beta1)
-        v *= beta2
-        v += (1.0 - beta2) * (g * g)
+        ema_(m, g, 1.0 - beta1)
+        ema_sq_(v, g, beta2)
         denom = np.sqrt(v / c["bc2"])
         denom += self.eps
         p -= c["coef_g"] * (g / denom)
         p -= c["coef_m"] * (m / denom)
+
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        beta1, beta2 = self.betas
+        w = 1.0 - beta1
+        return (w, w - 1.0, beta2, 1.0 - beta2, c["bc2"], self.eps, c["coef_g"], c["coef_m"]), ()
+
+    @staticmethod
+    def _kernel(p, g, m, v, c):
+        sign, l2, decay, w, w_minus_1, beta2, one_minus_beta2, bc2, eps, coef_g, coef_m = c
+        for i in range(p.size):
+            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+            mi = ema(m[i], gi, w, w_minus_1)
+            vi = ema_sq(v[i], gi, beta2, one_minus_beta2)
+            m[i] = mi
+            v[i] = vi
+            denom = np.sqrt(vi / bc2) + eps
+            pi = pi - coef_g * (gi / denom)
+            p[i] = pi - coef_m * (mi / denom)
+
+    _kernel_buffers = ("m", "v")

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_real
+from ._blocks import ema, ema_, ema_sq, ema_sq_, grad_in
 from ._checks import check_eps
-from .base import Optimizer, Schedule, _lerp_
+from .base import Optimizer, Schedule
 
 __all__ = ["RMSprop"]
 
@@ -62,8 +63,10 @@ class RMSprop(Optimizer):
         *,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite, fused=fused)
         self.alpha = check_real(self._owner, "alpha", alpha, low=0.0, high=1.0, high_open=True)
         self.eps = check_eps(self._owner, eps)
         self.centered = check_bool(self._owner, "centered", centered)
@@ -80,11 +83,10 @@ class RMSprop(Optimizer):
     def _update(self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]) -> None:
         alpha = self.alpha
         v = b["v"]
-        v *= alpha
-        v += (1.0 - alpha) * (g * g)
+        ema_sq_(v, g, alpha)
         if self.centered:
             g_avg = b["g_avg"]
-            _lerp_(g_avg, g, 1.0 - alpha)
+            ema_(g_avg, g, 1.0 - alpha)
             avg = np.sqrt(v - g_avg * g_avg)
         else:
             avg = np.sqrt(v)
@@ -96,3 +98,30 @@ class RMSprop(Optimizer):
             p -= c["lr"] * buf
         else:
             p -= c["lr"] * (g / avg)
+
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        alpha, w = self.alpha, 1.0 - self.alpha
+        floats = (alpha, 1.0 - alpha, w, w - 1.0, self.eps, self.momentum, c["lr"])
+        return floats, (self.centered, self.momentum > 0.0)
+
+    @staticmethod
+    def _kernel(p, g, v, g_avg, b, c, centered, momentum):
+        sign, l2, decay, alpha, one_minus_alpha, w, w_minus_1, eps, mu, lr = c
+        for i in range(p.size):
+            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+            vi = ema_sq(v[i], gi, alpha, one_minus_alpha)
+            v[i] = vi
+            if centered:
+                ai = ema(g_avg[i], gi, w, w_minus_1)
+                g_avg[i] = ai
+                avg = np.sqrt(vi - ai * ai) + eps
+            else:
+                avg = np.sqrt(vi) + eps
+            if momentum:
+                bi = mu * b[i] + gi / avg
+                b[i] = bi
+                p[i] = pi - lr * bi
+            else:
+                p[i] = pi - lr * (gi / avg)
+
+    _kernel_buffers = ("v", "g_avg", "b")

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_real
+from ._blocks import grad_in
 from .base import Optimizer, Schedule
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
@@ -67,8 +68,10 @@ class SGD(Optimizer):
         *,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(lr, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite, fused=fused)
         self.momentum = check_real(self._owner, "momentum", momentum, low=0.0, high=1.0)
         self.dampening = check_real(self._owner, "dampening", dampening, low=0.0, high=1.0)
         self.nesterov = check_bool(self._owner, "nesterov", nesterov)
@@ -93,6 +96,23 @@ class SGD(Optimizer):
             g = g + mu * buf if self.nesterov else buf
         p -= c["lr"] * g
 
+    def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        floats = (c["lr"], self.momentum, 1.0 - self.dampening)
+        return floats, (self.momentum != 0.0, c["t"] == 1, self.nesterov)
+
+    @staticmethod
+    def _kernel(p, g, b, c, momentum, first, nesterov):
+        sign, l2, decay, lr, mu, one_minus_dampening = c
+        for i in range(p.size):
+            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+            if momentum:
+                bi = gi if first else mu * b[i] + one_minus_dampening * gi
+                b[i] = bi
+                gi = gi + mu * bi if nesterov else bi
+            p[i] = pi - lr * gi
+
+    _kernel_buffers = ("b",)
+
 
 class Momentum(SGD):
     r"""Heavy-ball momentum: :class:`SGD` with ``momentum=0.9`` by default.
@@ -116,9 +136,18 @@ class Momentum(SGD):
         *,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
         super().__init__(
-            lr, momentum, dampening, nesterov=False, weight_decay=weight_decay, maximize=maximize
+            lr,
+            momentum,
+            dampening,
+            nesterov=False,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            nonfinite=nonfinite,
+            fused=fused,
         )
 
     name = "momentum"
@@ -150,5 +179,16 @@ class Nesterov(SGD):
         *,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        nonfinite: str = "raise",
+        fused: bool | None = None,
     ):
-        super().__init__(lr, momentum, 0.0, nesterov=True, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(
+            lr,
+            momentum,
+            0.0,
+            nesterov=True,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            nonfinite=nonfinite,
+            fused=fused,
+        )

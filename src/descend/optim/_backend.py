@@ -1,0 +1,279 @@
+"""Which code runs an update: numba-fused kernels (the default where numba imports) or NumPy.
+
+Nothing here imports numba until the first fused step, so ``import descend`` stays cheap.
+Each rule's ``_kernel`` is a plain-Python loop over the elements of one parameter array; this
+module compiles it with numba (``nogil``, no fast-math) the first time it runs, and caches
+the build on disk (``cache=True``: in ``__pycache__`` beside the source, or numba's user cache
+directory when the install is read-only; when neither is writable the kernels are compiled
+once per process instead).
+
+A step's work is spread over threads: long arrays are cut into contiguous pieces and short
+ones grouped, so that each thread gets about the same number of elements; each thread runs
+the compiled kernel on its pieces with the GIL released. Steps smaller than
+:data:`MIN_PER_THREAD` elements per extra thread stay on the calling thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import math
+import os
+import types
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_choice, check_int, wrong_type
+from . import _blocks
+
+__all__ = ["BACKENDS", "MIN_PER_THREAD", "get_backend", "set_backend"]
+
+#: accepted by :func:`set_backend` (and the ``DESCEND_BACKEND`` environment variable).
+BACKENDS = ("auto", "numba", "numpy")
+#: a step uses one more thread per this many elements (up to the thread count): handing work
+#: to a thread costs about as much as updating a few times 10^4 elements.
+MIN_PER_THREAD = 1 << 16
+#: dtypes the kernels are compiled for; other floating dtypes take the NumPy path.
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_setting = os.environ.get("DESCEND_BACKEND", "auto")
+if _setting not in BACKENDS:
+    raise ValueError(f"DESCEND_BACKEND must be one of {', '.join(BACKENDS)}, got {_setting!r}")
+_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_numba: Any = None  # the numba module once imported; False when it cannot be imported
+_import_error: BaseException | None = None
+_builds: dict[Callable[..., Any], Any] = {}
+_helpers: dict[str, Any] = {}
+_plans: dict[tuple[tuple[int, ...], int], list[list[tuple[int, int, int]]]] = {}
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] = (0, 0)  # (pid, workers) the pool was made for; a fork needs a new one
+
+
+def set_backend(name: str | None = None, *, threads: int | None = None) -> None:
+    """Choose the backend of every optimizer built with ``fused=None`` (the default).
+
+    ``name="auto"``: numba's fused kernels when numba imports, else NumPy (the initial
+    setting, or the value of the ``DESCEND_BACKEND`` environment variable). ``"numba"``: the
+    fused kernels, raising ``ImportError`` now if numba is missing. ``"numpy"``: the plain
+    NumPy reference updates. ``None`` keeps the current choice. An optimizer's own
+    ``fused=True``/``False`` takes precedence.
+
+    ``threads``: how many threads a fused step may use (``>= 1``; initially the number of
+    CPUs this process may run on). Small steps use fewer.
+
+    >>> import descend as ds
+    >>> ds.optim.set_backend("numpy"); ds.optim.get_backend()
+    'numpy'
+    >>> ds.optim.set_backend("auto")
+    """
+    global _setting, _threads
+    if name is not None:
+        check_choice("set_backend", "name", name, BACKENDS)
+        if name == "numba":
+            require_numba("set_backend")
+        _setting = name
+    if threads is not None:
+        _threads = check_int("set_backend", "threads", threads, low=1)
+
+
+def get_backend() -> str:
+    """The backend an optimizer with ``fused=None`` uses now: ``"numba"`` or ``"numpy"``.
+
+    With the ``"auto"`` setting this imports numba to find out whether it works.
+    """
+    return "numba" if use_fused(None) else "numpy"
+
+
+def check_fused(owner: str, fused: Any) -> bool | None:
+    """Validate an optimizer's ``fused`` option; ``True`` needs numba installed."""
+    if fused is not None and not isinstance(fused, (bool, np.bool_)):
+        raise wrong_type(owner, "fused", fused, "True, False or None")
+    if fused:
+        require_numba(owner)
+    return None if fused is None else bool(fused)
+
+
+def require_numba(owner: str) -> None:
+    """Raise ``ImportError`` (naming ``owner``) unless numba can be imported."""
+    if not _load_numba():
+        raise ImportError(
+            f"{owner}: fused kernels need numba, which could not be imported ({_import_error!r}); "
+            "install numba or use fused=False / set_backend('numpy')"
+        ) from _import_error
+
+
+def use_fused(fused: bool | None) -> bool:
+    """Whether an optimizer whose ``fused`` option is ``fused`` runs the kernels now."""
+    if fused is None:
+        if _setting == "numpy":
+            return False
+        if _setting == "numba":
+            require_numba("DESCEND_BACKEND=numba")
+        return _load_numba()
+    return fused
+
+
+def _load_numba() -> bool:
+    global _numba, _import_error
+    if _numba is None:
+        try:
+            import numba
+        except Exception as exc:  # missing, or installed but unusable (e.g. a NumPy it rejects)
+            _numba, _import_error = False, exc
+        else:
+            _numba = numba
+    return _numba is not False
+
+
+# -- compiling and running ------------------------------------------------------------------------
+def _jit(fn: Callable[..., Any]) -> Any:
+    options = {"fastmath": False, "error_model": "numpy", "nogil": True}
+    try:
+        return _numba.njit(cache=True, **options)(fn)
+    except RuntimeError:  # numba found no writable cache directory: compile in each process
+        return _numba.njit(cache=False, **options)(fn)
+
+
+def _helpers_tag() -> str:
+    # Part of each kernel's cache name: numba invalidates a cached kernel when its own file
+    # changes, not when a helper it calls (in _blocks.py) does.
+    code = b"".join(marshal.dumps(f.__code__) for f in _blocks.KERNEL_HELPERS.values())
+    return hashlib.sha1(code).hexdigest()[:8]
+
+
+def build(fn: Callable[..., Any]) -> Any:
+    """The numba build of kernel ``fn``, made on first use: ``fn`` with its helpers compiled."""
+    jitted = _builds.get(fn)
+    if jitted is None:
+        if not _helpers:
+            _helpers.update({name: _jit(f) for name, f in _blocks.KERNEL_HELPERS.items()})
+        env = dict(fn.__globals__)
+        env.update(_helpers)
+        suffix = f"_{_helpers_tag()}"
+        twin = types.FunctionType(fn.__code__, env, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + suffix
+        twin.__module__ = fn.__module__
+        twin.__doc__ = fn.__doc__
+        jitted = _builds[fn] = _jit(twin)
+    return jitted
+
+
+def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
+    """Pieces ``(job, lo, hi)`` per thread, each thread about ``sum(sizes) / threads`` elements."""
+    key = (sizes, _threads)
+    plan = _plans.get(key)
+    if plan is not None:
+        return plan
+    total = sum(sizes)
+    n_threads = max(1, min(_threads, total // MIN_PER_THREAD))
+    target = -(-total // n_threads)
+    target = -(-target // 1024) * 1024  # piece boundaries on whole cache lines
+    plan, group, fill = [], [], 0
+    for job, size in enumerate(sizes):
+        lo = 0
+        while lo < size:
+            last = len(plan) == n_threads - 1
+            take = size - lo if last else min(size - lo, target - fill)
+            group.append((job, lo, lo + take))
+            fill += take
+            lo += take
+            if not last and fill >= target:
+                plan.append(group)
+                group, fill = [], 0
+    if group or not plan:
+        plan.append(group)
+    if len(_plans) > 64:
+        _plans.clear()
+    _plans[key] = plan
+    return plan
+
+
+def _workers(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_key
+    key = (os.getpid(), n)
+    if _pool is None or _pool_key != key:
+        if _pool is not None and _pool_key[0] == key[0]:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="descend-kernel")
+        _pool_key = key
+    return _pool
+
+
+def run(fn: Callable[..., Any], jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]]) -> list[int]:
+    """Run kernel ``fn(*arrays, *extra)`` for every job ``(arrays, extra)`` over threads.
+
+    A job's arrays are 1-D and of one length (or empty: an absent buffer, never indexed); a
+    long job is cut into pieces ``arrays[lo:hi]``. Returns, per job, the sum of what its
+    pieces returned (kernels returning ``None`` count 0).
+    """
+    kernel = build(fn)
+    plan = _plan(tuple(arrays[0].size for arrays, _ in jobs))
+    totals = [0] * len(jobs)
+
+    def work(pieces: list[tuple[int, int, int]]) -> None:
+        for job, lo, hi in pieces:
+            arrays, extra = jobs[job]
+            if lo or hi != arrays[0].size:
+                arrays = tuple(a[lo:hi] if a.size else a for a in arrays)
+            out = kernel(*arrays, *extra)
+            if out is not None:
+                totals[job] += out
+
+    if len(plan) == 1:
+        work(plan[0])
+        return totals
+    pool = _workers(len(plan) - 1)
+    futures = [pool.submit(work, pieces) for pieces in plan[1:]]
+    try:
+        work(plan[0])
+    finally:
+        for f in futures:
+            f.result()
+    return totals
+
+
+# -- non-finite gradients ---------------------------------------------------------------------------
+def _count_nonfinite(g):
+    n = 0
+    for i in range(g.size):
+        if g[i] - g[i] != 0:  # inf - inf and nan - nan are nan; a finite x - x is 0
+            n += 1
+    return n
+
+
+def first_nonfinite(grads: Sequence[np.ndarray], fused: bool) -> int:
+    """Index of the first gradient leaf holding a NaN or infinity, or -1: one read of each leaf.
+
+    The fused path counts in a numba pass; the NumPy path sums the leaf (no temporary) and
+    looks closer only when the sum is not finite, which a large finite leaf can also cause.
+    """
+    counted, first = [], len(grads)
+    for i, g in enumerate(grads):
+        if g.dtype.kind != "f":
+            continue
+        if fused and g.dtype in KERNEL_DTYPES and g.flags.c_contiguous:
+            counted.append(i)
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(g))
+        if not math.isfinite(total) and not bool(np.isfinite(g).all()):
+            first = i
+            break
+    if counted:
+        counts = run(_count_nonfinite, [((grads[i].reshape(-1),), ()) for i in counted])
+        first = min([first] + [i for i, n in zip(counted, counts, strict=True) if n])
+    return first if first < len(grads) else -1
+
+
+def describe_nonfinite(g: np.ndarray) -> str:
+    """``nan at index (2, 1)`` (the first non-finite entry of ``g``), for error messages."""
+    flat = int(np.flatnonzero(~np.isfinite(g))[0])
+    where = np.unravel_index(flat, g.shape) if g.ndim else ()
+    index = tuple(int(k) for k in where)
+    text = repr(float(g.reshape(-1)[flat]))
+    if len(index) == 1:
+        return f"{text} at index {index[0]}"
+    return f"{text} at index {index}" if index else text
