@@ -1,19 +1,31 @@
-"""The ``descend`` command line: a thin typer layer over the public API."""
+"""The ``descend`` command line: parses flags, calls :mod:`descend.workflows`, prints the results.
+
+Errors: descend's own errors carry the parameter they are about
+(:class:`~descend.errors.InvalidParameter`); :data:`FLAGS` maps parameters to flags, in one place,
+and :func:`main` prints one line ``descend CMD: FLAG: message`` and exits with code 2. A value
+parsed from one flag (a schedule spec, ``--set``, ``--hidden``) is that flag's. A run that
+diverges prints one line and exits with code 1.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import __version__, optim
 from . import functions as fns
-from . import optim
+from ._registry import normalize
+from ._spec import parse_kv, parse_spec, split_top
+from .errors import DivergenceError, InvalidParameter, UnknownNameError
 
 app = typer.Typer(
     name="descend",
@@ -22,22 +34,325 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+# ------------------------------------------------------------------------------------ errors
+
+#: library parameter (or registry kind, for unknown names) -> the flag that sets it
+FLAGS: dict[str, str] = {
+    "lr": "--lr",
+    "batch_size": "--batch-size",
+    "epochs": "--epochs",
+    "seed": "--seed",
+    "steps": "--steps",
+    "max_steps": "--steps",
+    "noise": "--noise",
+    "start": "--start",
+    "frames": "--frames",
+    "start_lr": "--start-lr",
+    "end_lr": "--end-lr",
+    "hidden": "--hidden",
+    "activation": "--activation",
+    "patience": "--early-stopping",
+    "checkpoint_every": "--checkpoint-every",
+    "resume": "--resume",
+    "validation": "--val-fraction",
+    "val_fraction": "--val-fraction",
+    "target": "--target",
+    "features": "--features",
+    "standardize": "--standardize",
+    "model": "--model",
+    "optimizer": "--optimizer",
+    "schedule": "--schedule",
+    "function": "FUNCTION",
+    "dataset": "DATA",
+    "data": "DATA",
+    "path": "DATA",
+    "runs": "RUNS",
+    "out": "--out",
+}
+#: where a command spells a parameter's flag differently
+COMMAND_FLAGS: dict[str, dict[str, str]] = {
+    "demo": {"function": "--functions", "optimizer": "--optimizers"},
+    "race": {"optimizer": "--optimizers"},
+    "compare-batching": {"batch_size": "--batch-sizes", "dataset": "--data", "data": "--data"},
+    "schedule": {"schedule": "SPECS"},
+}
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    if isinstance(x, float) and math.isnan(x):
+class UsageProblem(Exception):
+    """A flag's value refused while parsing it: printed as ``descend CMD: FLAG: message``."""
+
+    def __init__(self, flag: str | None, message: str):
+        super().__init__(message)
+        self.flag = flag
+        self.message = message
+
+
+def flag_for(command: str | None, exc: BaseException) -> str | None:
+    """The flag a library error is about, from :data:`FLAGS` (``None`` when no flag sets it)."""
+    if not isinstance(exc, InvalidParameter):
+        return None
+    key = exc.kind if isinstance(exc, UnknownNameError) else exc.param
+    return COMMAND_FLAGS.get(command or "", {}).get(key) or FLAGS.get(key)
+
+
+def _message(exc: BaseException) -> str:
+    """An error's text for one line; the owner prefix of a function (``fit:``) is dropped, as the
+    line already says which command and flag it is about (a class name such as ``Adam:`` stays)."""
+    text = " ".join(str(exc).split())
+    owner = getattr(exc, "owner", None)
+    if owner and text.startswith(f"{owner}: ") and not owner[:1].isupper():
+        text = text[len(owner) + 2 :]
+    return text
+
+
+def _parse(flag: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args)`` for a value that comes from ``flag`` alone: whatever it refuses is that flag's."""
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UsageProblem(flag, _message(exc)) from None
+
+
+# ------------------------------------------------------------------------------------ output
+
+#: width of text written to a pipe or file: wide enough that no table is ever squeezed
+PIPE_WIDTH = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console on the current stdout/stderr: a terminal's width, or no limit when piped."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(file=stream, stderr=stderr)
+    return Console(file=stream, width=PIPE_WIDTH, soft_wrap=True)
+
+
+def say(text: str) -> None:
+    _console().print(text, highlight=False, soft_wrap=True)
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    """A number as the tables print it: never cut, ``-`` for a missing one."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
-    return f"{x:.{digits}g}"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def print_table(
+    title: str,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    console: Console | None = None,
+    digits: int = 4,
+) -> None:
+    """Rows as a table. Cells fold onto a second line rather than being cut when a terminal is
+    narrow; written to a pipe the table takes the width it needs."""
+    table = Table(title=title, title_justify="left")
+    for key, header in columns:
+        left = key in ("optimizer", "strategy", "label", "schedule", "epoch_label")
+        table.add_column(header, justify="left" if left else "right", overflow="fold")
+    for r in rows:
+        cells = []
+        for key, _ in columns:
+            v = r.get(key)
+            cells.append("[red]yes[/red]" if v is True and key == "diverged" else _fmt(v, digits))
+        table.add_row(*cells)
+    (console or _console()).print(table)
+
+
+def _wrote(folder: Any, what: str = "") -> None:
+    say(f"wrote {len(folder.files)} files{what} to {folder.dir} (open {folder.dir / 'report.html'})")
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+
+def _numbers(text: str, n: int | None = None, *, what: str = "numbers") -> list[float]:
+    parts = [v.strip() for v in text.split(",")]
+    try:
+        values = [float(v) for v in parts if v]
+    except ValueError:
+        raise ValueError(f"expected comma-separated {what}, got {text!r}") from None
+    if n is not None and len(values) != n:
+        raise ValueError(f"expected {n} comma-separated numbers like 1.0,-2.0, got {text!r}")
+    if not values:
+        raise ValueError(f"expected comma-separated {what}, got {text!r}")
+    return values
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``"64,32"`` -> ``(64, 32)``: hidden layer sizes."""
+    out = []
+    for v in (p.strip() for p in text.split(",")):
+        if not v.isdigit() or int(v) < 1:
+            raise ValueError(f"expected comma-separated layer sizes (integers >= 1) like 64,32, got {text!r}")
+        out.append(int(v))
+    return tuple(out)
+
+
+def _positive_lr(value: float, who: str = "the learning rate") -> float:
+    if not math.isfinite(value) or value <= 0:
+        extra = " (0 would leave the parameters where they start)" if value == 0 else ""
+        raise ValueError(f"{who} must be a finite number > 0, got {value:g}{extra}")
+    return value
+
+
+def _name_list(text: str, lookup: Callable[[str], Any], what: str) -> list[str]:
+    """``"sgd,adam"`` -> canonical names, each looked up (an unknown one suggests the closest)."""
+    names = [normalize(v) for v in text.split(",") if v.strip()]
+    if not names:
+        raise ValueError(f"give at least one {what}")
+    for n in names:
+        lookup(n)
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} {next(n for n in names if names.count(n) > 1)!r} is listed twice")
+    return names
+
+
+def _race_lrs(text: str | None, optimizers: list[str]) -> dict[str, float] | float | None:
+    """``0.01`` for all, or ``sgd=0.001,adam=0.05`` per optimizer."""
+    if text is None:
+        return None
+    if "=" not in text:
+        return _positive_lr(_numbers(text, 1)[0])
+    out = {}
+    for part in split_top(text, what="--lr"):
+        name, _, value = part.partition("=")
+        key = normalize(name)
+        if key not in optimizers:
+            raise ValueError(
+                f"{name.strip()!r} is not one of the racing optimizers ({', '.join(optimizers)})"
+            )
+        out[key] = _positive_lr(_numbers(value, 1)[0], f"the lr of {key}")
+    return out
+
+
+def _hyperparameters(items: list[str], optimizers: list[str]) -> dict[str, dict[str, Any]]:
+    """``["momentum.momentum=0.95", "adam.betas=[0.8,0.99]"]`` -> per-optimizer options, each
+    checked by building the optimizer."""
+    from ._registry import check_keywords
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, dot, rest = item.partition(".")
+        key = normalize(target)
+        if not dot or key not in optimizers:
+            raise ValueError(
+                f"expected OPTIMIZER.KEY=VALUE with OPTIMIZER one of {', '.join(optimizers)}, got {item!r}"
+            )
+        kv = parse_kv(rest, what="--set")
+        if "lr" in kv:
+            raise ValueError(f"set learning rates with --lr, not --set ({item!r})")
+        check_keywords("--set", key, optim.get(key), kv)
+        out.setdefault(key, {}).update(kv)
+    for key, kv in out.items():
+        optim.optimizer(key, **kv)
+    return out
+
+
+def parse_schedule(spec: str) -> Any:
+    """``name:key=value,...`` (lists as ``[100,200]``) or a JSON object ``{"name": ..., ...}``."""
+    import json
+
+    from . import schedules
+
+    spec = spec.strip()
+    if spec.startswith("{"):
+        try:
+            cfg = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(cfg, dict) or "name" not in cfg:
+            raise ValueError('a JSON schedule must be an object with a "name"')
+        return schedules.get(cfg.pop("name"), **cfg)
+    name, kwargs = parse_spec(spec, what="schedule")
+    return schedules.get(name, **kwargs)
+
+
+def _batch_size(text: str) -> int | None:
+    t = text.strip().lower()
+    if t in ("full", "none"):
+        return None
+    if not t.lstrip("-").isdigit():
+        raise ValueError(f"expected 'full', 1 or an integer B >= 1, got {text!r}")
+    if int(t) < 1:
+        raise ValueError(f"batch_size must satisfy batch_size >= 1, got {int(t)}")
+    return int(t)
+
+
+def _existing(path: str) -> str:
+    if not Path(path).exists() and not any(ch in path for ch in "*?["):
+        raise ValueError(f"no such file {path!r}")
+    return path
+
+
+def _load_data(data: str, target: str | None, features: str | None) -> tuple[str, Any, Any]:
+    """``(name, source or Dataset, Task or None)`` for DATA: a built-in dataset or a file."""
+    from . import data as dsdata
+    from .lab import datasets
+
+    if normalize(data) in datasets.names() and not Path(data).exists():
+        d = _parse("DATA", datasets.load, data)
+        for flag, given in (("--target", target), ("--features", features)):
+            if given is not None:
+                raise UsageProblem(flag, f"applies to a data file, not to the built-in dataset {d.name!r}")
+        from .workflows import Task
+
+        return d.name, d, Task(d.task, f"{d.name} is a {d.task} dataset")
+    looks_like_file = any(ch in data for ch in "./\\*?") or Path(data).suffix
+    if not looks_like_file:
+        _parse("DATA", datasets.load, data)  # an unknown dataset: suggests the closest name
+    _parse("DATA", _existing, data)
+    if target is None:
+        raise UsageProblem("--target", f"name the targets of {data!r}: a column, or a .npy file")
+    if target.endswith(".npy"):
+        _parse("--target", _existing, target)
+    kwargs: dict[str, Any] = {"target": target}
+    if features is not None:
+        kwargs["features"] = [c.strip() for c in features.split(",") if c.strip()]
+    try:
+        source = dsdata.open(data, **kwargs)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        flag = flag_for("train", exc) if isinstance(exc, InvalidParameter) else None
+        raise UsageProblem(flag or "DATA", _message(exc)) from None
+    return Path(data).name, source, None
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"descend {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Gradient descent, done completely: update rules, schedules, test functions and the lab."""
 
 
 @app.command()
 def demo(
     out: Annotated[str | None, typer.Option(help="Folder to write (default runs/demo-<time>).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Fewer steps and frames (for a fast look).")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Fewer steps and frames: a look in about ten seconds.")
+    ] = False,
     table: Annotated[bool, typer.Option(help="Print the every-optimizer table first.")] = True,
-    steps: Annotated[int, typer.Option(help="Maximum updates per run in the table.", min=1)] = 1000,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Maximum updates per run in the table (default 1000; 300 with --quick).", min=1),
+    ] = None,
     functions: Annotated[
         str, typer.Option(help="Comma-separated test functions for the table.")
     ] = "quadratic,rosenbrock,beale,two_well",
@@ -51,24 +366,29 @@ def demo(
     from . import workflows
     from .lab.suite import DEMO_OPTIMIZERS, run_suite
 
-    fnames = [s.strip() for s in functions.split(",") if s.strip()]
-    onames = [s.strip() for s in optimizers.split(",") if s.strip()] or list(DEMO_OPTIMIZERS)
-    for name in fnames:
-        _flag("--functions", fns.get, name)  # validate before any work
-    for name in onames:
-        _flag("--optimizers", optim.get, name)
+    fnames = _parse("--functions", _name_list, functions, fns.get, "function")
+    onames = (
+        _parse("--optimizers", _name_list, optimizers, optim.get, "optimizer")
+        if optimizers.strip()
+        else list(DEMO_OPTIMIZERS)
+    )
+    steps = steps or (300 if quick else 1000)
     t0 = time.perf_counter()
+    console = _console()
+    result = None
     if table:
         with console.status("running…") as status:
             result = run_suite(fnames, onames, max_steps=steps, progress=lambda msg: status.update(msg))
         _suite_tables(result, fnames, onames, steps)
     with console.status("writing the demo folder…") as status:
-        outcome = workflows.run_demo(out=out, quick=quick, progress=lambda msg: status.update(msg))
+        outcome = workflows.run_demo(
+            out=out, quick=quick, progress=lambda msg: status.update(msg), suite=result
+        )
     for name in workflows.DEMO_RACES:
-        rows = outcome.summary[f"race_{name}"]["results"]
-        _print_table(
-            f"race on {name} ({outcome.summary[f'race_{name}']['lr_rule']})",
-            rows,
+        part = outcome.summary[f"race_{name}"]
+        print_table(
+            f"race on {name} ({part['lr_rule']})",
+            part["results"],
             [
                 ("label", "optimizer (hyperparameters)"),
                 ("final_loss", "final loss"),
@@ -76,14 +396,33 @@ def demo(
                 ("diverged", "diverged"),
             ],
         )
-    lf = outcome.summary["lr_find"]["suggestions"]
-    console.print(
-        f"LR range test (MLP on digits, SGD): valley {lf['valley']:.3g}, steep {lf['steep']:.3g}, "
-        f"min/10 {lf['min']:.3g}",
-        highlight=False,
-    )
+    lf = outcome.summary["lr_find"]
+    say(f"LR range test (MLP on digits, SGD): {lf['advice']}")
     _wrote(outcome.folder)
-    console.print(f"done in {time.perf_counter() - t0:.1f}s")
+    say(f"done in {time.perf_counter() - t0:.1f}s")
+
+
+def _suite_tables(result: Any, fnames: list[str], onames: list[str], steps: int) -> None:
+    say(
+        f"[bold]descend demo[/bold]: {len(onames)} optimizers x {len(fnames)} functions, "
+        f"up to {steps} steps, stop when |grad| <= {result.tol:g}; lr {result.lr_rule}."
+    )
+    for fname in fnames:
+        f = fns.get(fname)
+        print_table(
+            f"{fname}: {f.description}  (start {list(map(float, f.start))})",
+            [{**r.__dict__, "converged": r.converged, "steps": r.steps} for r in result.for_function(fname)],
+            [
+                ("optimizer", "optimizer"),
+                ("lr", "lr"),
+                ("loss", "final loss"),
+                ("distance", "dist. to nearest min"),
+                ("found", "nearest is"),
+                ("steps", "steps"),
+                ("converged", "converged"),
+                ("diverged", "diverged"),
+            ],
+        )
 
 
 @app.command()
@@ -96,132 +435,11 @@ def report(
     """Re-draw report.html from saved run folders; several folders are merged into one report."""
     from . import workflows
 
-    path = _flag("RUNS", workflows.rebuild_report, runs, out)
-    console.print(f"wrote [bold]{path}[/bold]", highlight=False)
-
-
-def _suite_tables(result: Any, fnames: list[str], onames: list[str], steps: int) -> None:
-    console.print(
-        f"[bold]descend demo[/bold]: {len(onames)} optimizers x {len(fnames)} functions, "
-        f"up to {steps} steps, stop when |grad| <= {result.tol:g}; lr {result.lr_rule}.",
-        highlight=False,
-    )
-    for fname in fnames:
-        f = fns.get(fname)
-        table = Table(
-            title=f"{fname}: {f.description}  (start {list(map(float, f.start))})", title_justify="left"
-        )
-        for col, justify in [
-            ("optimizer", "left"),
-            ("lr", "right"),
-            ("final loss", "right"),
-            ("dist. to nearest min", "right"),
-            ("nearest is", "center"),
-            ("steps", "right"),
-            ("converged", "center"),
-            ("diverged", "center"),
-        ]:
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        for r in result.for_function(fname):
-            table.add_row(
-                r.optimizer,
-                _fmt(r.lr),
-                _fmt(r.loss, 4),
-                _fmt(r.distance, 3),
-                r.found,
-                str(r.steps),
-                "yes" if r.converged else "no",
-                "[red]yes[/red]" if r.diverged else "no",
-            )
-        console.print(table)
-
-
-def _flag(flag: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn``; a ValueError/TypeError becomes a usage error naming ``flag`` (exit code 2)."""
-    try:
-        return fn(*args, **kwargs)
-    except (ValueError, TypeError) as exc:
-        raise typer.BadParameter(str(exc), param_hint=flag) from None
-
-
-def _floats(text: str, n: int | None = None) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
-    if n is not None and len(values) != n:
-        raise ValueError(f"expected {n} comma-separated numbers like 1.0,-2.0, got {text!r}")
-    return values
-
-
-def _names(text: str, valid: list[str], what: str) -> list[str]:
-    names = [v.strip().lower() for v in text.split(",") if v.strip()]
-    if not names:
-        raise ValueError(f"give at least one {what}")
-    bad = [n for n in names if n not in valid]
-    if bad:
-        raise ValueError(f"unknown {what} {bad[0]!r}; choose from {', '.join(valid)}")
-    return names
-
-
-def _lrs(text: str | None, optimizers: list[str]) -> dict[str, float] | float | None:
-    """``0.01`` for all, or ``sgd=0.001,adam=0.05`` per optimizer."""
-    if text is None:
-        return None
-    if "=" not in text:
-        return _floats(text, 1)[0]
-    out = {}
-    for part in text.split(","):
-        name, _, value = part.partition("=")
-        name = name.strip().lower()
-        if name not in optimizers:
-            raise ValueError(f"{name!r} is not one of the racing optimizers ({', '.join(optimizers)})")
-        out[name] = _floats(value, 1)[0]
-    return out
-
-
-def _hyperparameters(items: list[str], optimizers: list[str]) -> dict[str, dict[str, Any]]:
-    """``["momentum.momentum=0.95", "adam.betas=[0.8,0.99]"]`` -> per-optimizer options."""
-    from .lab.custom import parse_kv
-
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        target, dot, rest = item.partition(".")
-        target = target.strip().lower()
-        if not dot or target not in optimizers:
-            raise ValueError(
-                f"expected OPTIMIZER.KEY=VALUE with OPTIMIZER one of {', '.join(optimizers)}, got {item!r}"
-            )
-        kv = parse_kv(rest, what="--set")
-        if "lr" in kv:
-            raise ValueError(f"set learning rates with --lr, not --set ({item!r})")
-        out.setdefault(target, {}).update(kv)
-    return out
-
-
-def _print_table(title: str, rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
-    table = Table(title=title, title_justify="left")
-    for key, header in columns:
-        table.add_column(header, justify="left" if key in ("optimizer", "strategy", "label") else "right")
-    for r in rows:
-        cells = []
-        for key, _ in columns:
-            v = r.get(key)
-            if isinstance(v, bool):
-                cells.append("[red]yes[/red]" if v else "no")
-            elif isinstance(v, float):
-                cells.append(_fmt(v, 4))
-            else:
-                cells.append("-" if v is None else str(v))
-        table.add_row(*cells)
-    console.print(table)
-
-
-def _wrote(folder: Any) -> None:
-    console.print(
-        f"wrote {len(folder.files)} files to [bold]{folder.dir}[/bold] (open {folder.dir / 'report.html'})",
-        highlight=False,
-    )
+    for r in runs:
+        if not Path(r).is_dir():
+            raise UsageProblem("RUNS", f"no such folder {r!r}")
+    path = _parse("RUNS", workflows.rebuild_report, runs, out)
+    say(f"wrote [bold]{path}[/bold]")
 
 
 @app.command()
@@ -229,8 +447,8 @@ def race(
     function: Annotated[
         str,
         typer.Argument(
-            help="Built-in name (see `descend functions`), module:callable, or a NumPy expression in "
-            "x and y such as 'x**2 + 10*y**2'."
+            help="Built-in name (see `descend functions`, parameters as quadratic:kappa=50), "
+            "module:callable, or a NumPy expression in x and y such as 'x**2 + 10*y**2'."
         ),
     ],
     optimizers: Annotated[
@@ -257,25 +475,21 @@ def race(
         ),
     ] = None,
 ) -> None:
-    """Race optimizers from one start on a surface: contour, 3-D view, loss curves, GIF, report.
-
-    FUNCTION may carry parameters: quadratic:kappa=50 or rosenbrock:dim=2,b=10.
-    """
+    """Race optimizers from one start on a surface: contour, 3-D view, loss curves, GIF, report."""
     from . import workflows
-
-    names = _flag("--optimizers", _names, optimizers, optim.names(), "optimizer")
-    if tune and lr is not None:
-        raise typer.BadParameter("give --lr or --tune, not both", param_hint="--lr")
-    lrs = _flag("--lr", _lrs, lr, names)
-    x0 = None if start is None else _flag("--start", _floats, start, 2)
     from .lab.custom import resolve_function
 
-    f = _flag("FUNCTION", resolve_function, function, start=x0)
-    options = _flag("--set", _hyperparameters, set_ or [], names)
-    with console.status("racing…"):
-        result, outcome = _flag(
-            "--set" if options else ("--lr" if lr else "FUNCTION"),
-            workflows.run_race,
+    names = _parse("--optimizers", _name_list, optimizers, optim.get, "optimizer")
+    if tune and lr is not None:
+        raise UsageProblem("--lr", "give --lr or --tune, not both")
+    lrs = _parse("--lr", _race_lrs, lr, names)
+    x0 = None if start is None else _parse("--start", _numbers, start, 2)
+    f = _parse("FUNCTION", resolve_function, function, start=x0)
+    if x0 is not None and getattr(f, "dim", 2) != 2:
+        raise UsageProblem("--start", f"{f.name} has {f.dim} coordinates; --start takes 2")
+    options = _parse("--set", _hyperparameters, set_ or [], names)
+    with _console().status("racing…"):
+        result, outcome = workflows.run_race(
             f,
             names,
             lrs=lrs,
@@ -290,66 +504,25 @@ def race(
             frames=frames,
             options=options,
         )
-    console.print(
+    say(
         f"[bold]{result.function.name}[/bold] from {list(map(float, result.start))}, {steps} steps; "
         f"lr {result.lr_rule}; gradient: {result.grad_method}"
-        + (f"; gradient noise sd {noise:g} (seed {seed})" if noise else ""),
-        highlight=False,
+        + (f"; gradient noise sd {noise:g} (seed {seed})" if noise else "")
     )
-    _print_table(
+    print_table(
         "race",
         result.table(),
         [
             ("label", "optimizer (hyperparameters)"),
             ("final_loss", "final loss"),
             ("distance_to_nearest_minimum", "dist. to min"),
-            ("steps_to_tol", f"steps to {result.tol:g}"),
+            ("steps_to_tol", f"steps to within {result.tol:g} of a minimum"),
             ("diverged", "diverged"),
         ],
     )
     for note in outcome.notes:
-        console.print(note, highlight=False)
+        say(note)
     _wrote(outcome.folder)
-
-
-def _load_data(data: str, target: str | None) -> tuple[str, Any, str | None]:
-    from .lab import datasets
-
-    if data in datasets.names():
-        d = datasets.load(data)
-        return d.name, d, d.task
-    from . import data as dsdata
-
-    return data, dsdata.open(data, target=target), None
-
-
-def _default_model(task: str | None, model: str | None, hidden: str | None, activation: str) -> Any:
-    from . import models
-
-    kind = (
-        model
-        or {
-            "regression": "linear_regression",
-            "binary": "logistic_regression",
-            "multiclass": "softmax_regression",
-            None: "linear_regression",
-        }[task]
-    )
-    kind = {
-        "linear": "linear_regression",
-        "logistic": "logistic_regression",
-        "softmax": "softmax_regression",
-    }.get(kind, kind)
-    if kind == "mlp":
-        output = {
-            "regression": "regression",
-            "binary": "binary",
-            "multiclass": "softmax",
-            None: "regression",
-        }[task]
-        sizes = tuple(int(v) for v in _floats(hidden or "64"))
-        return models.get("mlp", hidden=sizes, activation=activation, output=output)
-    return models.get(kind)
 
 
 @app.command()
@@ -357,18 +530,32 @@ def train(
     data: Annotated[
         str,
         typer.Argument(
-            help="Built-in dataset (digits, iris, breast_cancer, diabetes, linear) or a .npy feature file."
+            help="Built-in dataset (digits, iris, breast_cancer, diabetes, linear) or a data file "
+            "(.parquet, .csv, .csv.gz, or a .npy feature file with --target y.npy)."
         ),
     ],
-    target: Annotated[str | None, typer.Option(help="Targets file for a .npy DATA.")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="linear, logistic, softmax or mlp (default: by task).")
+    target: Annotated[
+        str | None, typer.Option(help="Target column of a data file, or the targets' .npy file.")
     ] = None,
-    hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes, e.g. 64,32.")] = None,
-    activation: Annotated[str, typer.Option(help="MLP activation.")] = "relu",
-    optimizer: Annotated[str, typer.Option(help="Update rule.")] = "adam",
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated feature columns (default: all but the target).")
+    ] = None,
+    standardize: Annotated[
+        bool, typer.Option("--standardize", help="Scale each feature of a data file to mean 0, sd 1.")
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(help="linear, logistic, softmax or mlp (default: chosen from the targets, and said)."),
+    ] = None,
+    hidden: Annotated[
+        str | None, typer.Option(help="MLP hidden sizes, e.g. 64,32 (implies --model mlp).")
+    ] = None,
+    activation: Annotated[
+        str, typer.Option(help="MLP activation: relu, tanh, sigmoid, leaky_relu.")
+    ] = "relu",
+    optimizer: Annotated[str, typer.Option(help="Update rule (see `descend optimizers`).")] = "adam",
     lr: Annotated[
-        float | None, typer.Option(help="Learning rate (default: the optimizer's fit default).")
+        float | None, typer.Option(help="Learning rate > 0 (default: the optimizer's fit default).")
     ] = None,
     schedule_spec: Annotated[
         str | None,
@@ -383,16 +570,25 @@ def train(
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     val_fraction: Annotated[
-        float, typer.Option(min=0.0, max=0.9, help="Held-out share for validation (built-in data).")
-    ] = 0.2,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Held-out share for validation (default 0.2 for built-in data, 0 for files).",
+        ),
+    ] = None,
     early_stopping: Annotated[
-        int | None, typer.Option(min=0, help="Stop after this many epochs without validation improvement.")
+        int | None,
+        typer.Option(
+            min=0, help="Stop N epochs after the best validation loss; restore that epoch's parameters."
+        ),
     ] = None,
     checkpoint_every: Annotated[
         int | None, typer.Option(min=1, help="Checkpoint every N steps (into the run folder).")
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Resume from the run folder's checkpoint.")
+        bool,
+        typer.Option("--resume", help="Resume from the checkpoint in --out (a folder of an earlier run)."),
     ] = False,
     out: Annotated[str | None, typer.Option(help="Run folder (default runs/train-<time>).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
@@ -401,31 +597,58 @@ def train(
     from . import workflows
     from .train.callbacks import EarlyStopping
 
-    name, source, task = _flag("DATA", _load_data, data, target)
-    m = _flag("--model", _default_model, task, model, hidden, activation)
-    bs = None if batch_size.strip().lower() in ("full", "none") else _flag("--batch-size", int, batch_size)
-    _flag("--optimizer", optim.get, optimizer)
+    name, source, task = _load_data(data, target, features)
+    sizes = _parse("--hidden", _sizes, hidden) if hidden is not None else (64,)
+    if hidden is not None and model is None:
+        model = "mlp"
+    if model is not None:
+        _parse("--model", _model_name, model)
+    _parse("--activation", _activation, activation)
+    _parse("--optimizer", optim.get, optimizer)
+    bs = _parse("--batch-size", _batch_size, batch_size)
+    if lr is not None:
+        _parse("--lr", _positive_lr, lr)
+        _parse("--lr", optim.optimizer, optimizer, lr=lr)
+    lr_arg: Any = lr
     if schedule_spec is not None:
         if lr is not None:
-            raise typer.BadParameter("give --lr or --schedule, not both", param_hint="--schedule")
-        lr = _flag("--schedule", _parse_schedule, schedule_spec)
-    validation = None
+            raise UsageProblem("--schedule", "give --lr or --schedule, not both")
+        lr_arg = _parse("--schedule", parse_schedule, schedule_spec)
+    if resume:
+        if out is None:
+            raise UsageProblem("--resume", "needs --out FOLDER: the run folder of the run to continue")
+        step = workflows.checkpoint_step(out)
+        if step is None:
+            raise UsageProblem(
+                "--resume",
+                f"no checkpoint in {str(Path(out) / 'checkpoints')!r}; train with --checkpoint-every N "
+                "(and this --out) first",
+            )
+    is_file = task is None
+    if task is None:
+        task = workflows.source_task(source, name=f"the targets of {name}")
+    m, chosen = _parse("--model", workflows.build_model, model, task, hidden=sizes, activation=activation)
+    fraction = (0.0 if is_file else 0.2) if val_fraction is None else val_fraction
+    validation: Any = None
     train_data: Any = source
-    if task is not None and val_fraction > 0:
-        tr, va = source.split(val_fraction, seed=seed)
-        train_data, validation = (tr.X, tr.y), (va.X, va.y)
-    elif task is not None:
-        train_data = (source.X, source.y)
+    if not is_file:
+        if fraction > 0:
+            tr, va = source.split(fraction, seed=seed)
+            train_data, validation = (tr.X, tr.y), (va.X, va.y)
+        else:
+            train_data = (source.X, source.y)
+    elif fraction > 0:
+        validation = fraction
     callbacks = []
     if early_stopping is not None:
         if validation is None:
-            raise typer.BadParameter(
-                "needs validation data (--val-fraction > 0)", param_hint="--early-stopping"
-            )
+            raise UsageProblem("--early-stopping", "needs validation data (--val-fraction > 0)")
         callbacks.append(EarlyStopping(patience=early_stopping))
-    run, outcome = _flag(
-        "--batch-size" if bs is not None else "DATA",
-        workflows.run_train,
+    extra: dict[str, Any] = {"standardize": True} if standardize else {}
+    say(chosen)
+    if resume:
+        say(f"resuming from step {step} (checkpoint in {Path(out) / 'checkpoints'})")
+    run, outcome = workflows.run_train(
         m,
         train_data,
         validation=validation,
@@ -434,52 +657,120 @@ def train(
         checkpoint_every=checkpoint_every,
         resume=resume,
         optimizer=optimizer,
-        lr=lr,
+        lr=lr_arg,
         batch_size=bs,
         epochs=epochs,
         seed=seed,
         callbacks=callbacks,
         progress=None if progress else False,
+        **extra,
     )
-    console.print(f"{run.stop_reason}; {run.steps_completed} steps with {run.optimizer!r}", highlight=False)
+    if outcome.error is not None:
+        _diverged(outcome)
+    if resume:
+        say(f"resumed from step {step}")
+    _train_summary(run, outcome, early_stopping)
+    _wrote(outcome.folder)
+
+
+def _model_name(name: str) -> str:
+    from . import models
+
+    if normalize(name) != "mlp":
+        models.get(name)
+    return name
+
+
+def _activation(name: str) -> str:
+    from .models import MLP
+
+    MLP(activation=name)
+    return name
+
+
+def _diverged(outcome: Any) -> None:
+    from .workflows import divergence_lr
+
+    exc = outcome.error
+    lr = divergence_lr(exc)
+    where = f"step {exc.step}" + (f" (epoch {exc.epoch})" if exc.epoch is not None else "")
+    with_lr = f" with lr={lr:.3g}" if lr is not None else ""
+    curve = "the curve up to it" if outcome.metrics else "its config"
+    raise Diverged(
+        f"diverged at {where}{with_lr}; try a smaller lr ({exc.quantity} became non-finite; "
+        f"{curve} is in {outcome.folder.dir})"
+    )
+
+
+class Diverged(Exception):
+    """A run diverged: one line, exit code 1."""
+
+
+def _train_summary(run: Any, outcome: Any, patience: int | None) -> None:
+    restored = outcome.summary.get("restored_epoch")
+    if restored is not None:
+        last = run.history.epochs["epoch"][-1]
+        say(
+            f"stopped early after epoch {int(last)}: val loss had not improved for {patience} epochs "
+            f"since epoch {restored}; restored the parameters of epoch {restored}"
+        )
+    else:
+        say(f"{run.stop_reason}; {run.steps_completed} steps with {run.optimizer!r}")
     if run.history.epochs:
         rows = run.history.epoch_rows()
-        cols = [
+        for r in rows:
+            r["epoch_label"] = str(int(r["epoch"]))
+        shown = rows[-5:]
+        if restored is not None:
+            best = dict(rows[restored])
+            best["epoch_label"] = f"{restored} (restored)"
+            shown = [r for r in shown if int(r["epoch"]) != restored] + [best]
+        cols = [("epoch_label", "epoch")] + [
             (k, k.replace("_", " "))
-            for k in ("epoch", "train_loss", "val_loss", "val_accuracy", "val_mse", "lr")
+            for k in ("train_loss", "val_loss", "val_accuracy", "val_mse", "lr")
             if k in run.history.epochs
         ]
-        _print_table("epochs (last 5)", rows[-5:], cols)
-    _wrote(outcome.folder)
+        title = "epochs (last 5" + ("; the restored model last)" if restored is not None else ")")
+        print_table(title, shown, cols)
 
 
 @app.command("lr-find")
 def lr_find_cmd(
-    data: Annotated[str, typer.Argument(help="Built-in dataset or a .npy feature file.")] = "digits",
-    target: Annotated[str | None, typer.Option(help="Targets file for a .npy DATA.")] = None,
+    data: Annotated[
+        str, typer.Argument(help="Built-in dataset or a data file (see `descend train`).")
+    ] = "digits",
+    target: Annotated[str | None, typer.Option(help="Target column, or the targets' .npy file.")] = None,
+    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns.")] = None,
     model: Annotated[str | None, typer.Option(help="linear, logistic, softmax or mlp.")] = None,
-    hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes.")] = None,
-    optimizer: Annotated[str, typer.Option()] = "sgd",
-    start_lr: Annotated[float, typer.Option(min=0.0)] = 1e-6,
-    end_lr: Annotated[float, typer.Option(min=0.0)] = 10.0,
+    hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes (implies --model mlp).")] = None,
+    optimizer: Annotated[str, typer.Option(help="Update rule.")] = "sgd",
+    start_lr: Annotated[float, typer.Option(help="Sweep start (> 0).")] = 1e-6,
+    end_lr: Annotated[float, typer.Option(help="Sweep end (> --start-lr).")] = 10.0,
     steps: Annotated[int, typer.Option(min=3)] = 100,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     out: Annotated[str | None, typer.Option(help="Run folder (default runs/lr-find-<time>).")] = None,
     json_only: Annotated[bool, typer.Option("--json", help="Print only the JSON summary.")] = False,
 ) -> None:
-    """LR range test: sweep lr exponentially until the loss blows up; suggest a starting lr."""
+    """LR range test: sweep lr exponentially until the loss blows up; recommend one lr and say why."""
     import json
 
     from . import workflows
 
-    name, source, task = _flag("DATA", _load_data, data, target)
-    m = _flag("--model", _default_model, task, model, hidden, "relu")
-    _flag("--optimizer", optim.get, optimizer)
-    xy = (source.X, source.y) if task is not None else source
-    result, outcome = _flag(
-        "--start-lr",
-        workflows.run_lr_find,
+    name, source, task = _load_data(data, target, features)
+    sizes = _parse("--hidden", _sizes, hidden) if hidden is not None else (64,)
+    if hidden is not None and model is None:
+        model = "mlp"
+    if model is not None:
+        _parse("--model", _model_name, model)
+    _parse("--optimizer", optim.get, optimizer)
+    if end_lr <= start_lr:
+        raise UsageProblem("--end-lr", f"must be greater than --start-lr ({start_lr:g}), got {end_lr:g}")
+    if task is None:
+        task = workflows.source_task(source, name=f"the targets of {name}")
+    m, chosen = _parse("--model", workflows.build_model, model, task, hidden=sizes)
+    xy = (source.X, source.y) if hasattr(source, "X") else source
+    result, outcome = workflows.run_lr_find(
         m,
         xy,
         optimizer,
@@ -495,37 +786,16 @@ def lr_find_cmd(
     if json_only:
         typer.echo(json.dumps(summary))
         return
-    console.print(
-        f"LR range test on {name} with {optimizer} ({len(result.lrs)} steps; {result.reason})",
-        highlight=False,
+    say(chosen)
+    say(f"LR range test on {name} with {optimizer} ({len(result.lrs)} steps; {result.reason})")
+    say(f"recommended lr: {result.lr:.3g}: {result.advice}")
+    say(
+        "other readings of the curve: "
+        + ", ".join(f"{k} {result.suggestions[k]:.3g}" for k in ("valley", "steep", "min"))
     )
-    for key in ("valley", "steep", "min"):
-        console.print(f"  suggested lr ({key}): {result.suggestions[key]:.3g}", highlight=False)
-    console.print("model state: untouched (the sweep runs on a copy)", highlight=False)
+    say("model state: untouched (the sweep runs on a copy)")
     typer.echo(json.dumps(summary))
     _wrote(outcome.folder)
-
-
-def _parse_schedule(spec: str) -> Any:
-    """``name:key=value,key=value`` or a JSON object ``{"name": ..., ...}``."""
-    import json
-
-    import yaml
-
-    from . import schedules
-
-    spec = spec.strip()
-    if spec.startswith("{"):
-        cfg = json.loads(spec)
-        return schedules.get(cfg.pop("name"), **cfg)
-    name, _, rest = spec.partition(":")
-    kwargs = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise ValueError(f"expected key=value in {spec!r}, got {part!r}")
-        kwargs[key.strip()] = yaml.safe_load(value)
-    return schedules.get(name, **kwargs)
 
 
 @app.command()
@@ -533,7 +803,8 @@ def schedule(
     specs: Annotated[
         list[str],
         typer.Argument(
-            help="One or more schedules: name:key=value,... e.g. linear_decay:lr0=0.1,lr_final=0.001,tau=500"
+            help="One or more schedules: name:key=value,... e.g. linear_decay:lr0=0.1,lr_final=0.001,tau=500 "
+            "or multi_step:lr0=1,milestones=[100,200]"
         ),
     ],
     steps: Annotated[int, typer.Option(min=1, help="Steps to plot.")] = 1000,
@@ -543,9 +814,9 @@ def schedule(
     """Plot one or several learning-rate schedules."""
     from . import workflows
 
-    scheds = [_flag("SPECS", _parse_schedule, s) for s in specs]
+    scheds = [_parse("SPECS", parse_schedule, s) for s in specs]
     outcome = workflows.run_schedules(scheds, steps=steps, log=log, out=out)
-    _print_table(
+    print_table(
         "schedules",
         outcome.summary["schedules"],
         [
@@ -566,7 +837,7 @@ def compare_batching_cmd(
     ] = "linear",
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated: full, 1, B...")] = "full,1,32",
     epochs: Annotated[int, typer.Option(min=1)] = 10,
-    optimizer: Annotated[str, typer.Option()] = "sgd",
+    optimizer: Annotated[str, typer.Option(help="Update rule.")] = "sgd",
     seed: Annotated[int, typer.Option(min=0)] = 0,
     out: Annotated[
         str | None, typer.Option(help="Run folder (default runs/compare-batching-<time>).")
@@ -574,26 +845,24 @@ def compare_batching_cmd(
 ) -> None:
     """Full-batch vs stochastic vs mini-batch: loss vs epochs and vs wall time."""
     from . import workflows
+    from .lab import datasets
 
-    def sizes(text: str) -> list[int | None]:
-        return [
-            None if v.strip().lower() in ("full", "none") else int(v) for v in text.split(",") if v.strip()
-        ]
-
-    bs = _flag("--batch-sizes", sizes, batch_sizes)
-    _flag("--optimizer", optim.get, optimizer)
-    with console.status("training three ways…"):
-        result, outcome = _flag(
+    dataset = _parse("--data", datasets.load, data, seed=seed)
+    if dataset.task != "regression":
+        raise UsageProblem(
             "--data",
-            workflows.run_batching,
-            data=data,
-            batch_sizes=bs,
-            epochs=epochs,
-            optimizer=optimizer,
-            seed=seed,
-            out=out,
+            f"compares least-squares runs; {dataset.name} is a {dataset.task} dataset "
+            "(use linear or diabetes)",
         )
-    _print_table(
+    bs = [_parse("--batch-sizes", _batch_size, v) for v in batch_sizes.split(",") if v.strip()]
+    if not bs:
+        raise UsageProblem("--batch-sizes", f"expected comma-separated full, 1 or B, got {batch_sizes!r}")
+    _parse("--optimizer", optim.get, optimizer)
+    with _console().status("training three ways…"):
+        result, outcome = workflows.run_batching(
+            data=dataset, batch_sizes=bs, epochs=epochs, optimizer=optimizer, seed=seed, out=out
+        )
+    print_table(
         f"batching on {result.dataset} (optimal loss {result.optimal_loss:.4g})",
         result.summary(),
         [
@@ -613,56 +882,149 @@ def compare_batching_cmd(
 @app.command("optimizers")
 def list_optimizers() -> None:
     """List the update rules and their default hyperparameters."""
-    table = Table(title="optimizers (PyTorch formulas and defaults)", title_justify="left")
-    table.add_column("name")
-    table.add_column("defaults")
-    for name in optim.names():
-        opt = optim.optimizer(name)
-        params = ", ".join(f"{k}={v}" for k, v in opt.hyperparameters().items())
-        table.add_row(name, params)
-    console.print(table)
+    rows = [
+        {
+            "label": name,
+            "defaults": ", ".join(f"{k}={v}" for k, v in optim.optimizer(name).hyperparameters().items()),
+        }
+        for name in optim.names()
+    ]
+    print_table(
+        "optimizers (PyTorch formulas and defaults)", rows, [("label", "name"), ("defaults", "defaults")]
+    )
 
 
 @app.command("functions")
 def list_functions() -> None:
     """List the test functions with their start, minima and dimension."""
-    table = Table(title="test functions", title_justify="left")
-    for col in ("name", "dim", "start", "global minima", "description"):
-        table.add_column(col)
+    rows = []
     for name in fns.names():
         f = fns.get(name)
         minima = "; ".join(str([round(float(v), 4) for v in m]) for m in f.global_minima) or "none"
-        table.add_row(name, str(f.dim), str([float(v) for v in f.start]), minima, f.description)
-    console.print(table)
+        rows.append(
+            {
+                "label": name,
+                "dim": f.dim,
+                "start": str([float(v) for v in f.start]),
+                "minima": minima,
+                "description": f.description,
+            }
+        )
+    print_table(
+        "test functions",
+        rows,
+        [
+            ("label", "name"),
+            ("dim", "dim"),
+            ("start", "start"),
+            ("minima", "global minima"),
+            ("description", "description"),
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------------ entry
+
+
+def _command_name(argv: Sequence[str], group: Any) -> str | None:
+    return next((a for a in argv if a in group.commands), None)
+
+
+def _line(command: str | None, flag: str | None, message: str) -> str:
+    parts = ["descend " + command if command else "descend"]
+    if flag:
+        parts.append(flag)
+    return ": ".join([*parts, message])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``descend`` script and ``python -m descend``.
 
-    Usage errors (a bad flag or value) print one line naming the flag and exit with code 2.
+    A bad flag or value prints one line naming the flag and exits with code 2; a diverged run
+    prints one line and exits with code 1. ``DESCEND_TRACEBACK=1`` shows tracebacks instead.
     """
     # typer bundles click in recent versions and depends on it in older ones: find the classes
     # through typer's own exports rather than importing click
     usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-    command = typer.main.get_command(app)
+    group = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = _command_name(args, group)
+    err = _console(stderr=True)
+
+    def fail(flag: str | None, message: str, code: int = 2) -> int:
+        err.print(_line(command, flag, message), highlight=False, markup=False, soft_wrap=True)
+        return code
+
+    if os.environ.get("DESCEND_TRACEBACK"):
+        return _run(group, args)
     try:
-        result = command.main(args=argv, prog_name="descend", standalone_mode=False)
+        return _run(group, args)
     except usage_error as exc:
-        ctx = getattr(exc, "ctx", None)
-        hint = (
-            f" (see descend {ctx.info_name} --help)" if ctx is not None and ctx.info_name != "descend" else ""
-        )
         message = exc.format_message().replace("\n", " ").strip()
         if not message:  # bare `descend`: the help was shown
             return 2
-        err_console.print(f"[red]error:[/red] {message}{hint}", highlight=False, soft_wrap=True)
-        return 2
-    except typer.Abort:
-        err_console.print("aborted")
+        flag = _click_flag(exc)
+        if flag and message.startswith("Invalid value for"):
+            message = message.split(": ", 1)[-1]
+        given = _given(args, flag)
+        if given is not None and repr(given) not in message:
+            message = f"{message.rstrip('.')}, got {given!r}"
+        hint = f" (see descend {command} --help)" if command else " (see descend --help)"
+        return fail(flag, message + hint)
+    except UsageProblem as exc:
+        return fail(exc.flag, exc.message)
+    except InvalidParameter as exc:
+        return fail(flag_for(command, exc), _message(exc) if flag_for(command, exc) else str(exc))
+    except Diverged as exc:
+        return fail(None, str(exc), 1)
+    except DivergenceError as exc:
+        return fail(None, f"{_message(exc)}", 1)
+    except (ValueError, FileNotFoundError) as exc:
+        # descend's other refusals (bad data, mismatched files): one line, no flag to blame
+        return fail(None, " ".join(str(exc).split()))
+    except KeyboardInterrupt:
+        return fail(None, "interrupted", 130)
+
+
+def _run(group: Any, args: list[str]) -> int:
+    abort = typer.Abort
+    try:
+        result = group.main(args=args, prog_name="descend", standalone_mode=False)
+    except abort:
+        _console(stderr=True).print("aborted")
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code)
     return result if isinstance(result, int) else 0
+
+
+def _given(args: list[str], flag: str | None) -> str | None:
+    """The value typed after ``flag`` (``--flag VALUE`` or ``--flag=VALUE``), if any."""
+    if not flag or not flag.startswith("--"):
+        return None
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(flag + "="):
+            return a[len(flag) + 1 :]
+    return None
+
+
+def _click_flag(exc: Any) -> str | None:
+    """The flag or argument a click usage error is about."""
+    name = getattr(exc, "option_name", None)  # NoSuchOption
+    if name:
+        return name
+    hint = getattr(exc, "param_hint", None)
+    if isinstance(hint, str):
+        return hint.strip("'\"")
+    param = getattr(exc, "param", None)
+    if param is None:
+        return None
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    if getattr(param, "param_type_name", "") == "option" and opts:
+        return opts[0]
+    return (param.name or "").upper() or None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,19 +15,26 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .errors import DivergenceError, ParameterError
 from .lab.batching import BatchingResult, compare_batching
 from .lab.lr_find import LRFindResult, lr_find
 from .lab.race import CLASSIC_SIX, RaceResult, race
 from .lab.runfolder import RunFolder, plain
 
 __all__ = [
+    "MAX_CLASSES",
     "Outcome",
+    "Task",
     "batching_outputs",
+    "build_model",
+    "infer_task",
     "lr_find_outputs",
     "race_outputs",
     "run_batching",
     "run_lr_find",
     "run_race",
+    "run_train",
+    "source_task",
 ]
 
 
@@ -41,6 +48,7 @@ class Outcome:
     sections: list[Any] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    error: Exception | None = None  # a run that diverged: the DivergenceError
 
 
 def _function_config(f: Any) -> dict[str, Any]:
@@ -266,6 +274,159 @@ def finish(outcome: Outcome, *, title: str, command: str) -> Path:
 
 # ------------------------------------------------------------------------------------------ train
 
+#: integer targets with at most this many distinct values are read as class labels
+MAX_CLASSES = 20
+
+_TASK_MODEL = {
+    "regression": "linear_regression",
+    "binary": "logistic_regression",
+    "multiclass": "softmax_regression",
+}
+_MLP_OUTPUT = {"regression": "regression", "binary": "binary", "multiclass": "softmax"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the targets ask for: ``"regression"``, ``"binary"`` or ``"multiclass"``, and why."""
+
+    kind: str
+    reason: str
+    n_classes: int | None = None
+
+
+def infer_task(targets: Any, *, name: str = "the targets") -> Task:
+    """The task the targets leave no doubt about, or a :class:`~descend.errors.ParameterError`
+    (``param="model"``) where they are ambiguous.
+
+    Two distinct values (0/1, strings, bools): binary; 3 to :data:`MAX_CLASSES` distinct integers
+    or strings: multiclass; non-integer reals or several columns: regression. Many distinct
+    integers (counts? class ids?) and constant targets are refused: name the model.
+
+    >>> import numpy as np
+    >>> infer_task(np.array([0, 1, 1, 0])).reason
+    'the targets hold 2 distinct integer labels (0, 1)'
+    >>> infer_task(np.array([0.5, 1.25, 3.0])).kind
+    'regression'
+    """
+    y = np.asarray(targets)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return Task("regression", f"{name} have {y.shape[1]} columns")
+    y = y.reshape(-1)
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        return Task("regression", f"{name} are real numbers")  # the data check names the bad row
+    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        return Task("regression", f"{name} are real numbers")
+    labels = np.unique(y)
+    k = len(labels)
+    kind = "string" if y.dtype.kind in "USO" else "integer"
+    shown = ", ".join(_label(v) for v in labels[:5]) + (", ..." if k > 5 else "")
+    if k == 2:
+        return Task("binary", f"{name} hold 2 distinct {kind} labels ({shown})", 2)
+    if 2 < k <= MAX_CLASSES or (kind == "string" and k > 2):
+        return Task("multiclass", f"{name} hold {k} distinct {kind} labels ({shown})", k)
+    what = f"a single value ({shown})" if k == 1 else f"{k} distinct integers ({shown})"
+    raise ParameterError(
+        f"the model cannot be chosen from the targets: {name} hold {what}; name it: linear "
+        "(regression), logistic (2 classes), softmax (classes) or mlp",
+        owner="train",
+        param="model",
+        value=None,
+    )
+
+
+def _label(v: Any) -> str:
+    v = v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def source_task(source: Any, *, name: str = "the targets") -> Task:
+    """:func:`infer_task` for a data source: from its targets when it holds them, else from the
+    distinct targets one streaming pass finds."""
+    y = getattr(source, "targets", None)
+    if y is not None:
+        return infer_task(y, name=name)
+    summarize = getattr(source, "summarize", None)
+    if summarize is None:
+        raise ParameterError(
+            "the model cannot be chosen from the targets of this source; name it with the model",
+            owner="train",
+            param="model",
+        )
+    try:
+        classes = summarize(classes=True, moments=False).classes
+    except ValueError as exc:  # real-valued targets are not labels
+        if "real" in str(exc) or "integer" in str(exc):
+            return Task("regression", f"{name} are real numbers")
+        raise
+    return infer_task(np.asarray(classes), name=name)
+
+
+def build_model(
+    kind: str | None, task: Task, *, hidden: Sequence[int] = (64,), activation: str = "relu"
+) -> tuple[Any, str]:
+    """The model ``kind`` names (``None``: the one ``task`` calls for) and a sentence saying what
+    was chosen and why. A model that cannot fit the task is refused (``param="model"``)."""
+    from . import models
+    from ._registry import normalize
+
+    if kind is not None and normalize(kind) == "mlp":
+        output = _MLP_OUTPUT[task.kind]
+        model = models.get("mlp", hidden=tuple(hidden), activation=activation, output=output)
+        what = f"MLP {tuple(model.hidden)} ({model.activation}) with {output} output"
+    else:
+        model = models.get(_TASK_MODEL[task.kind] if kind is None else kind)
+        what = model.name.replace("_", " ")
+        if model.name == "logistic_regression" and task.kind != "binary":
+            other = "softmax or mlp" if task.kind == "multiclass" else "linear or mlp"
+            raise ParameterError(
+                f"logistic regression needs 2 classes but {task.reason}; use {other}",
+                owner="train",
+                param="model",
+                value=kind,
+            )
+        if model.name == "softmax_regression" and task.kind == "regression":
+            raise ParameterError(
+                f"softmax regression needs class labels but {task.reason}; use linear or mlp",
+                owner="train",
+                param="model",
+                value=kind,
+            )
+    how = "chosen because" if kind is None else "as asked;"
+    return model, f"model: {what} ({how} {task.reason})"
+
+
+def _partial_outputs(outcome: Outcome, run: Any, exc: Exception) -> None:
+    """What a diverged run leaves: its curve up to the divergence, and why it stopped."""
+    from .viz import lab_plots, report
+
+    folder = outcome.folder
+    if run is not None and run.history.steps.get("step"):
+        outcome.metrics = run.history.step_rows()
+        folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
+        lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
+        outcome.sections = [report.training_section(run)]
+    outcome.summary["diverged"] = {
+        "step": getattr(exc, "step", None),
+        "epoch": getattr(exc, "epoch", None),
+        "lr": divergence_lr(exc),
+        "message": str(exc),
+    }
+
+
+def divergence_lr(exc: Any) -> float | None:
+    """The lr at which a run diverged: from the error, else from its partial run."""
+    lr = getattr(exc, "lr", None)
+    if lr is None:
+        run = getattr(exc, "run", None)
+        lrs = run.history.steps.get("lr") if run is not None else None
+        if lrs:
+            lr = lrs[-1]
+        elif run is not None:
+            lr = run.optimizer.lr_at(max(int(getattr(exc, "step", 1)) - 1, 0))
+    return None if lr is None else float(lr)
+
 
 def run_train(
     model: Any,
@@ -278,22 +439,44 @@ def run_train(
     resume: bool = False,
     **fit_kwargs: Any,
 ) -> tuple[Any, Outcome]:
-    """``descend train``: fit, then write metrics (per step), epochs, summary, plots and report."""
+    """``descend train``: fit, then write metrics (per step), epochs, summary, plots and report.
+
+    A run that diverges still writes its folder (the curve up to the divergence, the config, and
+    ``summary.json`` saying where it diverged): the :class:`~descend.DivergenceError` is in
+    ``outcome.error`` and the returned run is the partial one (``None`` when ``fit`` gave none).
+    """
     from .train import fit
     from .viz import lab_plots, report
 
     folder = RunFolder(out, "train")
     ckpt = folder.dir / "checkpoints" if (checkpoint_every or resume) else None
-    run = fit(
-        model,
-        train,
-        validation=validation,
-        checkpoint_dir=ckpt,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-        **fit_kwargs,
-    )
     outcome = Outcome(folder)
+    try:
+        run = fit(
+            model,
+            train,
+            validation=validation,
+            checkpoint_dir=ckpt,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            **fit_kwargs,
+        )
+    except DivergenceError as exc:
+        run = getattr(exc, "run", None)
+        outcome.error = exc
+        _partial_outputs(outcome, run, exc)
+        outcome.summary = {
+            "data": dataset_name,
+            "stop_reason": f"diverged at step {exc.step}",
+            **outcome.summary,
+        }
+        outcome.config = {
+            "data": dataset_name,
+            **(run.config if run is not None else {"model": model.config()}),
+            "checkpoint_every": checkpoint_every,
+        }
+        finish(outcome, title=f"descend train: {dataset_name} (diverged)", command="train")
+        return run, outcome
     outcome.metrics = run.history.step_rows()
     folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
     lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
@@ -306,6 +489,9 @@ def run_train(
         "epochs": run.epochs_completed,
         "final_epoch": final,
     }
+    restored = restored_epoch(fit_kwargs.get("callbacks", ()))
+    if restored is not None:
+        outcome.summary["restored_epoch"] = restored
     if validation is not None:
         outcome.summary["validation"] = run.evaluate(*validation) if isinstance(validation, tuple) else None
     outcome.config = {
@@ -317,6 +503,25 @@ def run_train(
     outcome.sections = [report.training_section(run)]
     finish(outcome, title=f"descend train: {dataset_name}", command="train")
     return run, outcome
+
+
+def restored_epoch(callbacks: Any) -> int | None:
+    """The epoch whose parameters an :class:`EarlyStopping` callback put back, if it did."""
+    for cb in callbacks or ():
+        epoch = getattr(cb, "restored_epoch", None)
+        if epoch is not None:
+            return int(epoch)
+    return None
+
+
+def checkpoint_step(out: str | Path) -> int | None:
+    """The step the checkpoint in run folder ``out`` was taken at (``None``: there is none)."""
+    from .train.checkpoint import CHECKPOINT_NAME, read_checkpoint
+
+    path = Path(out) / "checkpoints" / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    return int(read_checkpoint(path)[2]["step"])
 
 
 # --------------------------------------------------------------------------------------- schedule
@@ -368,33 +573,55 @@ def run_schedules(
 DEMO_RACES: dict[str, int] = {"rosenbrock": 3000, "beale": 1000, "saddle": 500}
 
 
-def run_demo(*, out: str | Path | None = None, quick: bool = False, progress: Any = None) -> Outcome:
+def suite_section(suite: dict[str, Any]) -> Any:
+    """The demo's every-optimizer table (as ``summary.json`` holds it) as a report section."""
+    from .viz import report
+
+    return report.table_section(
+        [{k: v for k, v in r.items() if k != "seconds"} for r in suite["rows"]],
+        "Every optimizer on the test functions",
+        intro=(
+            f"Up to {suite['max_steps']} steps, stop when |grad| <= {suite['tol']:g}; lr {suite['lr_rule']}."
+        ),
+    )
+
+
+def run_demo(
+    *, out: str | Path | None = None, quick: bool = False, progress: Any = None, suite: Any = None
+) -> Outcome:
     """``descend demo``: the six classic optimizers raced on Rosenbrock, Beale and the saddle,
     batch vs stochastic vs mini-batch, and an LR range test on digits, in one folder with one
-    report."""
+    report; ``suite`` (a :class:`~descend.lab.SuiteResult`, the table the terminal showed) opens
+    the report."""
     from . import models
     from .lab import datasets
-    from .viz import report
 
     say = progress or (lambda msg: None)
     folder = RunFolder(out, "demo")
     outcome = Outcome(folder)
-    frames = 20 if quick else 60
+    frames = 12 if quick else 60
+    if suite is not None:
+        outcome.summary["suite"] = {
+            "max_steps": suite.max_steps,
+            "tol": suite.tol,
+            "lr_rule": suite.lr_rule,
+            "rows": suite.to_records(),
+        }
+        outcome.sections.append(suite_section(outcome.summary["suite"]))
     for name, steps in DEMO_RACES.items():
         say(f"racing six optimizers on {name}")
         result = race(name, CLASSIC_SIX, steps=steps // 5 if quick else steps)
-        part = race_outputs(result, folder, prefix=f"race_{name}", frames=frames)
-        outcome.sections += [report.text_section(f"<h2>Race on {name}</h2>"), *part.sections]
+        part = race_outputs(
+            result, folder, prefix=f"race_{name}", frames=frames, size=(600, 450) if quick else (900, 700)
+        )
+        outcome.sections += part.sections  # each titled "Race on <name>"
         outcome.metrics += part.metrics
         outcome.summary[f"race_{name}"] = part.summary
         outcome.config[f"race_{name}"] = part.config
     say("batch vs stochastic vs mini-batch")
     bres = compare_batching("linear", epochs=3 if quick else 10)
     part = batching_outputs(bres, folder)
-    outcome.sections += [
-        report.text_section("<h2>Batch, stochastic and mini-batch gradient descent</h2>"),
-        *part.sections,
-    ]
+    outcome.sections += part.sections
     outcome.metrics += part.metrics
     outcome.summary["batching"] = part.summary
     outcome.config["batching"] = part.config
@@ -403,7 +630,8 @@ def run_demo(*, out: str | Path | None = None, quick: bool = False, progress: An
     mlp = models.MLP(hidden=(64,), output="softmax")
     lres = lr_find(mlp, (digits.X, digits.y), "sgd", steps=100)
     part = lr_find_outputs(lres, folder)
-    outcome.sections += [report.text_section("<h2>LR range test: MLP on digits, SGD</h2>"), *part.sections]
+    part.sections[0].title = "LR range test: MLP on digits, SGD"
+    outcome.sections += part.sections
     outcome.metrics += part.metrics
     outcome.summary["lr_find"] = part.summary
     outcome.config["lr_find"] = {"data": "digits", "model": mlp.config(), **part.config}
@@ -424,10 +652,12 @@ def rebuild_report(directories: Sequence[str | Path], out: str | Path | None = N
     for d in directories:
         command, items = load_run(d)
         titles.append(f"{command} ({Path(d).name})")
-        if len(directories) > 1:
-            sections.append(report.text_section(f"<h2>{command}: {Path(d)}</h2>"))
+        if len(directories) > 1:  # a heading per folder; the sections keep their own titles
+            sections.append(report.text_section("", title=f"{command}: {Path(d)}"))
         for kind, result in items:
-            if kind == "race":
+            if kind == "suite":
+                sections.append(suite_section(result))
+            elif kind == "race":
                 sections.append(report.race_section(result))
             elif kind == "lr_find":
                 sections.append(report.lr_find_section(result))

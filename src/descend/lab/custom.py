@@ -11,10 +11,17 @@ from typing import Any
 import numpy as np
 
 from .. import functions as fns
+from .._spec import parse_kv, parse_spec
 from .._validation import describe
+from ..errors import ParameterError, ParameterTypeError
 from ..train import central_difference_grad
 
 __all__ = ["CustomObjective", "parse_kv", "resolve_function"]
+
+
+def _bad(message: str, spec: Any) -> ParameterError:
+    return ParameterError(f"function: {message}", owner="function", param="function", value=spec)
+
 
 _NUMPY_NAMES = {
     "sin",
@@ -108,49 +115,21 @@ def _check_expression(expr: str) -> ast.Expression:
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as exc:
-        raise ValueError(f"--function: {expr!r} is not a valid expression in x and y ({exc.msg})") from None
+        raise _bad(f"{expr!r} is not a valid expression in x and y ({exc.msg})", expr) from None
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in {"x", "y", "np"} | _NUMPY_NAMES:
-            raise ValueError(
-                f"--function: unknown name {node.id!r} in {expr!r}; use x, y and numpy functions "
-                f"({', '.join(sorted(_NUMPY_NAMES))})"
+            raise _bad(
+                f"unknown name {node.id!r} in {expr!r}; use x, y and numpy functions "
+                f"({', '.join(sorted(_NUMPY_NAMES))})",
+                expr,
             )
         if isinstance(node, ast.Attribute) and not (
             isinstance(node.value, ast.Name) and node.value.id == "np"
         ):
-            raise ValueError(f"--function: only np.<name> attributes are allowed in {expr!r}")
+            raise _bad(f"only np.<name> attributes are allowed in {expr!r}", expr)
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp)):
-            raise ValueError(f"--function: {expr!r} must be a plain arithmetic expression")
+            raise _bad(f"{expr!r} must be a plain arithmetic expression", expr)
     return tree
-
-
-def parse_kv(text: str, *, what: str) -> dict[str, Any]:
-    """``"a=1,b=[0.9, 0.99],c=true"`` -> ``{"a": 1, "b": [0.9, 0.99], "c": True}`` (YAML values).
-
-    Commas inside brackets do not split.
-    """
-    import yaml
-
-    out: dict[str, Any] = {}
-    depth, part, parts = 0, "", []
-    for ch in text:
-        if ch in "[(":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(part)
-            part = ""
-        else:
-            part += ch
-    parts.append(part)
-    for item in filter(None, (p.strip() for p in parts)):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"{what}: expected key=value, got {item!r}")
-        parsed = yaml.safe_load(value)
-        out[key.strip()] = tuple(parsed) if isinstance(parsed, list) else parsed
-    return out
 
 
 def resolve_function(
@@ -161,6 +140,10 @@ def resolve_function(
 ) -> Any:
     """An objective from a built-in name, ``"module:callable"``, a NumPy expression, or an object.
 
+    A built-in takes parameters as ``"quadratic:kappa=50,dim=2"``. A bare word that is neither a
+    built-in nor ``x``/``y`` is refused as an unknown function (with the closest name), never
+    read as an expression.
+
     >>> f = resolve_function("x**2 + 3*y**2", start=(1.0, 1.0))
     >>> f([1.0, 2.0]), f.grad_method
     (13.0, 'central differences')
@@ -168,13 +151,20 @@ def resolve_function(
     if not isinstance(spec, str):
         if callable(spec):
             return spec
-        raise TypeError(f"--function: expected a name, module:callable or expression, got {describe(spec)}")
-    if spec.lower().replace("-", "_") in fns.names():
-        return fns.get(spec)
-    name, colon, rest = spec.partition(":")
-    if colon and name.strip().lower().replace("-", "_") in fns.names():
+        raise ParameterTypeError(
+            f"function: expected a name, module:callable or expression, got {describe(spec)}",
+            owner="function",
+            param="function",
+            value=spec,
+        )
+    word = spec.strip().replace("-", "_")
+    _, colon, rest = spec.partition(":")
+    if spec in fns.names() or (word.isidentifier() and word not in {"x", "y"} | _NUMPY_NAMES):
+        return fns.get(spec)  # a built-in, or an unknown name with the closest one suggested
+    if colon and "=" in rest:
         # a built-in with parameters: "quadratic:kappa=50,dim=2"
-        return fns.get(name.strip(), **parse_kv(rest, what="--function"))
+        fname, params = parse_spec(spec, what="function")
+        return fns.get(fname, **params)
     kw: dict[str, Any] = {}
     if start is not None:
         kw["start"] = start
@@ -185,10 +175,10 @@ def resolve_function(
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ValueError(f"--function: cannot import module {module_name!r}: {exc}") from None
+            raise _bad(f"cannot import module {module_name!r}: {exc}", spec) from None
         obj = getattr(module, attr, None)
         if obj is None or not callable(obj):
-            raise ValueError(f"--function: {module_name!r} has no callable {attr!r}")
+            raise _bad(f"{module_name!r} has no callable {attr!r}", spec)
         grad = getattr(obj, "grad", None)
         return CustomObjective(
             spec,
@@ -198,7 +188,7 @@ def resolve_function(
             **kw,
         )
     tree = _check_expression(spec)
-    code = compile(tree, "<--function>", "eval")
+    code = compile(tree, "<function>", "eval")
     namespace: dict[str, Any] = {name: getattr(np, name) for name in _NUMPY_NAMES if hasattr(np, name)}
     namespace.update(np=np, pi=math.pi, e=math.e, __builtins__={})
 
@@ -210,5 +200,5 @@ def resolve_function(
 
     probe = fun(np.asarray(start if start is not None else (1.0, 1.0), dtype=np.float64))
     if not math.isfinite(probe):
-        raise ValueError(f"--function: {spec!r} is not finite at the start point")
+        raise _bad(f"{spec!r} is not finite at the start point", spec)
     return CustomObjective(spec, fun, grid_fun=grid_fun, description=f"f(x, y) = {spec}", **kw)

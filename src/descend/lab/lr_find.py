@@ -8,22 +8,27 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, invalid
 from ..data import as_source, check_batching
 from ..optim import optimizer as make_optimizer
 from ..schedules import Exponential
 
-__all__ = ["LRFindResult", "lr_find", "suggest"]
+__all__ = ["BACKOFF", "LRFindResult", "lr_find", "recommend", "suggest"]
+
+#: the recommended lr is the lr of the lowest smoothed loss divided by this: measured on four
+#: bundled problems (docs/lr-find.md), where it lands within 10% of the best lr of a log grid
+BACKOFF = 4.0
 
 
 @dataclass
 class LRFindResult:
     """Loss against learning rate for one sweep, with the suggested learning rates.
 
-    ``suggestions`` holds ``"valley"`` (inside the longest stretch where the smoothed loss
-    falls, two thirds of the way down: fastai's rule), ``"steep"`` (steepest fall of the
-    smoothed loss against log lr) and ``"min"`` (the lr of the lowest smoothed loss divided by
-    10: Smith's rule of thumb).
+    ``lr`` is the one recommended lr and ``advice`` says why (see :func:`recommend`).
+    ``suggestions`` holds other readings of the curve: ``"valley"`` (inside the longest stretch
+    where the smoothed loss falls, two thirds of the way down: fastai's rule), ``"steep"``
+    (steepest fall of the smoothed loss against log lr) and ``"min"`` (the lr of the lowest
+    smoothed loss divided by 10: Smith's rule of thumb).
     """
 
     lrs: np.ndarray
@@ -33,9 +38,17 @@ class LRFindResult:
     stopped_early: bool
     reason: str
     config: dict[str, Any] = field(default_factory=dict)
+    lr: float = math.nan
+    advice: str = ""
+
+    def marks(self) -> dict[str, float]:
+        """The lrs a picture marks: the recommended one first, then the other readings."""
+        return ({"recommended": self.lr} if math.isfinite(self.lr) else {}) | dict(self.suggestions)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "recommended": self.lr,
+            "advice": self.advice,
             "suggestions": self.suggestions,
             "stopped_early": self.stopped_early,
             "reason": self.reason,
@@ -67,6 +80,32 @@ def suggest(lrs: np.ndarray, smoothed: np.ndarray) -> dict[str, float]:
     return out
 
 
+def recommend(lrs: np.ndarray, smoothed: np.ndarray, *, stopped_early: bool) -> tuple[float, str]:
+    """One lr and the reason: the lr of the lowest smoothed loss divided by :data:`BACKOFF`.
+
+    At the lowest point the lr is at the edge of what the model tolerates; a whole run at that
+    lr overshoots, so the recommendation backs off by a factor of 4 (Smith suggests 10, which
+    measured too cautious for short runs: docs/lr-find.md). When the loss was still falling at
+    the end of the sweep, the edge was not found and the advice says so.
+    """
+    lrs, smoothed = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
+    if len(lrs) < 3:
+        raise ValueError(f"lr_find: need at least 3 points to recommend a learning rate, got {len(lrs)}")
+    i = int(np.argmin(smoothed))
+    edge = float(lrs[i])
+    lr = edge / BACKOFF
+    why = (
+        f"the smoothed loss was lowest at lr={edge:.3g} (the edge of stability); a quarter of it "
+        "trains steadily"
+    )
+    if i >= len(lrs) - 2 and not stopped_early:
+        why += (
+            f"; the loss was still falling at the end of the sweep (lr={float(lrs[-1]):.3g}), so a "
+            "larger lr may be better: sweep to a larger end_lr"
+        )
+    return lr, why
+
+
 def lr_find(
     model: Any,
     data: Any,
@@ -94,7 +133,7 @@ def lr_find(
     start_lr = check_real(owner, "start_lr", start_lr, low=0.0, low_open=True)
     end_lr = check_real(owner, "end_lr", end_lr, low=0.0, low_open=True)
     if end_lr <= start_lr:
-        raise ValueError(f"{owner}: end_lr must be > start_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}")
+        raise invalid(owner, "end_lr", end_lr, f"be > start_lr ({start_lr!r})")
     steps = check_int(owner, "steps", steps, low=3)
     beta = check_real(owner, "beta", beta, low=0.0, high=1.0, high_open=True)
     diverge_factor = check_real(owner, "diverge_factor", diverge_factor, low=1.0, low_open=True)
@@ -143,6 +182,7 @@ def lr_find(
     lr_arr, sm_arr = np.asarray(lrs), np.asarray(smoothed)
     # suggestions ignore the final blow-up, which the stop rule lets in by one point
     cut = len(lr_arr) - 1 if stopped and len(lr_arr) > 3 else len(lr_arr)
+    recommended, advice = recommend(lr_arr[:cut], sm_arr[:cut], stopped_early=stopped)
     return LRFindResult(
         lrs=lr_arr,
         losses=np.asarray(losses),
@@ -150,6 +190,8 @@ def lr_find(
         suggestions=suggest(lr_arr[:cut], sm_arr[:cut]),
         stopped_early=stopped,
         reason=reason,
+        lr=recommended,
+        advice=advice,
         config={
             "optimizer": optimizer,
             "start_lr": start_lr,

@@ -145,6 +145,7 @@ def race(
     for name in optimizers:
         make_optimizer(name, **options.get(name, {}))  # validate every name before running any
     entries: list[RaceEntry] = []
+    given, defaults = [], []
     for name in optimizers:
         opts = dict(options.get(name, {}))
         scores = None
@@ -153,10 +154,13 @@ def race(
             lr, scores = t.lr, t.scores
         elif isinstance(lrs, dict) and name in lrs:
             lr = float(lrs[name])
+            given.append(f"{name} {lr:g}")
         elif isinstance(lrs, (int, float)) and not isinstance(lrs, bool):
             lr = float(lrs)
+            given.append(f"{name} {lr:g}")
         else:
             lr = RACE_LR.get(name, 1e-2)
+            defaults.append(f"{name} {lr:g}")
         opt = make_optimizer(name, lr=lr, **opts)
         res = minimize(
             f,
@@ -184,10 +188,13 @@ def race(
         )
     if tune:
         rule = f"tuned: best of {tuple(grid)} by mean loss over the second half of {steps} steps"
-    elif lrs is not None:
-        rule = "given"
     else:
-        rule = "descend's race defaults (RACE_LR)"
+        parts = []
+        if given:
+            parts.append("given: " + ", ".join(given))
+        if defaults:
+            parts.append("race default (moves visibly on the built-in surfaces): " + ", ".join(defaults))
+        rule = "; ".join(parts)
     return RaceResult(
         function=f,
         start=x0,

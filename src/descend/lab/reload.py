@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import functions as fns
+from ..errors import ParameterError
 from ..train.fit import TrainHistory
 from ..train.minimize import History, MinimizeResult
 from .batching import BatchingCurve, BatchingResult
@@ -102,6 +103,8 @@ def load_lr_find(config: dict[str, Any], summary: dict[str, Any], directory: Pat
         stopped_early=bool(summary["stopped_early"]),
         reason=summary["reason"],
         config=config,
+        lr=_num(summary.get("recommended")),
+        advice=summary.get("advice", ""),
     )
 
 
@@ -177,7 +180,12 @@ def load_run(directory: str | Path) -> tuple[str, list[tuple[str, Any]]]:
     """``(command, [(kind, result), ...])`` for a run folder written by the CLI."""
     d = Path(directory)
     if not (d / "config.yaml").exists() or not (d / "summary.json").exists():
-        raise ValueError(f"report: {str(d)!r} is not a descend run folder (no config.yaml / summary.json)")
+        raise ParameterError(
+            f"report: {str(d)!r} is not a descend run folder (no config.yaml / summary.json)",
+            owner="report",
+            param="runs",
+            value=str(d),
+        )
     config = _read_yaml(d / "config.yaml")
     summary = json.loads((d / "summary.json").read_text())
     command = config.get("command", "")
@@ -198,7 +206,7 @@ def load_run(directory: str | Path) -> tuple[str, list[tuple[str, Any]]]:
         ]
         return command, [("schedules", (scheds, int(config["steps"]), bool(config["log"])))]
     if command == "demo":
-        items: list[tuple[str, Any]] = []
+        items: list[tuple[str, Any]] = [("suite", summary["suite"])] if "suite" in summary else []
         for key in config:
             if key.startswith("race_"):
                 items.append(("race", load_race(config[key], summary[key], d / key)))

@@ -105,7 +105,11 @@ class EarlyStopping(Callback):
 
     ``monitor`` names a per-epoch history column: ``"val_loss"`` (default), ``"train_loss"`` or a
     validation metric such as ``"val_accuracy"`` (use ``mode="max"``). An improvement is a change
-    beyond ``min_delta``; after ``patience`` epochs without one, training stops.
+    beyond ``min_delta``. As in Keras, training stops after the ``patience``-th epoch in a row
+    without one: with ``patience=3`` and the best value at epoch 4, the last epoch run is 7
+    (``patience=0`` stops at the first epoch that does not improve). With ``restore_best``, a
+    stopped run gets the best epoch's parameters back and ``restored_epoch`` says which epoch
+    that was (``None`` when nothing was restored).
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.best_params: dict[str, np.ndarray] | None = None
         self.stopped_epoch: int | None = None
+        self.restored_epoch: int | None = None
 
     def on_train_begin(self, run: Run) -> None:
         if self.monitor.startswith("val_") and run.validation is None:
@@ -158,7 +163,7 @@ class EarlyStopping(Callback):
                 self.best_params = {k: v.copy() for k, v in run.params.items()}
             return None
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = int(info["epoch"])
             return True
         return None
@@ -167,6 +172,7 @@ class EarlyStopping(Callback):
         if self.restore_best and self.best_params is not None and self.stopped_epoch is not None:
             for k, v in self.best_params.items():
                 np.copyto(run.params[k], v)
+            self.restored_epoch = self.best_epoch
 
     def state_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

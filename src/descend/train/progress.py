@@ -47,7 +47,7 @@ class _Plain(Progress):
         if self.total and step:
             eta = f" eta {((now - self.t0) / step) * (self.total - step):.0f}s"
         self.stream.write(
-            f"step {step}{of} epoch {epoch} loss {loss:.4g} lr {lr:.3g} {rate:,.0f} samples/s{eta}\n"
+            f"epoch {epoch} step {step}{of} loss {loss:.4g} lr {lr:.3g} {_rate(rate)} samples/s{eta}\n"
         )
         self.stream.flush()
         self.last = now
@@ -59,48 +59,63 @@ class _Plain(Progress):
 
 
 class _Rich(Progress):
+    """A live bar whose line leads with the numbers (epoch, step, loss, lr, samples/s, ETA): on
+    an 80-column terminal they all fit, and the bar takes what is left. The description (model,
+    optimizer, batch size) is printed once above it."""
+
     def __init__(self, stream: TextIO):
         from rich.console import Console
 
         self.console = Console(file=stream)
 
     def start(self, total_steps: int | None, description: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import (
-            Progress as RichProgress,
-        )
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
 
+        self.total = total_steps
+        of = f"/{total_steps}" if total_steps else ""
         self.bar = RichProgress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("epoch {task.fields[epoch]} loss {task.fields[loss]} lr {task.fields[lr]}"),
-            TextColumn("{task.fields[rate]} samples/s"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn(
+                "epoch {task.fields[epoch]} step {task.fields[step]}" + of + " loss {task.fields[loss]} "
+                "lr {task.fields[lr]} {task.fields[rate]} samples/s",
+                markup=False,
+            ),
+            TextColumn("eta"),
+            TimeRemainingColumn(compact=True),
+            BarColumn(bar_width=None),
             console=self.console,
             transient=False,
+            expand=True,
         )
+        self.console.print(description, highlight=False, soft_wrap=True)
         self.t0 = time.perf_counter()
-        self.task = self.bar.add_task(description, total=total_steps, epoch=0, loss="-", lr="-", rate="-")
+        self.task = self.bar.add_task("", total=total_steps, epoch=0, step=0, loss="-", lr="-", rate="-")
         self.bar.start()
 
     def update(self, step: int, epoch: int, loss: float, lr: float, samples: int) -> None:
         rate = samples / max(time.perf_counter() - self.t0, 1e-9)
         self.bar.update(
-            self.task, completed=step, epoch=epoch, loss=f"{loss:.4g}", lr=f"{lr:.3g}", rate=f"{rate:,.0f}"
+            self.task,
+            completed=step,
+            step=step,
+            epoch=epoch,
+            loss=f"{loss:.4g}",
+            lr=f"{lr:.3g}",
+            rate=_rate(rate),
         )
 
     def close(self, message: str = "") -> None:
         self.bar.stop()
         if message:
             self.console.print(message, highlight=False)
+
+
+def _rate(per_second: float) -> str:
+    """``412k`` rather than ``412,436``: the bar's line has no room to spare."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if per_second >= div:
+            return f"{per_second / div:.3g}{suffix}"
+    return f"{per_second:.3g}"
 
 
 def make_progress(progress: Any, stream: TextIO | None = None) -> Progress:

@@ -41,6 +41,7 @@ BATCHING_X: dict[str, str] = {
 
 #: colour and line style of each LR range-test suggestion
 SUGGESTION_STYLE: dict[str, dict[str, str]] = {
+    "recommended": {"color": "#000000", "linestyle": "-"},
     "valley": {"color": "#2ca02c", "linestyle": "--"},
     "steep": {"color": "#d62728", "linestyle": ":"},
     "min": {"color": "#9467bd", "linestyle": "-."},
@@ -94,7 +95,8 @@ def log_worthy(*arrays: Any) -> bool:
 
 def plot_lr_find(result: Any, ax: Axes | None = None) -> Drawn:
     """The LR range test: smoothed loss (and the raw batch loss, faint) against lr on a log axis,
-    with a vertical marker and a label for each suggestion (``valley``, ``steep``, ``min``)."""
+    with a vertical marker and a label for the recommended lr and each other reading
+    (``valley``, ``steep``, ``min``)."""
     ax = _axes(ax)
     lrs = np.asarray(result.lrs, dtype=np.float64)
     drawn = Drawn(ax)
@@ -108,7 +110,7 @@ def plot_lr_find(result: Any, ax: Axes | None = None) -> Drawn:
         lo, first = float(finite.min()), float(finite[0])
         top = max(first, lo) + 0.25 * abs(max(first, lo) - lo) + 1e-12
         ax.set_ylim(lo - 0.1 * (top - lo), top)
-    for i, (name, lr) in enumerate(result.suggestions.items()):
+    for i, (name, lr) in enumerate(result.marks().items()):
         style = SUGGESTION_STYLE.get(name, {"color": "black", "linestyle": "--"})
         drawn.markers[name] = ax.axvline(lr, lw=1.5, label=f"{name}: {lr:.3g}", **style)
         drawn.texts[name] = ax.annotate(

@@ -740,7 +740,7 @@ def race_mp4(
     if ffmpeg is None:
         raise RuntimeError(
             f"{owner}: MP4 needs ffmpeg on PATH and none was found; {FFMPEG_HINT}. "
-            "Without it, write a GIF with race_animation() (Pillow only) instead."
+            "The GIF needs only Pillow and is written without it."
         )
     anim = _Animator(race, size, dpi, check_int(owner, "resolution", resolution, low=10))
     ks = list(anim.frame_steps(frames))

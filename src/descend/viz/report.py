@@ -51,7 +51,24 @@ MAX_FRAMES = 60
 #: most points drawn per optimizer path: keeps a 5000-step race's page small
 MAX_PATH_POINTS = 300
 
-_TEMPLATE = "plotly_white"
+
+def _template() -> go.layout.Template:
+    """plotly_white with exponents written as powers of ten (10⁻⁶), not SI prefixes (1µ)."""
+    import plotly.io as pio
+
+    t = go.layout.Template(pio.templates["plotly_white"])
+    for axis in (
+        t.layout.xaxis,
+        t.layout.yaxis,
+        t.layout.scene.xaxis,
+        t.layout.scene.yaxis,
+        t.layout.scene.zaxis,
+    ):
+        axis.exponentformat = "power"
+    return t
+
+
+_TEMPLATE = _template()
 _CONFIG = {"displaylogo": False, "responsive": True}
 # matplotlib marker names of viz._style -> plotly marker symbols, so both kinds of picture agree
 _SYMBOLS = {
@@ -94,8 +111,9 @@ def _esc(text: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
+    """A table cell as the terminal shows it: ``-`` for a missing value or NaN."""
+    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+        return "-"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
@@ -115,7 +133,7 @@ def _td(value: Any) -> str:
 
 def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
     """An HTML table of dict rows (columns: the union of keys in first-seen order); every cell is
-    escaped, floats shown with 4 significant digits, ``None`` as a dash."""
+    escaped, floats shown with 4 significant digits, ``None`` and NaN as ``-`` (as in the terminal)."""
     if columns is None:
         columns = list(dict.fromkeys(k for row in rows for k in row))
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
@@ -350,32 +368,63 @@ def interactive_race_figure(
 
 
 def _race_loss_figure(race: Any) -> go.Figure:
-    """Loss (minus the known minimum value, when there is one) against step, log y where possible."""
+    """Loss (minus the known minimum value, when there is one) against step, log y where possible.
+
+    A diverged run is drawn up to its last finite loss and ends in an ``x`` (on the top edge
+    when it is beyond the view); the view follows the runs that did not diverge, as in
+    :func:`descend.viz.race.plot_loss`.
+    """
     fmin = getattr(race.function, "minimum_value", None)
     fig = go.Figure()
-    ys = []
-    for e, style in zip(race.entries, entry_styles(e.optimizer for e in race.entries), strict=True):
-        y = np.asarray(e.losses, dtype=np.float64) - (fmin if fmin is not None else 0.0)
-        ys.append(y)
+    ys = [np.asarray(e.losses, dtype=np.float64) - (fmin if fmin is not None else 0.0) for e in race.entries]
+    ys = [y[np.isfinite(y)] if e.diverged else y for y, e in zip(ys, race.entries, strict=True)]
+    calm = [y for y, e in zip(ys, race.entries, strict=True) if not e.diverged] + [y[:1] for y in ys]
+    ref = np.concatenate(calm) if calm else np.zeros(0)
+    ref = ref[np.isfinite(ref)]
+    positive = ref.size > 0 and bool(np.all(ref > 0)) and all(np.all(y[np.isfinite(y)] > 0) for y in ys)
+    styles = entry_styles(e.optimizer for e in race.entries)
+    for e, y, style in zip(race.entries, ys, styles, strict=True):
+        label = e.label + (" (diverged)" if e.diverged else "")
         fig.add_trace(
             go.Scatter(
                 x=np.arange(len(y)),
                 y=y,
                 mode="lines",
-                name=_esc(e.label),
+                name=_esc(label),
+                legendgroup=e.optimizer,
                 line={"color": style["color"], "width": 2},
-                hovertemplate=f"<b>{_esc(e.label)}</b><br>step %{{x}}<br>loss = %{{y:.5g}}<extra></extra>",
+                hovertemplate=f"<b>{_esc(label)}</b><br>step %{{x}}<br>loss = %{{y:.5g}}<extra></extra>",
             )
         )
-    positive = all(np.all(y[np.isfinite(y)] > 0) for y in ys)
+    yaxis: dict[str, Any] = {"title": {"text": "loss − f*" if fmin is not None else "loss"}}
+    yaxis["type"] = "log" if positive else "linear"
+    if ref.size:
+        lo, hi = float(ref.min()), float(ref.max())
+        if positive:
+            lo, hi = math.log10(lo), math.log10(hi)
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5
+        yaxis["range"] = [lo - pad, hi + pad]
+        top = 10 ** (hi + pad) if positive else hi + pad
+        for e, y, style in zip(race.entries, ys, styles, strict=True):
+            if e.diverged and len(y):
+                fig.add_trace(
+                    go.Scatter(
+                        x=[len(y) - 1],
+                        y=[min(float(y[-1]), top)],
+                        mode="markers",
+                        marker={"symbol": "x", "size": 12, "color": style["color"]},
+                        name=_esc(f"{e.optimizer} diverged at step {len(y)}"),
+                        legendgroup=e.optimizer,
+                        showlegend=False,
+                        cliponaxis=False,
+                        hovertemplate=f"{_esc(e.optimizer)} diverged after step %{{x}}<extra></extra>",
+                    )
+                )
     fig.update_layout(
         template=_TEMPLATE,
         title={"text": "loss − f* against step" if fmin is not None else "loss against step", "x": 0.01},
-        xaxis={"title": {"text": "step"}},
-        yaxis={
-            "title": {"text": "loss − f*" if fmin is not None else "loss"},
-            "type": "log" if positive else "linear",
-        },
+        xaxis={"title": {"text": "step"}, "range": [0, race.steps]},
+        yaxis=yaxis,
         height=420,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
     )
@@ -455,9 +504,9 @@ def lr_find_section(result: Any) -> Section:
     lo, hi = (float(finite.min()), float(max(finite[0], finite.min()))) if finite.size else (0.0, 1.0)
     top = hi + 0.25 * (hi - lo) + 1e-12
     bottom = lo - 0.1 * (top - lo)
-    colors = {"valley": "#2ca02c", "steep": "#d62728", "min": "#9467bd"}
-    dashes = {"valley": "dash", "steep": "dot", "min": "dashdot"}
-    for i, (name, lr) in enumerate(result.suggestions.items()):
+    colors = {"recommended": "#000000", "valley": "#2ca02c", "steep": "#d62728", "min": "#9467bd"}
+    dashes = {"recommended": "solid", "valley": "dash", "steep": "dot", "min": "dashdot"}
+    for i, (name, lr) in enumerate(result.marks().items()):
         # a vertical line as a trace (not a shape) so the legend can hide it, like the curves;
         # the labels sit at staggered heights so close suggestions stay readable
         label_y = top - (0.04 + 0.07 * i) * (top - bottom)
@@ -482,12 +531,14 @@ def lr_find_section(result: Any) -> Section:
         height=480,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
     )
-    rows = [{"suggestion": k, "lr": v} for k, v in result.suggestions.items()]
+    rows = [{"suggestion": k, "lr": v} for k, v in result.marks().items()]
     cfg = getattr(result, "config", {}) or {}
+    advice = getattr(result, "advice", "")
     intro = (
         f"{len(lrs)} steps"
         + (f" with {cfg['optimizer']}" if "optimizer" in cfg else "")
         + f"; {result.reason}."
+        + (f" Recommended lr {result.lr:.3g}: {advice}." if advice else "")
     )
     return Section("Learning-rate range test", [fig, render_table(rows)], intro)
 
@@ -585,7 +636,7 @@ def training_section(run: Any, title: str = "Training") -> Section:
                         mode="lines+markers",
                         name=label,
                         line={"color": color, "width": 2},
-                        customdata=np.asarray(ep["epoch"]) + 1,
+                        customdata=np.asarray(ep["epoch"]),  # counted from 0, as in the table
                         hovertemplate=(
                             f"{label}<br>epoch %{{customdata}} (step %{{x}})<br>%{{y:.5g}}<extra></extra>"
                         ),
@@ -616,7 +667,7 @@ def training_section(run: Any, title: str = "Training") -> Section:
     if metrics and ep.get("epoch"):
         mfig = go.Figure()
         for k in metrics:
-            mfig.add_trace(go.Scatter(x=np.asarray(ep["epoch"]) + 1, y=ep[k], mode="lines+markers", name=k))
+            mfig.add_trace(go.Scatter(x=np.asarray(ep["epoch"]), y=ep[k], mode="lines+markers", name=k))
         mfig.update_layout(
             template=_TEMPLATE,
             title={"text": "validation metrics per epoch", "x": 0.01},

@@ -1,0 +1,207 @@
+"""Every command with bad values for every flag: exit code 2, one line naming the flag, no traceback.
+
+Each row is (arguments, the flag the line must name, a fragment of the message). The kinds of
+bad value are the ones a user meets: wrong type, out of range, unknown name, missing file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from descend.cli import main
+
+BAD = [
+    # ---- demo
+    (["demo", "--steps", "x"], "--steps", "valid integer"),
+    (["demo", "--steps", "0"], "--steps", "greater than or equal to 1"),
+    (["demo", "--functions", "rosenbrok"], "--functions", "did you mean 'rosenbrock'?"),
+    (["demo", "--optimizers", "adamm"], "--optimizers", "unknown optimizer 'adamm'; did you mean 'adam'?"),
+    (["demo", "--optimizers", "sgd,sgd"], "--optimizers", "listed twice"),
+    (["demo", "--stepz", "3"], "--stepz", "No such option"),
+    # ---- race
+    (["race", "rosenbrok"], "FUNCTION", "unknown function 'rosenbrok'; did you mean 'rosenbrock'?"),
+    (["race", "rosenbrok:a=1"], "FUNCTION", "did you mean 'rosenbrock'?"),
+    (["race", "quadratic:kapa=3"], "FUNCTION", "did you mean 'kappa'?"),
+    (["race", "quadratic:kappa=0.5"], "FUNCTION", "kappa"),
+    (["race", "quadratic:kappa=x"], "FUNCTION", "kappa must be a real number"),
+    (["race", "import os"], "FUNCTION", "not a valid expression"),
+    (["race", "x + foo", "--start", "1,1"], "FUNCTION", "unknown name 'foo'"),
+    (["race", "no_such_module_xyz:f"], "FUNCTION", "cannot import module"),
+    (["race", "rosenbrock", "--optimizers", "sgd,adamm"], "--optimizers", "unknown optimizer 'adamm'"),
+    (["race", "rosenbrock", "--lr", "fast"], "--lr", "expected comma-separated numbers"),
+    (["race", "rosenbrock", "--lr", "-1"], "--lr", "> 0"),
+    (["race", "rosenbrock", "--lr", "0"], "--lr", "> 0"),
+    (["race", "rosenbrock", "--optimizers", "adam", "--lr", "sgd=0.1"], "--lr", "not one of the racing"),
+    (["race", "rosenbrock", "--lr", "0.1", "--tune"], "--lr", "not both"),
+    (["race", "rosenbrock", "--steps", "x"], "--steps", "valid integer"),
+    (["race", "rosenbrock", "--steps", "0"], "--steps", "greater than or equal to 1"),
+    (["race", "rosenbrock", "--start", "1"], "--start", "expected 2 comma-separated numbers"),
+    (["race", "rosenbrock", "--start", "a,b"], "--start", "expected comma-separated numbers"),
+    (["race", "rosenbrock", "--noise", "x"], "--noise", "valid number"),
+    (["race", "rosenbrock", "--noise", "-1"], "--noise", "greater than or equal to 0"),
+    (["race", "rosenbrock", "--seed", "-1"], "--seed", "greater than or equal to 0"),
+    (["race", "rosenbrock", "--frames", "1"], "--frames", "greater than or equal to 2"),
+    (["race", "rosenbrock", "--set", "adamm.betas=[0.8,0.9]"], "--set", "expected OPTIMIZER.KEY=VALUE"),
+    (["race", "rosenbrock", "--set", "adam.betas=[1.5,0.9]"], "--set", "beta1 must satisfy"),
+    (["race", "rosenbrock", "--set", "adam.bettas=[0.8,0.9]"], "--set", "did you mean 'betas'?"),
+    (["race", "rosenbrock", "--set", "momentum.momentum=x"], "--set", "momentum must be a real number"),
+    (["race", "rosenbrock", "--set", "adam.betas=[0.8,0.9"], "--set", "unclosed bracket"),
+    (["race", "rosenbrock", "--set", "sgd.lr=3"], "--set", "with --lr"),
+    # ---- train
+    (["train", "digitz"], "DATA", "unknown dataset 'digitz'; did you mean 'digits'?"),
+    (["train", "missing.npy", "--target", "y.npy"], "DATA", "no such file 'missing.npy'"),
+    (["train", "X.npy", "--target", "missing.npy"], "--target", "no such file 'missing.npy'"),
+    (["train", "X.npy"], "--target", "name the targets"),
+    (["train", "digits", "--target", "y"], "--target", "built-in dataset"),
+    (["train", "X.npy", "--target", "many.npy"], "--model", "cannot be chosen from the targets"),
+    (["train", "digits", "--model", "svm"], "--model", "unknown model 'svm'"),
+    (["train", "digits", "--model", "logistc"], "--model", "did you mean 'logistic'?"),
+    (["train", "iris", "--model", "logistic"], "--model", "needs 2 classes"),
+    (["train", "diabetes", "--model", "softmax"], "--model", "needs class labels"),
+    (["train", "digits", "--hidden", "64,x"], "--hidden", "layer sizes"),
+    (["train", "digits", "--hidden", "0"], "--hidden", "layer sizes"),
+    (["train", "digits", "--activation", "gelu"], "--activation", "activation must be one of"),
+    (["train", "digits", "--optimizer", "adamm"], "--optimizer", "did you mean 'adam'?"),
+    (["train", "digits", "--lr", "x"], "--lr", "valid number"),
+    (["train", "digits", "--lr", "-0.1"], "--lr", "> 0"),
+    (["train", "digits", "--lr", "0"], "--lr", "0 would leave the parameters"),
+    (["train", "digits", "--lr", "nan"], "--lr", "> 0"),
+    (["train", "digits", "--lr", "0.1", "--schedule", "constant:lr=0.1"], "--schedule", "not both"),
+    (["train", "digits", "--schedule", "nope:lr=1"], "--schedule", "unknown schedule 'nope'"),
+    (["train", "digits", "--schedule", "cosine:lr0=x,total_steps=9"], "--schedule", "lr0 must be a real"),
+    (["train", "digits", "--schedule", "cosine:lr0=1"], "--schedule", "total_steps"),
+    (["train", "digits", "--schedule", "cosine:lr0=1,total_step=9"], "--schedule", "did you mean 'total_steps'?"),
+    (["train", "digits", "--batch-size", "x"], "--batch-size", "expected 'full', 1 or an integer"),
+    (["train", "digits", "--batch-size", "0"], "--batch-size", "batch_size >= 1, got 0"),
+    (["train", "digits", "--epochs", "x"], "--epochs", "valid integer"),
+    (["train", "digits", "--epochs", "0"], "--epochs", "greater than or equal to 1"),
+    (["train", "digits", "--seed", "-1"], "--seed", "greater than or equal to 0"),
+    (["train", "digits", "--val-fraction", "2"], "--val-fraction", "less than or equal to 0.9"),
+    (["train", "digits", "--val-fraction", "x"], "--val-fraction", "valid number"),
+    (["train", "digits", "--early-stopping", "x"], "--early-stopping", "valid integer"),
+    (["train", "digits", "--early-stopping", "-1"], "--early-stopping", "greater than or equal to 0"),
+    (["train", "digits", "--early-stopping", "2", "--val-fraction", "0"], "--early-stopping", "validation"),
+    (["train", "digits", "--checkpoint-every", "0"], "--checkpoint-every", "greater than or equal to 1"),
+    (["train", "digits", "--resume"], "--resume", "needs --out"),
+    (["train", "digits", "--resume", "--out", "nowhere"], "--resume", "no checkpoint"),
+    # ---- lr-find
+    (["lr-find", "digitz"], "DATA", "did you mean 'digits'?"),
+    (["lr-find", "missing.csv", "--target", "y"], "DATA", "no such file 'missing.csv'"),
+    (["lr-find", "X.npy", "--target", "missing.npy"], "--target", "no such file 'missing.npy'"),
+    (["lr-find", "digits", "--model", "svm"], "--model", "unknown model 'svm'"),
+    (["lr-find", "digits", "--hidden", "x"], "--hidden", "layer sizes"),
+    (["lr-find", "digits", "--optimizer", "lbfgs"], "--optimizer", "unknown optimizer 'lbfgs'"),
+    (["lr-find", "digits", "--start-lr", "0"], "--start-lr", "start_lr > 0"),
+    (["lr-find", "digits", "--start-lr", "x"], "--start-lr", "valid number"),
+    (["lr-find", "digits", "--end-lr", "1e-9"], "--end-lr", "greater than --start-lr"),
+    (["lr-find", "digits", "--steps", "2"], "--steps", "greater than or equal to 3"),
+    (["lr-find", "digits", "--batch-size", "0"], "--batch-size", "greater than or equal to 1"),
+    (["lr-find", "digits", "--seed", "x"], "--seed", "valid integer"),
+    # ---- schedule
+    (["schedule", "nope:lr=1"], "SPECS", "unknown schedule 'nope'"),
+    (["schedule", "cosin:lr0=1,total_steps=9"], "SPECS", "did you mean 'cosine'?"),
+    (["schedule", "cosine:lr0=abc,total_steps=10"], "SPECS", "lr0"),
+    (["schedule", "cosine:lr0=0.1"], "SPECS", "total_steps"),
+    (["schedule", "multi_step:lr0=1,milestones=[100,200"], "SPECS", "unclosed bracket"),
+    (["schedule", "cosine:lr0"], "SPECS", "expected key=value"),
+    (["schedule", "{bad json"], "SPECS", "not valid JSON"),
+    (["schedule", "cosine:lr0=1,total_steps=9", "--steps", "0"], "--steps", "greater than or equal to 1"),
+    # ---- compare-batching
+    (["compare-batching", "--data", "digitz"], "--data", "did you mean 'digits'?"),
+    (["compare-batching", "--data", "digits"], "--data", "least-squares"),
+    (["compare-batching", "--batch-sizes", "full,x"], "--batch-sizes", "expected 'full', 1 or an integer"),
+    (["compare-batching", "--batch-sizes", "0"], "--batch-sizes", "batch_size >= 1"),
+    (["compare-batching", "--epochs", "0"], "--epochs", "greater than or equal to 1"),
+    (["compare-batching", "--seed", "-1"], "--seed", "greater than or equal to 0"),
+    (["compare-batching", "--optimizer", "adamm"], "--optimizer", "did you mean 'adam'?"),
+    # ---- report
+    (["report", "missing-folder"], "RUNS", "no such folder"),
+    (["report", "."], "RUNS", "is not a descend run folder"),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    np.save("X.npy", rng.normal(size=(40, 3)))
+    np.save("y.npy", (rng.random(40) > 0.5).astype(np.int64))
+    np.save("many.npy", rng.integers(0, 50, size=40))  # 40 integers: counts or classes? ambiguous
+    return tmp_path
+
+
+@pytest.mark.parametrize(("args", "flag", "text"), BAD, ids=[" ".join(a) for a, _, _ in BAD])
+def test_bad_values_exit_2_with_one_line_naming_the_flag(args, flag, text, capsys, workdir):
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    (line,) = lines
+    command = args[0]
+    assert line.startswith(f"descend {command}: {flag}: "), line
+    assert text in line, line
+    assert "Traceback" not in captured.err + captured.out
+    assert not (workdir / "runs").exists()  # refused before writing anything
+
+
+def test_every_flag_of_every_command_has_a_bad_value_in_the_table():
+    """A new flag without a row here fails: the table covers the whole surface."""
+    import typer
+
+    from descend.cli import app
+
+    group = typer.main.get_command(app)
+    covered = {(args[0], flag) for args, flag, _ in BAD}
+    exempt = {"--help", "--out", "--quick", "--table", "--no-table", "--tune", "--gif", "--no-gif", "--mp4"}
+    exempt |= {"--log", "--json", "--progress", "--no-progress", "--standardize", "--features"}
+    missing = []
+    for name, cmd in group.commands.items():
+        for param in cmd.params:
+            flags = [o for o in param.opts if o.startswith("--")] or [param.name.upper()]
+            flag = flags[0]
+            if flag in exempt or name in ("functions", "optimizers"):
+                continue
+            if (name, flag) not in covered:
+                missing.append((name, flag))
+    assert not missing, missing
+
+
+def test_library_errors_carry_their_parameter_and_the_cli_maps_it_in_one_table():
+    import descend as ds
+    from descend.cli import FLAGS, flag_for
+    from descend.errors import ParameterError, ParameterTypeError
+
+    with pytest.raises(ParameterError) as info:
+        ds.Adam(lr=-0.1)
+    assert (info.value.owner, info.value.param, info.value.value) == ("Adam", "lr", -0.1)
+    assert str(info.value) == "Adam: lr must satisfy lr >= 0 (finite), got -0.1"
+    assert flag_for("train", info.value) == "--lr" == FLAGS["lr"]
+    with pytest.raises(ParameterTypeError) as info:
+        ds.fit("linear", (np.zeros((4, 2)), np.zeros(4)), epochs="3", progress=False)
+    assert info.value.param == "epochs" and isinstance(info.value, TypeError)
+    assert flag_for("train", info.value) == "--epochs"
+    with pytest.raises(ParameterError) as info:
+        ds.fit("linear", (np.zeros((4, 2)), np.zeros(4)), batch_size=0, progress=False)
+    assert flag_for("train", info.value) == "--batch-size"
+    assert flag_for("compare-batching", info.value) == "--batch-sizes"
+    with pytest.raises(ParameterError) as info:
+        ds.optimizer("adamm")
+    assert flag_for("race", info.value) == "--optimizers" and flag_for("train", info.value) == "--optimizer"
+
+
+def test_an_error_raised_while_training_is_mapped_by_its_parameter(capsys, tmp_path, monkeypatch):
+    """The run phase has no per-call-site guess: fit's own error names the parameter."""
+    from descend import workflows
+
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(*args, **kwargs):
+        import descend as ds
+
+        return ds.fit("linear", (np.zeros((4, 2)), np.zeros(4)), epochs=0)
+
+    monkeypatch.setattr(workflows, "run_train", refuse)
+    assert main(["train", "linear"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("descend train: --epochs: epochs must satisfy epochs >= 1, got 0"), err
