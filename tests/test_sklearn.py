@@ -15,6 +15,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import descend as ds
 from descend.sklearn import DescendClassifier, DescendRegressor
@@ -290,3 +291,17 @@ def test_cross_validation_within_one_point_of_sklearn(load, ours, theirs):
     a = cross_val_score(make_pipeline(StandardScaler(), ours), X, y, cv=5).mean()
     b = cross_val_score(make_pipeline(StandardScaler(), theirs), X, y, cv=5).mean()
     assert a >= b - 0.01, (a, b)
+
+
+# -- scikit-learn's own estimator checks --------------------------------------------------------------
+@parametrize_with_checks([DescendRegressor(), DescendClassifier()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks(
+    [DescendRegressor(hidden_layer_sizes=(8,)), DescendClassifier(hidden_layer_sizes=(8,))]
+)
+def test_sklearn_estimator_checks_mlp(estimator, check):
+    check(estimator)

@@ -234,8 +234,8 @@ class _DescendEstimator(BaseEstimator):
         return X.astype(run.model.dtype, copy=False)
 
     def _scores(self, X: Any) -> np.ndarray:
-        run = self.run_
-        return run.model.decision_function(run.params, self._features(X))
+        Xs = self._features(X)
+        return self.run_.model.decision_function(self.run_.params, Xs)
 
     # -- training -----------------------------------------------------------------------------------
     def _train(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any = None) -> Any:
@@ -504,7 +504,7 @@ class DescendRegressor(RegressorMixin, _DescendEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values: (n,) for 1-D training targets, (n, n_outputs) otherwise."""
-        z = np.asarray(self._scores(X), dtype=np.float64).reshape(-1, self.n_outputs_)
+        z = np.asarray(self._scores(X), dtype=np.float64).reshape(-1, len(self._y_mean))
         out = z * self._y_scale + self._y_mean
         return out[:, 0] if self._y_ndim == 1 else out
 
