@@ -21,6 +21,7 @@ from .base import (
     check_batching,
     epoch_order,
 )
+from .dask import DaskSource, from_dask, is_dask_collection
 from .files import ON_BAD_ROWS, CSVSource, ParquetSource, _expand
 from .split import holdout_mask, split
 
@@ -31,6 +32,7 @@ __all__ = [
     "Batch",
     "CSVSource",
     "Chunk",
+    "DaskSource",
     "DataError",
     "DataSource",
     "ParquetSource",
@@ -39,6 +41,7 @@ __all__ = [
     "check_arrays",
     "check_batching",
     "epoch_order",
+    "from_dask",
     "from_npy",
     "holdout_mask",
     "open",
@@ -50,6 +53,13 @@ def as_source(data: Any, *, owner: str = "fit", name: str = "data") -> DataSourc
     """A :class:`DataSource` from a source, or from an ``(X, y)`` pair of arrays."""
     if isinstance(data, DataSource):
         return data
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3) and is_dask_collection(data[0]):
+        return from_dask(tuple(data), owner=owner)  # dask arrays: gradients computed on the workers
+    if is_dask_collection(data):
+        raise TypeError(
+            f"{owner}: {name} is a dask collection; pass (dask_X, dask_y) arrays or "
+            "descend.data.from_dask(ddf, target='y') for a dask DataFrame"
+        )
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return ArraySource(data[0], data[1], owner=owner)
     if isinstance(data, (tuple, list)) and len(data) == 3:  # (X, y, sample_weight)

@@ -1,0 +1,823 @@
+"""Data on a Dask cluster: partitions persisted on the workers, gradients computed where they live.
+
+A :class:`DaskSource` is a list of partitions (the row chunks of dask arrays, or the partitions
+of a dask DataFrame), each turned into NumPy arrays by one *pure* task and persisted on the
+workers: nothing is scattered, so a partition lost with a worker is recomputed from its graph.
+``fit`` drives it through :meth:`DaskSource.gradients`: for every step the client ships the
+current parameters to one task per partition that contributes rows to the batch; each task
+returns that partition's (gradient sum, loss sum, weight, rows); the partial results are summed
+in a fixed tree order over partition ids and the client divides. No task is pinned to a worker
+and workers run BLAS on one thread (Dask's nanny default), so a partial result does not depend on
+which worker computed it and two runs with the same seed give the same bits.
+
+An epoch's order is a pure function of ``(seed, epoch, layout)``, as for files: the partitions
+are permuted (:func:`~descend.data.base.epoch_plan`), the rows of each partition are permuted
+(:func:`~descend.data.base.window_order`, a partition being the window), the partitions are laid
+end to end and batch ``b`` is positions ``[b*B, (b+1)*B)``. A batch therefore touches one or a few
+partitions; full-batch gradient descent touches all of them, one task each.
+
+Dask is optional: this module imports it only when a source is built (``pip install
+'descend[dask]'``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import math
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_int, describe
+from ..errors import ParameterError, ParameterTypeError
+from .base import (
+    MAX_CLASSES,
+    PART_ROWS,
+    Chunk,
+    DataError,
+    DataSource,
+    Summary,
+    epoch_plan,
+    n_batches_for,
+    window_order,
+)
+
+__all__ = [
+    "FANIN",
+    "INLINE_BYTES",
+    "DaskSource",
+    "connect",
+    "from_dask",
+    "is_dask_collection",
+    "read",
+    "synthetic",
+    "synthetic_arrays",
+]
+
+#: parameters up to this many bytes travel inline in every partition task; larger ones travel
+#: once per step as a task of their own whose result the partition tasks fetch from its worker
+INLINE_BYTES = 1 << 16
+#: partial results summed by one reduction task (the tree's fan-in)
+FANIN = 8
+
+_INSTALL = "install it with: pip install 'descend[dask]'"
+
+
+def _dask() -> Any:
+    try:
+        import dask
+        import distributed  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"descend.data.dask needs dask and distributed ({exc}); {_INSTALL}") from None
+    return dask
+
+
+def is_dask_collection(x: Any) -> bool:
+    """True for a dask array, DataFrame, Series or delayed object (without importing dask)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return bool(dask.is_dask_collection(x))
+
+
+def _client(client: Any, owner: str) -> Any:
+    _dask()
+    from distributed import Client, get_client
+
+    if client is not None:
+        if not isinstance(client, Client):
+            raise ParameterTypeError(
+                f"{owner}: client must be a distributed.Client, got {describe(client)}",
+                owner=owner,
+                param="client",
+                value=client,
+            )
+        return client
+    try:
+        return get_client()
+    except ValueError:
+        raise ValueError(
+            f"{owner}: no distributed.Client is running; connect one first "
+            "(distributed.Client('tcp://scheduler:8786'), or descend.data.dask.connect('local:2')) "
+            "or pass client="
+        ) from None
+
+
+# -- tasks run on the workers (pure functions of their arguments) ----------------------------------
+
+
+def _first_bad(a: np.ndarray) -> tuple[int, int] | None:
+    if a.dtype.kind != "f":
+        return None
+    finite = np.isfinite(a)
+    if finite.all():
+        return None
+    bad = np.argwhere(~finite)[0]
+    return int(bad[0]), int(bad[1]) if bad.size > 1 else 0
+
+
+def _make_part(
+    X: Any, y: Any, w: Any, index: int, description: str, columns: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One partition as NumPy arrays (X, y, w), checked: a NaN/inf names the partition and row."""
+    X, y = np.asarray(X), np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    w = None if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
+
+    def fail(what: str, r: int, c: Any) -> None:
+        col = "" if c is None else f", column {columns[c] if columns is not None else c}"
+        raise DataError(
+            f"{description}: partition {index} has {what} at row {r} of the partition{col}",
+            file=f"partition {index}",
+            row=r,
+            column=None if c is None else (columns[c] if columns is not None else c),
+        )
+
+    bad = _first_bad(X)
+    if bad is not None:
+        fail(f"a non-finite value ({float(X[bad])!r})", *bad)
+    if y.dtype.kind == "f":
+        bad = _first_bad(y)
+        if bad is not None:
+            fail("a non-finite target", bad[0], None)
+    elif y.dtype == object:
+        missing = np.array([v is None or (isinstance(v, float) and math.isnan(v)) for v in y.tolist()])
+        if missing.any():
+            fail("a missing target", int(np.argmax(missing)), None)
+    if w is not None:
+        ok = np.isfinite(w) & (w >= 0)
+        if not ok.all():
+            r = int(np.argmax(~ok))
+            fail(f"a sample weight that is not finite and >= 0 ({w[r]!r})", r, None)
+    return X, y, w
+
+
+def _frame_part(
+    frame: Any,
+    features: Sequence[str],
+    target: str,
+    weight: str | None,
+    dtype: str,
+    index: int,
+    description: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A pandas partition of a DataFrame as checked NumPy arrays."""
+    X = frame[list(features)].to_numpy(dtype=dtype, na_value=np.nan)
+    col = frame[target]
+    y = col.to_numpy(dtype=np.float64, na_value=np.nan) if col.dtype.kind in "biuf" else col.to_numpy()
+    if y.dtype == object and all(isinstance(v, str) for v in y.tolist()):
+        y = y.astype(str)
+    w = None if weight is None else frame[weight].to_numpy(dtype=np.float64, na_value=np.nan)
+    return _make_part(X, y, w, index, description, tuple(features))
+
+
+def _part_rows(part: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> int:
+    return int(part[0].shape[0])
+
+
+def _part_slice(part: tuple[Any, Any, Any], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    X, y, w = part
+    return X[lo:hi].copy(), y[lo:hi].copy(), None if w is None else w[lo:hi].copy()
+
+
+@dataclass
+class _Partial:
+    """A partition's contribution to one batch: sums (not means), so partials simply add."""
+
+    grads: dict[str, np.ndarray]  # float64, gradient * weight
+    loss: float  # loss * weight
+    weight: float  # rows, or the sum of the sample weights
+    rows: int
+
+
+def _accepts_where(prep: Any) -> bool:
+    try:
+        return "where" in inspect.signature(type(prep).__call__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _partial(
+    part: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    params: dict[str, np.ndarray],
+    prep: Any,
+    idx: Any,
+    index: int,
+) -> _Partial:
+    """(gradient sum, loss sum, weight, rows) of partition ``index``'s rows ``idx`` (None: all)."""
+    X, y, w = part
+    if idx is not None:
+        X, y = X[idx], y[idx]
+        w = None if w is None else w[idx]
+    rows = int(X.shape[0])
+    weight = float(rows) if w is None else float(w.sum())
+    if weight == 0.0:  # every row of this partition's share weighs 0: it adds nothing
+        return _Partial({k: np.zeros(v.shape) for k, v in params.items()}, 0.0, 0.0, rows)
+    local = np.arange(X.shape[0]) if idx is None else np.arange(part[0].shape[0])[idx]
+
+    def where(i: int) -> str:
+        return f"partition {index}, row {int(local[i])} of the partition"
+
+    try:
+        if _accepts_where(prep):
+            Xm, ym = prep(X, y, where=where)
+        else:
+            Xm, ym = prep(X, y)
+    except DataError as exc:
+        raise DataError(f"partition {index}: {exc}", file=f"partition {index}") from None
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss, grads = prep.model.loss_and_grad(params, Xm, ym, w)
+        return _Partial(
+            {k: np.asarray(g, dtype=np.float64) * weight for k, g in grads.items()},
+            float(loss) * weight,
+            weight,
+            rows,
+        )
+
+
+def _sum(*partials: _Partial) -> _Partial:
+    """The partials added in the order given (the caller fixes it: by partition id)."""
+    first = partials[0]
+    grads = {k: v.copy() for k, v in first.grads.items()}
+    loss, weight, rows = first.loss, first.weight, first.rows
+    for p in partials[1:]:
+        for k, v in p.grads.items():
+            grads[k] += v
+        loss += p.loss
+        weight += p.weight
+        rows += p.rows
+    return _Partial(grads, loss, weight, rows)
+
+
+def _params(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return params
+
+
+def _summary(part: tuple[np.ndarray, np.ndarray, Any], classes: bool, moments: bool, index: int) -> tuple:
+    """(rows, mean, M2, sorted distinct labels) of one partition (Chan et al.'s pieces)."""
+    X, y, _ = part
+    n = int(X.shape[0])
+    labels: list[Any] = []
+    if classes and n:
+        labels = np.unique(y).tolist()
+        if len(labels) > MAX_CLASSES:
+            raise DataError(
+                f"partition {index}: the target has more than {MAX_CLASSES} distinct values; a "
+                "classifier needs class labels (use a regression model for real-valued targets, or give "
+                "classes=)",
+                file=f"partition {index}",
+            )
+    mean = m2 = None
+    if moments and n:
+        Xf = np.asarray(X, dtype=np.float64)
+        mean = Xf.mean(axis=0)
+        m2 = ((Xf - mean) ** 2).sum(axis=0)
+    return n, mean, m2, labels
+
+
+# -- the source ------------------------------------------------------------------------------------
+
+
+class DaskSource(DataSource):
+    """Training data held as persisted partitions on a Dask cluster (see the module docstring).
+
+    Build one with :func:`from_dask` (a dask DataFrame and its target column, or dask arrays),
+    or pass ``(dask_X, dask_y)`` to ``fit``. ``fit`` calls :meth:`gradients`; :meth:`batches`
+    (for a validation source or ``Run.evaluate``) brings the rows to the client a chunk of at
+    most :data:`~descend.data.base.PART_ROWS` rows at a time, so memory stays bounded.
+    """
+
+    #: fit asks this source for each batch's (loss, gradient) instead of for its rows
+    computes_gradients = True
+
+    def __init__(
+        self,
+        parts: list[Any],
+        *,
+        client: Any,
+        n_features: int,
+        description: str,
+        feature_names: tuple[str, ...] | None = None,
+        sizes: Sequence[int] | None = None,
+        kind: str = "arrays",
+    ):
+        self.client = client
+        # persisted by pure tasks: a partition lost with a worker is recomputed from its graph
+        self._parts = client.compute(parts)
+        self._n_features = int(n_features)
+        self._known_sizes = None if sizes is None else [int(s) for s in sizes]
+        self._sizes: list[int] | None = None
+        self.description = description
+        self.feature_names = feature_names
+        self.kind = kind
+        self._id = uuid.uuid4().hex[:12]
+        self._count = itertools.count()
+        self._perms: dict[tuple[int, int, int], np.ndarray] = {}
+
+    # -- what the source says about itself ------------------------------------------------------
+    @property
+    def n_features(self) -> int:
+        return self._n_features
+
+    @property
+    def n_partitions(self) -> int:
+        return len(self._parts)
+
+    @property
+    def targets(self) -> None:
+        """Never gathered: classes and moments are found by tasks on the workers."""
+        return None
+
+    def shard_sizes(self) -> list[int]:
+        """Rows per partition; the first call waits for the partitions to be persisted, so bad
+        data (NaN/inf, a missing target) is reported here, naming the partition and the row."""
+        if self._sizes is None:
+            futures = [
+                self.client.submit(_part_rows, f, key=f"descend-rows-{self._id}-{i}")
+                for i, f in enumerate(self._parts)
+            ]
+            sizes = [int(s) for s in self.client.gather(futures)]
+            if sum(sizes) == 0:
+                raise DataError(f"{self.description} holds no rows")
+            self._sizes = sizes
+        return self._sizes
+
+    @property
+    def n_samples(self) -> int:
+        return int(sum(self.shard_sizes()))
+
+    def fingerprint(self) -> dict[str, Any]:
+        sizes = self.shard_sizes()
+        layout = hashlib.sha256(np.asarray(sizes, dtype=np.int64).tobytes()).hexdigest()[:16]
+        return {
+            "description": self.description,
+            "n_samples": self.n_samples,
+            "n_features": self.n_features,
+            "partitions": len(sizes),
+            "layout": layout,
+        }
+
+    def summarize(self, *, classes: bool, moments: bool) -> Summary:
+        """Classes and per-feature mean/std from one task per partition, merged on the client in
+        partition order with Chan et al.'s pairwise update (the data stays on the workers)."""
+        name = f"descend-{self._id}-{next(self._count)}-summary"  # keys unique per call
+        futures = [
+            self.client.submit(_summary, f, classes, moments, i, key=f"{name}-{i}")
+            for i, f in enumerate(self._parts)
+        ]
+        n, mean, m2 = 0, np.zeros(self.n_features), np.zeros(self.n_features)
+        labels: set[Any] = set()
+        for m, mean_c, m2_c, labels_c in self.client.gather(futures):
+            labels.update(labels_c)
+            if classes and len(labels) > MAX_CLASSES:
+                raise DataError(
+                    f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
+                    "labels (use a regression model for real-valued targets, or give classes=)"
+                )
+            if moments and m:
+                total = n + m
+                delta = mean_c - mean
+                mean = mean + delta * (m / total)
+                m2 = m2 + m2_c + delta**2 * (n * m / total)
+            n += m
+        out = Summary(n_rows=n)
+        if classes:
+            out.classes = np.array(sorted(labels))
+        if moments:
+            out.mean, out.std = mean, np.sqrt(m2 / max(n, 1))
+        return out
+
+    def read_shard(self, shard: int, skip: int = 0) -> Iterator[Chunk]:
+        """Rows of partition ``shard`` brought to the client, :data:`PART_ROWS` at a time."""
+        sizes = self.shard_sizes()
+        first = int(sum(sizes[:shard]))
+        for lo in range(skip, sizes[shard], PART_ROWS):
+            hi = min(lo + PART_ROWS, sizes[shard])
+            X, y, w = self.client.submit(_part_slice, self._parts[shard], lo, hi, pure=False).result()
+            yield Chunk(X, y, np.arange(first + lo, first + hi), f"{self.description} partition {shard}", w)
+
+    # -- gradients ------------------------------------------------------------------------------
+    def _order(self, seed: int, epoch: int, p: int, n: int) -> np.ndarray:
+        """Partition ``p``'s row order in ``epoch`` (cached for the partitions in use)."""
+        key = (seed, epoch, p)
+        if key not in self._perms:
+            if len(self._perms) >= 4:
+                self._perms.pop(next(iter(self._perms)))
+            self._perms[key] = window_order(seed, epoch, p, n)
+        return self._perms[key]
+
+    def plan(
+        self, epoch: int, batch_size: int | None, *, shuffle: bool, seed: int, batch: int
+    ) -> list[tuple[int, Any]]:
+        """``[(partition, rows)]`` of batch ``batch``, sorted by partition id; ``rows`` is None
+        (the whole partition), a slice, or an index array into the partition."""
+        sizes = np.asarray(self.shard_sizes(), dtype=np.int64)
+        n = int(sizes.sum())
+        if batch_size is None or batch_size >= n:
+            return [(p, None) for p in range(len(sizes)) if sizes[p]]
+        order = epoch_plan(seed, epoch, len(sizes), shuffle)
+        ends = np.cumsum(sizes[order])
+        lo, hi = batch * batch_size, min((batch + 1) * batch_size, n)
+        out = []
+        k = int(np.searchsorted(ends, lo, side="right"))
+        while k < len(order) and (int(ends[k - 1]) if k else 0) < hi:
+            start = int(ends[k - 1]) if k else 0
+            p, size = int(order[k]), int(sizes[order[k]])
+            a, z = max(lo - start, 0), min(hi - start, size)
+            if z > a:
+                if a == 0 and z == size:
+                    rows: Any = None
+                elif shuffle:
+                    rows = self._order(seed, epoch, p, size)[a:z]
+                else:
+                    rows = slice(a, z)
+                out.append((p, rows))
+            k += 1
+        return sorted(out, key=lambda t: t[0])
+
+    def gradients(
+        self,
+        model: Any,
+        params: dict[str, np.ndarray],
+        prep: Any,
+        epoch: int,
+        batch_size: int | None,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        start: int = 0,
+    ) -> Iterator[tuple[int, float, dict[str, np.ndarray], int]]:
+        """``(batch, loss, gradients, rows)`` for the batches of ``epoch`` from ``start`` on, each
+        computed on the workers for ``params`` as they are when the batch is asked for."""
+        n_b = n_batches_for(self.n_samples, batch_size, drop_last)
+        for b in range(start, n_b):
+            plan = self.plan(epoch, batch_size, shuffle=shuffle, seed=seed, batch=b)
+            total = self.step(params, prep, plan)
+            w = total.weight
+            grads = {k: (total.grads[k] / w).astype(v.dtype, copy=False) for k, v in params.items()}
+            yield b, total.loss / w, grads, total.rows
+
+    def step(self, params: dict[str, np.ndarray], prep: Any, plan: list[tuple[int, Any]]) -> _Partial:
+        """Submit one task per contributing partition, sum in a fixed tree, return the total."""
+        client, step = self.client, next(self._count)
+        name = f"descend-{self._id}-{step}"
+        shipped: Any = {k: np.array(v, copy=True) for k, v in params.items()}  # fit updates params in place
+        if sum(v.nbytes for v in shipped.values()) > INLINE_BYTES:
+            shipped = client.submit(_params, shipped, key=f"{name}-params")
+        level = [
+            client.submit(_partial, self._parts[p], shipped, prep, rows, p, key=f"{name}-partial-{p}")
+            for p, rows in plan
+        ]
+        depth = 0
+        while len(level) > FANIN:  # inner levels on the workers, groups in partition order
+            level = [
+                client.submit(_sum, *level[i : i + FANIN], key=f"{name}-sum-{depth}-{i // FANIN}")
+                for i in range(0, len(level), FANIN)
+            ]
+            depth += 1
+        # the root on the client: one hop less than a last reduction task, same order and bits
+        return _sum(*client.gather(level))
+
+    def __repr__(self) -> str:
+        return f"DaskSource({self.description!r})"
+
+
+# -- building sources ------------------------------------------------------------------------------
+
+
+def _dtype_arg(owner: str, dtype: Any) -> np.dtype | None:
+    if dtype is None:
+        return None
+    name = np.dtype(dtype).name
+    if name not in ("float32", "float64"):
+        raise ParameterError(
+            f"{owner}: dtype must be 'float32', 'float64' or None, got {dtype!r}",
+            owner=owner,
+            param="dtype",
+            value=dtype,
+        )
+    return np.dtype(name)
+
+
+def _from_arrays(X: Any, y: Any, w: Any, client: Any, owner: str) -> DaskSource:
+    import dask.array as da
+    from dask import delayed
+
+    for name, a in (("X", X), ("y", y), ("sample_weight", w)):
+        if a is not None and not isinstance(a, da.Array):
+            raise ParameterTypeError(
+                f"{owner}: with a dask array X, {name} must be a dask array too, got {describe(a)}",
+                owner=owner,
+                param=name if name != "X" else "data",
+                value=a,
+            )
+    if X.ndim != 2:
+        raise ValueError(f"{owner}: X must be 2-D (samples x features), got shape {X.shape}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{owner}: y must be 1-D or 2-D, got shape {y.shape}")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or X.dtype.kind == "c":
+        raise TypeError(f"{owner}: X must hold real numbers, got dtype {X.dtype}")
+    if math.isnan(X.shape[1]) or X.shape[1] == 0:
+        raise ValueError(f"{owner}: X must have a known, non-zero number of columns, got shape {X.shape}")
+    rows_known = not any(math.isnan(c) for c in X.chunks[0])
+    if rows_known and not any(math.isnan(s) for s in y.shape) and y.shape[0] != X.shape[0]:
+        raise ValueError(f"{owner}: X has {X.shape[0]} rows but y has {y.shape[0]}; they must match")
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    if y.ndim == 2 and y.numblocks[1] != 1:
+        y = y.rechunk({1: -1})
+    if rows_known and y.chunks[0] != X.chunks[0]:  # align y's row chunks with X's partitions
+        y = y.rechunk({0: X.chunks[0]})
+    if w is not None and rows_known and w.chunks[0] != X.chunks[0]:
+        w = w.rechunk({0: X.chunks[0]})
+    xs = X.to_delayed().reshape(-1)
+    ys = y.to_delayed().reshape(-1)
+    ws = [None] * len(xs) if w is None else list(w.to_delayed().reshape(-1))
+    if len(ys) != len(xs) or len(ws) != len(xs):
+        raise ValueError(
+            f"{owner}: X and y must have the same row chunks (X has {len(xs)} partitions, y {len(ys)})"
+        )
+    n = int(X.shape[0]) if rows_known else None
+    desc = f"dask arrays ({n if n is not None else '?'} x {X.shape[1]}, {len(xs)} partitions)"
+    parts = [delayed(_make_part, pure=True)(xs[i], ys[i], ws[i], i, desc, None) for i in range(len(xs))]
+    return DaskSource(
+        parts,
+        client=client,
+        n_features=int(X.shape[1]),
+        description=desc,
+        sizes=list(X.chunks[0]) if rows_known else None,
+    )
+
+
+def from_dask(
+    data: Any,
+    target: str | None = None,
+    features: Sequence[str] | None = None,
+    *,
+    weight: str | None = None,
+    dtype: Any = None,
+    client: Any = None,
+    owner: str = "from_dask",
+) -> DaskSource:
+    """A data source over a dask DataFrame (and its ``target`` column) or dask arrays.
+
+    ``data`` is a dask DataFrame (e.g. ``dask.dataframe.read_parquet`` on shared storage) with
+    ``target=`` naming its target column and ``features`` its feature columns (default: every
+    other column, which must be numeric; ``weight=`` names a sample-weight column), or an
+    ``(X, y)`` / ``(X, y, sample_weight)`` tuple of dask arrays whose row chunks are the
+    partitions. ``dtype`` of the features: ``"float32"``, ``"float64"`` or None (float32 when
+    every feature column is float32 or narrower, else float64; arrays keep theirs).
+
+    Each partition is computed by one pure task and persisted on the workers of ``client``
+    (default: the current :class:`distributed.Client`); the client never gathers the data.
+    """
+    dask = _dask()
+    client = _client(client, owner)
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        if target is not None or features is not None or weight is not None:
+            raise ParameterTypeError(
+                f"{owner}: target, features and weight apply to a dask DataFrame, not to arrays",
+                owner=owner,
+                param="target",
+                value=target,
+            )
+        X, y, w = data[0], data[1], data[2] if len(data) == 3 else None
+        return _from_arrays(X, y, w, client, owner)
+    import dask.dataframe as dd
+
+    if not isinstance(data, dd.DataFrame):
+        raise ParameterTypeError(
+            f"{owner}: data must be a dask DataFrame or an (X, y) tuple of dask arrays, got {describe(data)}",
+            owner=owner,
+            param="data",
+            value=data,
+        )
+    columns = [str(c) for c in data.columns]
+    if not isinstance(target, str) or target not in columns:
+        raise ParameterError(
+            f"{owner}: target must name a column of the DataFrame, got {target!r}; columns: "
+            + ", ".join(columns),
+            owner=owner,
+            param="target",
+            value=target,
+        )
+    taken = {target} | ({weight} if weight is not None else set())
+    if weight is not None and weight not in columns:
+        raise ParameterError(
+            f"{owner}: weight must name a column of the DataFrame, got {weight!r}",
+            owner=owner,
+            param="weight",
+            value=weight,
+        )
+    dtypes = data.dtypes
+    if features is None:
+        feats = [c for c in columns if c not in taken]
+        bad = [c for c in feats if dtypes[c].kind not in "biuf"]
+        if bad:
+            raise DataError(
+                f"{owner}: column {bad[0]!r} is not numeric ({dtypes[bad[0]]}); pass features=[...] to "
+                "choose the feature columns",
+                column=bad[0],
+            )
+    else:
+        feats = [str(c) for c in features]
+        missing = [c for c in feats if c not in columns]
+        if missing:
+            raise ParameterError(
+                f"{owner}: feature column(s) {', '.join(map(repr, missing))} not in the DataFrame; columns: "
+                + ", ".join(columns),
+                owner=owner,
+                param="features",
+                value=features,
+            )
+        if taken & set(feats):
+            raise ParameterError(
+                f"{owner}: the target (or weight) column is also listed in features",
+                owner=owner,
+                param="features",
+                value=features,
+            )
+        bad = [c for c in feats if dtypes[c].kind not in "biuf"]
+        if bad:
+            raise DataError(
+                f"{owner}: feature column {bad[0]!r} is not numeric ({dtypes[bad[0]]})", column=bad[0]
+            )
+    if not feats:
+        raise DataError(f"{owner}: the DataFrame has no feature columns besides the target {target!r}")
+    dt = _dtype_arg(owner, dtype)
+    if dt is None:
+        narrow = all(dtypes[c].kind == "f" and dtypes[c].itemsize <= 4 for c in feats)
+        dt = np.dtype(np.float32 if narrow else np.float64)
+    frames = data.to_delayed()
+    desc = f"dask DataFrame ({len(feats)} features, target {target!r}, {len(frames)} partitions)"
+    parts = [
+        dask.delayed(_frame_part, pure=True)(f, tuple(feats), target, weight, dt.name, i, desc)
+        for i, f in enumerate(frames)
+    ]
+    return DaskSource(
+        parts,
+        client=client,
+        n_features=len(feats),
+        description=desc,
+        feature_names=tuple(feats),
+        kind="dataframe",
+    )
+
+
+def read(
+    path: str,
+    *,
+    target: str,
+    features: Sequence[str] | None = None,
+    dtype: Any = None,
+    client: Any = None,
+    blocksize: str | int | None = "64MiB",
+) -> DaskSource:
+    """A source over Parquet or CSV files read *by the workers* (``dask.dataframe``): the path
+    must be visible to every worker (shared storage, or one machine). ``.csv.gz`` is read one
+    partition per file (gzip cannot be split)."""
+    owner = "descend.data.dask.read"
+    _dask()
+    import dask.dataframe as dd
+
+    p = str(path)
+    if p.endswith(".npy"):
+        raise ParameterError(
+            f"{owner}: .npy files are not read on a cluster; write Parquet (one file per partition), "
+            f"got {p!r}",
+            owner=owner,
+            param="data",
+            value=p,
+        )
+    if p.endswith((".csv", ".csv.gz")) or p.endswith(".gz"):
+        frame = dd.read_csv(p, blocksize=None if p.endswith(".gz") else blocksize)
+    else:
+        frame = dd.read_parquet(p)
+    return from_dask(frame, target=target, features=features, dtype=dtype, client=client, owner=owner)
+
+
+def connect(spec: str, *, owner: str = "connect", param: str = "dask") -> tuple[Any, Any]:
+    """``(client, cluster)`` for ``--dask SPEC``: ``"tcp://HOST:PORT"`` connects to a running
+    scheduler (``cluster`` is None); ``"local:N"`` starts a :class:`distributed.LocalCluster` of N
+    worker processes (one thread each, loopback only) for this run. The caller closes both:
+    ``client.close()`` and, when not None, ``cluster.close()``.
+    """
+    _dask()
+    from distributed import Client, LocalCluster
+
+    if not isinstance(spec, str):
+        raise ParameterTypeError(
+            f"{owner}: {param} must be 'tcp://HOST:PORT' or 'local:N', got {describe(spec)}",
+            owner=owner,
+            param=param,
+            value=spec,
+        )
+    if spec.startswith("local:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ParameterError(
+                f"{owner}: {param} must be 'local:N' with N >= 1 worker processes, got {spec!r}",
+                owner=owner,
+                param=param,
+                value=spec,
+            )
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
+        return Client(cluster), cluster
+    if "://" not in spec:
+        raise ParameterError(
+            f"{owner}: {param} must be 'tcp://HOST:PORT' (a running scheduler) or 'local:N' (N worker "
+            f"processes started for this run), got {spec!r}",
+            owner=owner,
+            param=param,
+            value=spec,
+        )
+    try:
+        return Client(spec, timeout="10s"), None
+    except OSError as exc:
+        raise ParameterError(
+            f"{owner}: could not reach the Dask scheduler at {spec!r}: {exc}",
+            owner=owner,
+            param=param,
+            value=spec,
+        ) from None
+
+
+# -- data generated on the workers (benchmarks, tests, examples) ----------------------------------
+
+
+def _synthetic_block(
+    seed: int, index: int, rows: int, n_features: int, task: str, dtype: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Partition ``index`` of :func:`synthetic`: a pure function of its arguments."""
+    coef = np.random.default_rng([seed, 0]).standard_normal(n_features)
+    rng = np.random.default_rng([seed, 1, index])
+    X = rng.standard_normal((rows, n_features)).astype(dtype)
+    z = X.astype(np.float64) @ coef + 0.5 * rng.standard_normal(rows)
+    if task == "regression":
+        return X, z.astype(dtype)
+    if task == "binary":
+        return X, (z > 0).astype(np.int64)
+    return X, np.digitize(z, np.quantile(z, [1 / 3, 2 / 3])).astype(np.int64)
+
+
+def _partition_rows(n_rows: int, partitions: int) -> list[int]:
+    base, extra = divmod(n_rows, partitions)
+    return [base + (i < extra) for i in range(partitions)]
+
+
+def synthetic(
+    n_rows: int,
+    n_features: int,
+    *,
+    partitions: int,
+    seed: int = 0,
+    task: str = "binary",
+    dtype: str = "float64",
+) -> tuple[Any, Any]:
+    """``(X, y)`` dask arrays generated on the workers, one pure task per partition (nothing
+    travels from the client). ``task``: ``"regression"``, ``"binary"`` or ``"multiclass"`` (3
+    classes). :func:`synthetic_arrays` gives the same numbers in memory."""
+    _dask()
+    import dask.array as da
+    from dask import delayed
+
+    n_rows = check_int("synthetic", "n_rows", n_rows, low=1)
+    partitions = check_int("synthetic", "partitions", partitions, low=1, high=n_rows)
+    xs, ys = [], []
+    ydt = np.dtype(dtype) if task == "regression" else np.dtype(np.int64)
+    for i, rows in enumerate(_partition_rows(n_rows, partitions)):
+        block = delayed(_synthetic_block, pure=True, nout=2)(seed, i, rows, n_features, task, dtype)
+        xs.append(da.from_delayed(block[0], (rows, n_features), dtype=np.dtype(dtype)))
+        ys.append(da.from_delayed(block[1], (rows,), dtype=ydt))
+    return da.concatenate(xs), da.concatenate(ys)
+
+
+def synthetic_arrays(
+    n_rows: int,
+    n_features: int,
+    *,
+    partitions: int,
+    seed: int = 0,
+    task: str = "binary",
+    dtype: str = "float64",
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of :func:`synthetic` as NumPy arrays, computed here (for in-memory references)."""
+    blocks = [
+        _synthetic_block(seed, i, rows, n_features, task, dtype)
+        for i, rows in enumerate(_partition_rows(n_rows, partitions))
+    ]
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
