@@ -33,9 +33,12 @@ def _is_numeric(t: Any) -> bool:
 
 
 def _numbers(column: Any) -> np.ndarray:
-    """A pyarrow numeric column as float64 with NaN for missing values."""
+    """A pyarrow numeric column as a float array, NaN for missing values (no copy when it can)."""
     pa = _pa()
-    if pa.types.is_boolean(column.type):
+    t = column.type
+    if pa.types.is_floating(t) and column.null_count == 0:
+        return column.to_numpy()
+    if pa.types.is_boolean(t):
         column = column.cast(pa.int8())
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
@@ -183,9 +186,11 @@ class FileSource(DataSource):
         """A pyarrow table (feature columns + target) as a checked chunk (bad rows raised or dropped)."""
         n = table.num_rows
         feats = self.feature_names or ()
-        X = np.empty((n, len(feats)), dtype=self.dtype)
+        # columns are contiguous in Arrow: fill a (d, n) array row by row, then one transposing copy
+        Xt = np.empty((len(feats), n), dtype=self.dtype)
         for j, c in enumerate(feats):
-            X[:, j] = _numbers(table.column(c))
+            Xt[j] = _numbers(table.column(c))
+        X = np.ascontiguousarray(Xt.T)
         ycol = table.column(self.target)
         y_null = np.asarray(ycol.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         if _is_numeric(ycol.type):
