@@ -19,6 +19,7 @@ import hashlib
 import marshal
 import math
 import os
+import threading
 import types
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -202,37 +203,124 @@ def _workers(n: int) -> ThreadPoolExecutor:
     return _pool
 
 
-def run(fn: Callable[..., Any], jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]]) -> list[int]:
-    """Run kernel ``fn(*arrays, *extra)`` for every job ``(arrays, extra)`` over threads.
+class Layout:
+    """How one state's leaves meet the kernels, kept between steps (it depends only on the
+    parameter arrays and the state's buffers, which steps update in place).
 
-    A job's arrays are 1-D and of one length (or empty: an absent buffer, never indexed); a
-    long job is cut into pieces ``arrays[lo:hi]``. Returns, per job, the sum of what its
-    pieces returned (kernels returning ``None`` count 0).
+    ``fast``: indices of the leaves the kernels update, with ``views[k]`` the flat views
+    ``(p, *buffers)`` of leaf ``fast[k]`` (an absent buffer is an empty array) and
+    ``sizes[k]`` its length; ``slow``: the other leaves (dtype not float32/float64, or not
+    C-contiguous), left to the NumPy reference.
+    """
+
+    __slots__ = ("buffer_lists", "fast", "leaves", "sizes", "slow", "views")
+
+    def __init__(
+        self, p_leaves: Sequence[np.ndarray], buffers: dict[str, list[np.ndarray]], names: Sequence[str]
+    ):
+        self.leaves = tuple(p_leaves)
+        self.buffer_lists = tuple(buffers.get(name) for name in names)
+        self.fast: list[int] = []
+        self.slow: list[int] = []
+        self.views: list[tuple[np.ndarray, ...]] = []
+        empty = {dt: np.empty(0, dt) for dt in KERNEL_DTYPES}
+        for i, p in enumerate(p_leaves):
+            bufs = [None if lst is None else lst[i] for lst in self.buffer_lists]
+            if (
+                p.dtype in KERNEL_DTYPES
+                and p.flags.c_contiguous
+                and all(x is None or (x.flags.c_contiguous and x.dtype == p.dtype) for x in bufs)
+            ):
+                self.fast.append(i)
+                self.views.append(
+                    (p.reshape(-1), *(empty[p.dtype] if x is None else x.reshape(-1) for x in bufs))
+                )
+            else:
+                self.slow.append(i)
+        self.sizes = tuple(v[0].size for v in self.views)
+
+    def matches(
+        self, p_leaves: Sequence[np.ndarray], buffers: dict[str, list[np.ndarray]], names: Sequence[str]
+    ) -> bool:
+        return (
+            len(p_leaves) == len(self.leaves)
+            and all(a is b for a, b in zip(p_leaves, self.leaves, strict=True))
+            and all(lst is buffers.get(name) for lst, name in zip(self.buffer_lists, names, strict=True))
+        )
+
+
+def run(
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]],
+    sizes: tuple[int, ...],
+    *,
+    check: int | None = None,
+) -> int:
+    """Run kernel ``fn(*arrays, *extra)`` for every job ``(arrays, extra)``, over threads.
+
+    A job's arrays are 1-D of length ``sizes[job]`` (or empty: an absent buffer, never
+    indexed); a long job is cut into pieces ``arrays[lo:hi]``. With ``check=k``, every job's
+    ``arrays[k]`` is first searched for NaN or infinity, and if one holds any, no kernel runs
+    and the index of the first such job is returned. Returns -1 when the kernels ran.
     """
     kernel = build(fn)
-    plan = _plan(tuple(arrays[0].size for arrays, _ in jobs))
-    totals = [0] * len(jobs)
+    counter = build(_count_nonfinite) if check is not None else None
+    plan = _plan(sizes)
+    bad: list[int] = []
 
-    def work(pieces: list[tuple[int, int, int]]) -> None:
+    def inspect(pieces: list[tuple[int, int, int]]) -> None:
+        for job, lo, hi in pieces:
+            x = jobs[job][0][check]
+            if counter(x if lo == 0 and hi == sizes[job] else x[lo:hi]):
+                bad.append(job)
+
+    def update(pieces: list[tuple[int, int, int]]) -> None:
         for job, lo, hi in pieces:
             arrays, extra = jobs[job]
-            if lo or hi != arrays[0].size:
+            if lo or hi != sizes[job]:
                 arrays = tuple(a[lo:hi] if a.size else a for a in arrays)
-            out = kernel(*arrays, *extra)
-            if out is not None:
-                totals[job] += out
+            kernel(*arrays, *extra)
 
     if len(plan) == 1:
-        work(plan[0])
-        return totals
+        if counter is not None:
+            inspect(plan[0])
+            if bad:
+                return min(bad)
+        update(plan[0])
+        return -1
+
+    barrier = threading.Barrier(len(plan)) if counter is not None else None
+
+    def work(pieces: list[tuple[int, int, int]]) -> None:
+        if barrier is not None:
+            try:
+                inspect(pieces)
+            except BaseException:
+                barrier.abort()
+                raise
+            barrier.wait()  # every thread has searched its pieces before any writes
+            if bad:
+                return
+        update(pieces)
+
     pool = _workers(len(plan) - 1)
     futures = [pool.submit(work, pieces) for pieces in plan[1:]]
     try:
         work(plan[0])
     finally:
-        for f in futures:
-            f.result()
-    return totals
+        for future in futures:
+            future.result()
+    return min(bad) if bad else -1
+
+
+def layout(state: Any, p_leaves: Sequence[np.ndarray], names: Sequence[str]) -> Layout:
+    """The state's cached :class:`Layout` for a kernel taking buffers ``names`` (rebuilt if the
+    parameter arrays or buffer lists are not the ones it was made for)."""
+    key = tuple(names)
+    found = state._layouts.get(key)
+    if found is None or not found.matches(p_leaves, state.buffers, names):
+        found = state._layouts[key] = Layout(p_leaves, state.buffers, names)
+    return found
 
 
 # -- non-finite gradients ---------------------------------------------------------------------------
@@ -244,28 +332,21 @@ def _count_nonfinite(g):
     return n
 
 
-def first_nonfinite(grads: Sequence[np.ndarray], fused: bool) -> int:
-    """Index of the first gradient leaf holding a NaN or infinity, or -1: one read of each leaf.
+def first_nonfinite(grads: Sequence[np.ndarray], which: Sequence[int] | None = None) -> int:
+    """Index of the first gradient leaf (among ``which``) holding a NaN or infinity, or -1.
 
-    The fused path counts in a numba pass; the NumPy path sums the leaf (no temporary) and
-    looks closer only when the sum is not finite, which a large finite leaf can also cause.
+    The NumPy way, for leaves the kernels do not take: sum the leaf (no temporary) and look
+    closer only when the sum is not finite, which a large finite leaf can also cause.
     """
-    counted, first = [], len(grads)
-    for i, g in enumerate(grads):
+    for i in range(len(grads)) if which is None else which:
+        g = grads[i]
         if g.dtype.kind != "f":
-            continue
-        if fused and g.dtype in KERNEL_DTYPES and g.flags.c_contiguous:
-            counted.append(i)
             continue
         with np.errstate(over="ignore", invalid="ignore"):
             total = float(np.sum(g))
         if not math.isfinite(total) and not bool(np.isfinite(g).all()):
-            first = i
-            break
-    if counted:
-        counts = run(_count_nonfinite, [((grads[i].reshape(-1),), ()) for i in counted])
-        first = min([first] + [i for i, n in zip(counted, counts, strict=True) if n])
-    return first if first < len(grads) else -1
+            return i
+    return -1
 
 
 def describe_nonfinite(g: np.ndarray) -> str:

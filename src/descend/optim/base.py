@@ -35,6 +35,9 @@ class OptState:
     dtypes: list[np.dtype]
     buffers: dict[str, list[np.ndarray]] = field(default_factory=dict)
     scalars: dict[str, float] = field(default_factory=dict)
+    # how the fused kernels see these buffers (flat views), made on the first fused step;
+    # valid because steps and restore_from() update buffers in place and never rebind them
+    _layouts: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> Any:
         """Buffer ``name`` in the structure of the parameters (a view, not a copy)."""
@@ -293,33 +296,47 @@ class Optimizer:
         (e.g. through its norm); it saves one read of the gradient.
         """
         lr = self.lr_at(int(state.t))
-        fused = _backend.use_fused(self.fused)
         g_leaves = [
             g if type(g) is np.ndarray and g.dtype == p.dtype else np.asarray(g, dtype=p.dtype)
             for p, g in zip(p_leaves, g_leaves, strict=True)
         ]
+        kernel = type(self)._kernel
+        fused = kernel is not None and _backend.use_fused(self.fused)
+        layout = _backend.layout(state, p_leaves, self._kernel_buffers) if fused else None
+        slow = range(len(p_leaves)) if layout is None else layout.slow
         if check_finite:
-            bad = _backend.first_nonfinite(g_leaves, fused)
+            bad = _backend.first_nonfinite(g_leaves, slow)
             if bad >= 0:
-                if self.nonfinite == "skip":
-                    state.scalars["nonfinite_skipped"] = state.scalars.get("nonfinite_skipped", 0.0) + 1.0
-                    return
-                path = leaf_paths(state.treedef)[bad]
-                raise ValueError(
-                    f"{self._owner}.step: grads{path} has a non-finite value "
-                    f"({_backend.describe_nonfinite(g_leaves[bad])}) at step {int(state.t) + 1}; "
-                    "params and state are unchanged (pass nonfinite='skip' to skip such steps)"
-                )
+                return self._nonfinite(bad, g_leaves, state)
         t = int(state.t) + 1
+        scalars = dict(state.scalars)
         c = self._coefficients(t, lr, state.scalars)
         c.setdefault("lr", lr)
         c["t"] = t
-        if fused and self._kernel is not None:
-            self._fused_leaves(p_leaves, g_leaves, state, c)
-        else:
-            for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
-                self._reference_leaf(p, g, {name: bufs[i] for name, bufs in state.buffers.items()}, c)
+        if layout is not None and layout.fast:
+            bad = self._fused_leaves(kernel, layout, g_leaves, c, check_finite)
+            if bad >= 0:
+                state.scalars.clear()
+                state.scalars.update(scalars)
+                return self._nonfinite(bad, g_leaves, state)
+        for i in slow:
+            self._reference_leaf(
+                p_leaves[i], g_leaves[i], {name: bufs[i] for name, bufs in state.buffers.items()}, c
+            )
         state.t = np.int64(t)
+        return None
+
+    def _nonfinite(self, leaf: int, g_leaves: list[np.ndarray], state: OptState) -> None:
+        """Skip the step or refuse it, for a gradient whose ``leaf`` is not finite."""
+        if self.nonfinite == "skip":
+            state.scalars["nonfinite_skipped"] = state.scalars.get("nonfinite_skipped", 0.0) + 1.0
+            return
+        path = leaf_paths(state.treedef)[leaf]
+        raise ValueError(
+            f"{self._owner}.step: grads{path} has a non-finite value "
+            f"({_backend.describe_nonfinite(g_leaves[leaf])}) at step {int(state.t) + 1}; "
+            "params and state are unchanged (pass nonfinite='skip' to skip such steps)"
+        )
 
     def _reference_leaf(
         self, p: np.ndarray, g: np.ndarray, b: dict[str, np.ndarray], c: dict[str, Any]
@@ -335,8 +352,15 @@ class Optimizer:
         self._update(p, g, b, c)
 
     def _fused_leaves(
-        self, p_leaves: list[np.ndarray], g_leaves: list[np.ndarray], state: OptState, c: dict[str, Any]
-    ) -> None:
+        self,
+        kernel: Callable[..., Any],
+        layout: Any,
+        g_leaves: list[np.ndarray],
+        c: dict[str, Any],
+        check: bool,
+    ) -> int:
+        """The kernel over every leaf it takes; -1, or (with ``check``) the first leaf whose
+        gradient is not finite, in which case nothing was changed."""
         floats, flags = self._kernel_args(c)
         wd, decoupled = self.weight_decay, self.decoupled_weight_decay
         prologue = (
@@ -345,28 +369,13 @@ class Optimizer:
             1.0 - c["lr"] * wd if decoupled else 1.0,
         )
         coefficients = prologue + tuple(floats)
-        buffers = state.buffers
-        per_dtype: dict[np.dtype, tuple[tuple[Any, ...], np.ndarray]] = {}
+        extras = {dt: (tuple(dt.type(x) for x in coefficients), *flags) for dt in _backend.KERNEL_DTYPES}
         jobs = []
-        for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
-            b = [buffers[name][i] if name in buffers else None for name in self._kernel_buffers]
-            if (
-                p.dtype not in _backend.KERNEL_DTYPES
-                or not p.flags.c_contiguous
-                or not all(x is None or x.flags.c_contiguous for x in b)
-            ):
-                self._reference_leaf(p, g, {name: bufs[i] for name, bufs in buffers.items()}, c)
-                continue
-            typed = per_dtype.get(p.dtype)
-            if typed is None:
-                cast = p.dtype.type
-                typed = per_dtype[p.dtype] = (tuple(cast(x) for x in coefficients), np.empty(0, p.dtype))
-            if not g.flags.c_contiguous:
-                g = np.ascontiguousarray(g)
-            arrays = (p.reshape(-1), g.reshape(-1), *(typed[1] if x is None else x.reshape(-1) for x in b))
-            jobs.append((arrays, (typed[0], *flags)))
-        if jobs:
-            _backend.run(type(self)._kernel, jobs)
+        for i, views in zip(layout.fast, layout.views, strict=True):
+            p = views[0]
+            jobs.append(((p, g_leaves[i].reshape(-1), *views[1:]), extras[p.dtype]))
+        bad = _backend.run(kernel, jobs, layout.sizes, check=1 if check else None)
+        return layout.fast[bad] if bad >= 0 else -1
 
     # -- persistence ----------------------------------------------------------------------------
     def config_json(self) -> str:

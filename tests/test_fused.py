@@ -1,0 +1,334 @@
+"""The fused kernels against the NumPy reference, for every rule and option in the registry;
+no allocations per step; non-finite gradients; the fallback when numba is missing; the cache."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from optim_registry import REGISTRY, decay, ids
+
+import descend as ds
+from descend.optim import _backend
+
+pytest.importorskip("numba")
+
+SRC = Path(ds.__file__).resolve().parents[1]
+
+
+def configurations(info):
+    """Every setting the registry lists for a rule, each also maximizing and on a schedule."""
+    out = []
+    for kwargs in [info.quadratic, info.rosenbrock, *info.variants]:
+        out.append(dict(kwargs))
+        out.append({**kwargs, "maximize": True})
+        lr = kwargs["lr"]
+        if not callable(lr):
+            out.append({**kwargs, "lr": decay(lr, 20)})
+        if not kwargs.get("weight_decay"):
+            out.append({**kwargs, "weight_decay": 0.05})
+    return out
+
+
+CASES = [(info, kw) for info in REGISTRY for kw in configurations(info)]
+CASE_IDS = [f"{info.name}-{i}" for info in REGISTRY for i, _ in enumerate(configurations(info))]
+
+
+def make_params(dtype, big=5_000):
+    rng = np.random.default_rng(3)
+    return {
+        "W": rng.normal(size=(7, 5)).astype(dtype),
+        "big": rng.normal(size=(big,)).astype(dtype),  # cut into pieces across threads
+        "layers": [rng.normal(size=(3, 2, 2)).astype(dtype), np.array(0.4, dtype=dtype)],
+        "b": rng.normal(size=(9,)).astype(dtype),
+    }
+
+
+def gradients(params, k):
+    """A gradient that changes sign and scale from step to step, like a noisy objective's."""
+    leaves, treedef = ds._tree.flatten(params)
+    rng = np.random.default_rng(100 + k)
+    grads = [
+        np.asarray((i + 1.0) * p + np.sin(3.0 * p) + rng.normal(scale=0.5, size=p.shape), dtype=p.dtype)
+        for i, p in enumerate(leaves)
+    ]
+    return ds._tree.unflatten(treedef, grads)
+
+
+@pytest.fixture
+def four_threads(monkeypatch):
+    """Spread even small steps over more threads than this machine may have, so that pieces
+    cut leaves and cross from one leaf to the next."""
+    monkeypatch.setattr(_backend, "MIN_PER_THREAD", 1000)
+    monkeypatch.setattr(_backend, "_plans", {})
+    before = _backend._threads
+    ds.optim.set_backend(threads=4)
+    yield
+    ds.optim.set_backend(threads=before)
+
+
+def run(opt, params, steps):
+    state = opt.init(params)
+    for k in range(steps):
+        opt.step(params, gradients(params, k), state)
+    return state
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("info", "kwargs"), CASES, ids=CASE_IDS)
+def test_fused_equals_reference(info, kwargs, dtype, four_threads):
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    fast, slow = make_params(dtype), make_params(dtype)
+    s_fast = run(info.make(**kwargs, fused=True), fast, 25)
+    s_slow = run(info.make(**kwargs, fused=False), slow, 25)
+    assert s_fast.t == s_slow.t == 25
+    for a, b in zip(ds._tree.flatten(fast)[0], ds._tree.flatten(slow)[0], strict=True):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+    assert set(s_fast.buffers) == set(s_slow.buffers)
+    for name in s_fast.buffers:
+        for a, b in zip(s_fast.buffers[name], s_slow.buffers[name], strict=True):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+    assert s_fast.scalars == s_slow.scalars
+
+
+@pytest.mark.parametrize("info", REGISTRY, ids=ids)
+def test_every_rule_has_a_fused_kernel(info):
+    assert info.cls._kernel is not None
+    assert set(info.make(**info.variants[0]).init(np.zeros(2)).buffers) <= set(info.cls._kernel_buffers)
+
+
+def test_layouts_the_kernels_cannot_take_fall_back_leaf_by_leaf():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(6, 4))
+    params = {"T": base.T.copy(order="C").T, "h": base[:, 0].astype(np.float16), "ok": base.copy()}
+    assert not params["T"].flags.c_contiguous
+    ref = copy.deepcopy(params)
+    for opt, p in ((ds.Adam(lr=0.1, fused=True), params), (ds.Adam(lr=0.1, fused=False), ref)):
+        st = opt.init(p)
+        for k in range(5):
+            g = {key: (v * (k + 1)).astype(v.dtype) for key, v in p.items()}
+            g["ok"] = g["ok"].T.copy().T  # a non-contiguous gradient is fine too
+            opt.step(p, g, st)
+    for key in params:
+        np.testing.assert_array_equal(params[key], ref[key])
+
+
+def test_mixed_dtype_gradients_are_cast_like_the_reference():
+    p32, q32 = np.linspace(-1, 1, 50, dtype=np.float32), np.linspace(-1, 1, 50, dtype=np.float32)
+    g64 = np.cos(np.arange(50.0)) * 3
+    for opt, p in ((ds.RMSprop(lr=0.01, fused=True), p32), (ds.RMSprop(lr=0.01, fused=False), q32)):
+        st = opt.init(p)
+        for _ in range(4):
+            opt.step(p, g64, st)
+    assert p32.dtype == np.float32
+    np.testing.assert_array_equal(p32, q32)
+
+
+# -- allocation -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("info", "kwargs"),
+    [(info, kw) for info in REGISTRY for kw in [info.quadratic, *info.variants]],
+    ids=[f"{info.name}-{i}" for info in REGISTRY for i in range(1 + len(info.variants))],
+)
+def test_fused_step_allocates_nothing_parameter_sized(info, kwargs):
+    params = make_params(np.float64, big=400_000)  # 3.2 MB per array
+    opt = info.make(**kwargs, fused=True)
+    state = opt.init(params)
+    grads = [gradients(params, k) for k in range(3)]
+    opt.step(params, grads[0], state)  # compiles or loads the kernels, builds the layout
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for g in grads[1:]:
+            opt.step(params, g, state)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - base < 64_000, f"{peak - base} bytes allocated during a step"
+
+
+def test_reference_step_would_show_up_in_that_measurement():
+    params = make_params(np.float64, big=400_000)
+    opt = ds.Adam(lr=0.01, fused=False)
+    state = opt.init(params)
+    g = gradients(params, 0)
+    opt.step(params, g, state)
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        opt.step(params, g, state)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - base > 400_000 * 8
+
+
+# -- non-finite gradients ---------------------------------------------------------------------------
+def snapshot(params, state):
+    return copy.deepcopy(params), state.copy()
+
+
+def assert_unchanged(params, state, snap):
+    before, st = snap
+    for a, b in zip(ds._tree.flatten(params)[0], ds._tree.flatten(before)[0], strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert state.t == st.t
+    for name in state.buffers:
+        for a, b in zip(state.buffers[name], st.buffers[name], strict=True):
+            assert a.tobytes() == b.tobytes()
+    assert state.scalars == st.scalars
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "numpy"])
+@pytest.mark.parametrize("info", REGISTRY, ids=ids)
+def test_nonfinite_gradient_is_refused_and_changes_nothing(info, fused, four_threads):
+    for kwargs in [info.quadratic, *info.variants]:
+        params = make_params(np.float64)
+        opt = info.make(**kwargs, fused=fused)
+        state = opt.init(params)
+        for k in range(3):
+            opt.step(params, gradients(params, k), state)
+        for leaf, where, value in [("big", (4_999,), np.nan), ("W", (2, 3), -np.inf), ("b", (0,), np.inf)]:
+            snap = snapshot(params, state)
+            g = gradients(params, 3)
+            g[leaf][where] = value
+            expected = f"grads['{leaf}'] has a non-finite value ({value!r} at index "
+            with pytest.raises(ValueError, match=expected.replace("(", r"\(").replace("[", r"\[")):
+                opt.step(params, g, state)
+            assert_unchanged(params, state, snap)
+        opt.step(params, gradients(params, 3), state)  # and the next finite step goes ahead
+        assert state.t == 4
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "numpy"])
+@pytest.mark.parametrize("info", REGISTRY, ids=ids)
+def test_nonfinite_skip_leaves_the_run_as_if_the_step_never_came(info, fused):
+    kwargs = info.variants[0]
+    params, clean = make_params(np.float64), make_params(np.float64)
+    opt = info.make(**kwargs, fused=fused, nonfinite="skip")
+    state, clean_state = opt.init(params), opt.init(clean)
+    for k in range(6):
+        if k == 2:
+            g = gradients(params, k)
+            g["layers"][1][()] = np.nan
+            opt.step(params, g, state)
+            assert state.t == 2 and state.scalars["nonfinite_skipped"] == 1.0
+        opt.step(params, gradients(params, k), state)
+        opt.step(clean, gradients(clean, k), clean_state)
+    for a, b in zip(ds._tree.flatten(params)[0], ds._tree.flatten(clean)[0], strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert state.t == clean_state.t == 6
+    assert "nonfinite_skip" in repr(opt) or "nonfinite='skip'" in repr(opt)
+
+
+def test_large_finite_gradient_is_not_mistaken_for_overflow():
+    p = np.zeros(10, dtype=np.float32)
+    g = np.full(10, 3e38, dtype=np.float32)  # its float32 sum overflows, the values are finite
+    for fused in (True, False):
+        opt = ds.SGD(lr=1e-40, fused=fused)
+        st = opt.init(p)
+        opt.step(p, g, st)
+        assert st.t == 1
+
+
+def test_nonfinite_option_is_validated():
+    with pytest.raises(ValueError, match=r"Adam: nonfinite must be one of 'raise', 'skip', got 'ignore'"):
+        ds.Adam(nonfinite="ignore")
+    with pytest.raises(TypeError, match=r"SGD: fused must be True, False or None"):
+        ds.SGD(fused="yes")
+
+
+# -- backend selection, fallback and cache -----------------------------------------------------------
+def test_set_backend_selects_the_path():
+    assert ds.optim.get_backend() == "numba"
+    ds.optim.set_backend("numpy")
+    try:
+        assert ds.optim.get_backend() == "numpy"
+        assert not _backend.use_fused(None) and _backend.use_fused(True)
+    finally:
+        ds.optim.set_backend("auto")
+    with pytest.raises(ValueError, match="set_backend: name must be one of 'auto', 'numba', 'numpy'"):
+        ds.optim.set_backend("cuda")
+    with pytest.raises(ValueError, match="set_backend: threads must satisfy threads >= 1"):
+        ds.optim.set_backend(threads=0)
+
+
+TESTS = str(Path(__file__).parent)
+
+
+def run_python(*pieces: str, **env: str) -> str:
+    """Run the pieces of code (each dedented) in a fresh interpreter; return what it printed."""
+    code = "\n".join(textwrap.dedent(piece) for piece in pieces)
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), TESTS]), **env}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+STEP_EVERY_RULE = """
+    import numpy as np, descend as ds
+    from optim_registry import REGISTRY
+    for info in REGISTRY:
+        for kwargs in [info.quadratic, *info.variants]:
+            p = {"w": np.linspace(-1, 1, 70_000), "b": np.ones(3, dtype=np.float32)}
+            opt = info.make(**kwargs)
+            st = opt.init(p)
+            for _ in range(3):
+                opt.step(p, {"w": np.cos(p["w"]), "b": p["b"] * 2}, st)
+            assert np.all(np.isfinite(p["w"])) and st.t == 3
+"""
+
+
+def test_without_numba_everything_falls_back_to_numpy():
+    block = """
+        import sys
+        sys.modules["numba"] = None  # import numba raises ImportError
+    """
+    check = """
+        print(ds.optim.get_backend())
+        for make in (lambda: ds.Adam(fused=True), lambda: ds.optim.set_backend("numba")):
+            try:
+                make()
+            except ImportError as exc:
+                assert "numba" in str(exc), exc
+            else:
+                raise AssertionError("fused=True without numba must fail")
+    """
+    assert run_python(block, STEP_EVERY_RULE, check).split() == ["numpy"]
+
+
+def test_environment_variable_chooses_the_backend():
+    code = "import descend as ds, sys; print(ds.optim.get_backend(), 'numba' in sys.modules)"
+    assert run_python(code, DESCEND_BACKEND="numpy").split() == ["numpy", "False"]
+    assert run_python(code, DESCEND_BACKEND="auto").split() == ["numba", "True"]
+
+
+def test_kernels_come_from_the_cache_in_a_new_process():
+    count = """
+        from descend.optim import _backend
+        builds = [*_backend._builds.values(), *_backend._helpers.values()]
+        print(sum(sum(b.stats.cache_hits.values()) for b in builds),
+              sum(sum(b.stats.cache_misses.values()) for b in builds))
+    """
+    run_python(STEP_EVERY_RULE, count)  # compiles whatever is not cached yet
+    hits, misses = map(int, run_python(STEP_EVERY_RULE, count).split())
+    assert hits > 0 and misses == 0
+
+
+def test_unwritable_cache_directories_do_not_break_a_step():
+    refuse = """
+        from numba.core import caching
+        def refuse(self):
+            raise PermissionError("read-only")
+        caching._CacheLocator.ensure_cache_path = refuse  # no locator finds a writable directory
+    """
+    run_python(refuse, STEP_EVERY_RULE)
