@@ -15,20 +15,20 @@ the compiled kernel on its pieces with the GIL released. Steps smaller than
 
 from __future__ import annotations
 
-import hashlib
-import marshal
 import math
 import os
 import threading
 import types
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import check_choice, check_int, wrong_type
 from . import _blocks
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["BACKENDS", "MIN_PER_THREAD", "get_backend", "set_backend"]
 
@@ -141,6 +141,9 @@ def _jit(fn: Callable[..., Any]) -> Any:
 def _helpers_tag() -> str:
     # Part of each kernel's cache name: numba invalidates a cached kernel when its own file
     # changes, not when a helper it calls (in _blocks.py) does.
+    import hashlib
+    import marshal
+
     code = b"".join(marshal.dumps(f.__code__) for f in _blocks.KERNEL_HELPERS.values())
     return hashlib.sha1(code).hexdigest()[:8]
 
@@ -193,6 +196,8 @@ def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
 
 
 def _workers(n: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     global _pool, _pool_key
     key = (os.getpid(), n)
     if _pool is None or _pool_key != key:
