@@ -74,6 +74,18 @@ def test_full_batch_float64_equals_in_memory_up_to_summation_order(client, monke
     assert run_dask.history.steps["loss"][-1] < run_dask.history.steps["loss"][0]
 
 
+def test_large_params_travel_once_per_step_and_still_match(client):
+    X, y = _data(n=1200, d=16, seed=6, classes=3)
+    model = ds.models.MLP(hidden=(128, 64), activation="tanh", output="softmax", dtype="float64")
+    params = model.init(np.random.default_rng(0), 16, 3)
+    assert sum(v.nbytes for v in params.values()) > ddk.INLINE_BYTES  # shipped as a task of its own
+    kw = dict(optimizer="adam", lr=1e-3, batch_size=None, epochs=8, progress=False)
+    run_dask = ds.fit(model, (da.from_array(X, chunks=(300, 16)), da.from_array(y, chunks=300)), **kw)
+    run_mem = ds.fit(model, (X, y), **kw)
+    for k in run_mem.params:
+        np.testing.assert_allclose(run_dask.params[k], run_mem.params[k], rtol=1e-9, atol=1e-12)
+
+
 def test_full_batch_float32_within_1e4_relative(client):
     X, y = _data(seed=1)
     X32 = X.astype(np.float32)

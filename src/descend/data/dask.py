@@ -207,12 +207,14 @@ def _accepts_where(prep: Any) -> bool:
 
 def _partial(
     part: tuple[np.ndarray, np.ndarray, np.ndarray | None],
-    params: dict[str, np.ndarray],
+    params: Any,
     prep: Any,
     idx: Any,
     index: int,
 ) -> _Partial:
     """(gradient sum, loss sum, weight, rows) of partition ``index``'s rows ``idx`` (None: all)."""
+    params = params.value if isinstance(params, _Literal) else params
+    prep = prep.value if isinstance(prep, _Literal) else prep
     X, y, w = part
     if idx is not None:
         X, y = X[idx], y[idx]
@@ -257,8 +259,18 @@ def _sum(*partials: _Partial) -> _Partial:
     return _Partial(grads, loss, weight, rows)
 
 
-def _params(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return params
+class _Literal:
+    """A value a task takes as it is: dask does not look inside it (as it would in a dict or a
+    dataclass), so parameters and the preparer travel as one pickled object."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _params(params: _Literal) -> dict[str, np.ndarray]:
+    return params.value
 
 
 def _summary(part: tuple[np.ndarray, np.ndarray, Any], classes: bool, moments: bool, index: int) -> tuple:
@@ -467,25 +479,35 @@ class DaskSource(DataSource):
             yield b, total.loss / w, grads, total.rows
 
     def step(self, params: dict[str, np.ndarray], prep: Any, plan: list[tuple[int, Any]]) -> _Partial:
-        """Submit one task per contributing partition, sum in a fixed tree, return the total."""
+        """Submit one task per contributing partition, sum in a fixed tree, return the total.
+
+        The step's tasks go to the scheduler as one graph (one message, not one per task).
+        """
+        from dask import delayed
+
         client, step = self.client, next(self._count)
         name = f"descend-{self._id}-{step}"
-        shipped: Any = {k: np.array(v, copy=True) for k, v in params.items()}  # fit updates params in place
-        if sum(v.nbytes for v in shipped.values()) > INLINE_BYTES:
-            shipped = client.submit(_params, shipped, key=f"{name}-params")
+        copy = {k: np.array(v, copy=True) for k, v in params.items()}  # fit updates params in place
+        shipped: Any = _Literal(copy)
+        if sum(v.nbytes for v in copy.values()) > INLINE_BYTES:  # once per step, fetched by the tasks
+            shipped = delayed(_params, pure=False)(shipped, dask_key_name=f"{name}-params")
+        how = _Literal(prep)
         level = [
-            client.submit(_partial, self._parts[p], shipped, prep, rows, p, key=f"{name}-partial-{p}")
+            delayed(_partial, pure=False)(
+                self._parts[p], shipped, how, rows, p, dask_key_name=f"{name}-partial-{p}"
+            )
             for p, rows in plan
         ]
         depth = 0
         while len(level) > FANIN:  # inner levels on the workers, groups in partition order
             level = [
-                client.submit(_sum, *level[i : i + FANIN], key=f"{name}-sum-{depth}-{i // FANIN}")
+                delayed(_sum, pure=False)(*level[i : i + FANIN], dask_key_name=f"{name}-sum-{depth}-{i}")
                 for i in range(0, len(level), FANIN)
             ]
             depth += 1
+        futures = client.compute(level, optimize_graph=False)
         # the root on the client: one hop less than a last reduction task, same order and bits
-        return _sum(*client.gather(level))
+        return _sum(*client.gather(futures))
 
     def __repr__(self) -> str:
         return f"DaskSource({self.description!r})"
