@@ -69,6 +69,12 @@ FLAGS: dict[str, str] = {
     "path": "DATA",
     "runs": "RUNS",
     "out": "--out",
+    "dask": "--dask",
+    "rows": "--rows",
+    "task": "--task",
+    "format": "--format",
+    "classes": "--classes",
+    "labels": "--labels",
 }
 #: where a command spells a parameter's flag differently
 COMMAND_FLAGS: dict[str, dict[str, str]] = {
@@ -76,6 +82,7 @@ COMMAND_FLAGS: dict[str, dict[str, str]] = {
     "race": {"optimizer": "--optimizers"},
     "compare-batching": {"batch_size": "--batch-sizes", "dataset": "--data", "data": "--data"},
     "schedule": {"schedule": "SPECS"},
+    "make-data": {"features": "--features", "out": "OUT", "data": "OUT"},
 }
 
 
@@ -104,6 +111,16 @@ def _message(exc: BaseException) -> str:
     if owner and text.startswith(f"{owner}: ") and not owner[:1].isupper():
         text = text[len(owner) + 2 :]
     return text
+
+
+def _parse_all(command: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` for a call that takes several flags: an error is that of the flag
+    its parameter maps to (:data:`FLAGS`); an error naming no flag's parameter is reported bare."""
+    try:
+        return fn(*args, **kwargs)
+    except InvalidParameter as exc:
+        flag = flag_for(command, exc)
+        raise UsageProblem(flag, _message(exc) if flag else str(exc)) from None
 
 
 def _parse(flag: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -346,12 +363,13 @@ def _root(
 def demo(
     out: Annotated[str | None, typer.Option(help="Folder to write (default runs/demo-<time>).")] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Fewer steps and frames: a look in about ten seconds.")
+        bool,
+        typer.Option("--quick", help="Fewer steps, a coarser lr grid, smaller pictures: a look in seconds."),
     ] = False,
     table: Annotated[bool, typer.Option(help="Print the every-optimizer table first.")] = True,
     steps: Annotated[
         int | None,
-        typer.Option(help="Maximum updates per run in the table (default 1000; 300 with --quick).", min=1),
+        typer.Option(help="Maximum updates per run in the table (default 1000; 200 with --quick).", min=1),
     ] = None,
     functions: Annotated[
         str, typer.Option(help="Comma-separated test functions for the table.")
@@ -365,6 +383,7 @@ def demo(
     test on digits, and report.html, in one folder."""
     from . import workflows
     from .lab.suite import DEMO_OPTIMIZERS, run_suite
+    from .lab.tune import LR_GRID
 
     fnames = _parse("--functions", _name_list, functions, fns.get, "function")
     onames = (
@@ -372,13 +391,19 @@ def demo(
         if optimizers.strip()
         else list(DEMO_OPTIMIZERS)
     )
-    steps = steps or (300 if quick else 1000)
+    steps = steps or (200 if quick else 1000)
     t0 = time.perf_counter()
     console = _console()
     result = None
     if table:
         with console.status("running…") as status:
-            result = run_suite(fnames, onames, max_steps=steps, progress=lambda msg: status.update(msg))
+            result = run_suite(
+                fnames,
+                onames,
+                max_steps=steps,
+                progress=lambda msg: status.update(msg),
+                grid=LR_GRID[::2] if quick else LR_GRID,  # quick: whole decades only
+            )
         _suite_tables(result, fnames, onames, steps)
     with console.status("writing the demo folder…") as status:
         outcome = workflows.run_demo(
@@ -592,12 +617,89 @@ def train(
     ] = False,
     out: Annotated[str | None, typer.Option(help="Run folder (default runs/train-<time>).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Train on a Dask cluster: tcp://HOST:PORT (a running scheduler) or local:N (N worker "
+            "processes for this run); DATA is then a Parquet/CSV path the workers can read."
+        ),
+    ] = None,
 ) -> None:
     """Train a model with any optimizer and batch size; write metrics, plots and report."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        if dask is None:
+            name, source, task = _load_data(data, target, features)
+        else:
+            name, source, task = _load_on_cluster(stack, dask, data, target, features)
+        _train(
+            name,
+            source,
+            task,
+            standardize=standardize,
+            model=model,
+            hidden=hidden,
+            activation=activation,
+            optimizer=optimizer,
+            lr=lr,
+            schedule_spec=schedule_spec,
+            batch_size=batch_size,
+            epochs=epochs,
+            seed=seed,
+            val_fraction=val_fraction,
+            early_stopping=early_stopping,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            out=out,
+            progress=progress,
+        )
+
+
+def _load_on_cluster(stack: Any, spec: str, data: str, target: str | None, features: str | None) -> Any:
+    from .data import dask as dsdask
+    from .lab import datasets
+
+    if normalize(data) in datasets.names():
+        raise UsageProblem("--dask", f"applies to data files, not to the built-in dataset {data!r}")
+    _parse("DATA", _existing, data)
+    if target is None:
+        raise UsageProblem("--target", f"name the target column of {data!r}")
+    client, cluster = _parse("--dask", dsdask.connect, spec)
+    stack.callback(client.close)
+    if cluster is not None:
+        stack.callback(cluster.close)
+    cols = None if features is None else [c.strip() for c in features.split(",") if c.strip()]
+    source = _parse_all("train", dsdask.read, data, target=target, features=cols, client=client)
+    say(f"on the Dask cluster {spec} ({len(client.scheduler_info().get('workers', {}))} workers)")
+    return Path(data).name, source, None
+
+
+def _train(
+    name: str,
+    source: Any,
+    task: Any,
+    *,
+    standardize: bool,
+    model: str | None,
+    hidden: str | None,
+    activation: str,
+    optimizer: str,
+    lr: float | None,
+    schedule_spec: str | None,
+    batch_size: str,
+    epochs: int,
+    seed: int,
+    val_fraction: float | None,
+    early_stopping: int | None,
+    checkpoint_every: int | None,
+    resume: bool,
+    out: str | None,
+    progress: bool,
+) -> None:
     from . import workflows
     from .train.callbacks import EarlyStopping
 
-    name, source, task = _load_data(data, target, features)
     sizes = _parse("--hidden", _sizes, hidden) if hidden is not None else (64,)
     if hidden is not None and model is None:
         model = "mlp"
@@ -877,6 +979,43 @@ def compare_batching_cmd(
         ],
     )
     _wrote(outcome.folder)
+
+
+@app.command("make-data")
+def make_data_cmd(
+    out: Annotated[str, typer.Argument(help="File to write (.parquet, .csv, .csv.gz or .npy).")],
+    rows: Annotated[int, typer.Option(min=1, help="Rows.")] = 10_000,
+    features: Annotated[int, typer.Option(min=1, help="Feature columns x0..x{D-1}.")] = 10,
+    task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
+    format: Annotated[
+        str | None, typer.Option(help="parquet, csv or npy (default: from OUT's suffix).")
+    ] = None,
+    classes: Annotated[int, typer.Option(min=2, help="Classes of a classification target.")] = 2,
+    labels: Annotated[
+        str | None, typer.Option(help="Class names, comma-separated (the target is then strings).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Write a seeded synthetic dataset (some columns ill-scaled, so --standardize matters)."""
+    from .data.synth import make_data
+
+    if format is None:
+        suffixes = "".join(Path(out).suffixes).lower()
+        format = next((f for f in ("parquet", "csv", "npy") if f".{f}" in suffixes), "parquet")
+    names = None if labels is None else [v.strip() for v in labels.split(",")]
+    files = _parse_all(
+        "make-data",
+        make_data,
+        out,
+        rows=rows,
+        features=features,
+        task=task,
+        format=format,
+        seed=seed,
+        classes=classes,
+        labels=names,
+    )
+    say(f"wrote {', '.join(str(f) for f in files)}: {rows} rows x {features} features + target y ({task})")
 
 
 @app.command("optimizers")

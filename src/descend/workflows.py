@@ -97,7 +97,8 @@ def race_outputs(
         folder.path(f"{sub}{Path(p).name}")
     if gif:
         t0 = time.perf_counter()
-        vrace.race_animation(result, folder.path(f"{sub}race.gif"), frames=frames, size=(800, 600))
+        gif_size = (800, 600) if size[0] >= 800 else (size[0], size[0] * 3 // 4)
+        vrace.race_animation(result, folder.path(f"{sub}race.gif"), frames=frames, size=gif_size)
         out.notes.append(f"GIF ({frames} frames) in {time.perf_counter() - t0:.1f}s")
     if mp4:
         try:
@@ -599,7 +600,7 @@ def run_demo(
     say = progress or (lambda msg: None)
     folder = RunFolder(out, "demo")
     outcome = Outcome(folder)
-    frames = 12 if quick else 60
+    frames = 8 if quick else 60
     if suite is not None:
         outcome.summary["suite"] = {
             "max_steps": suite.max_steps,
@@ -612,7 +613,7 @@ def run_demo(
         say(f"racing six optimizers on {name}")
         result = race(name, CLASSIC_SIX, steps=steps // 5 if quick else steps)
         part = race_outputs(
-            result, folder, prefix=f"race_{name}", frames=frames, size=(600, 450) if quick else (900, 700)
+            result, folder, prefix=f"race_{name}", frames=frames, size=(480, 360) if quick else (900, 700)
         )
         outcome.sections += part.sections  # each titled "Race on <name>"
         outcome.metrics += part.metrics

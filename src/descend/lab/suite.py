@@ -59,10 +59,11 @@ def run_suite(
     tune_steps: int | None = None,
     lrs: dict[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
+    grid: Sequence[float] = LR_GRID,
 ) -> SuiteResult:
     """Minimise each function from its default start with each optimizer.
 
-    Each optimizer's lr is picked per function from :data:`~descend.lab.LR_GRID` by
+    Each optimizer's lr is picked per function from ``grid`` (:data:`~descend.lab.LR_GRID`) by
     :func:`~descend.lab.tune_lr` over runs of ``tune_steps`` updates (default ``max_steps``: the
     lr that is best for this run length) unless ``lrs`` fixes it. The run then goes on for up to
     ``max_steps`` updates or until the gradient norm is ``<= tol``.
@@ -78,7 +79,7 @@ def run_suite(
             lr = (
                 lrs[oname]
                 if lrs and oname in lrs
-                else tune_lr(f, f.start, oname, steps=tune_steps, tol=tol).lr
+                else tune_lr(f, f.start, oname, grid=tuple(grid), steps=tune_steps, tol=tol).lr
             )
             res = minimize(
                 f,
@@ -114,8 +115,8 @@ def run_suite(
         "given"
         if lrs
         else (
-            f"tuned per function on the grid {LR_GRID} (lowest mean loss over the second half of "
+            f"tuned per function on the grid {tuple(grid)} (lowest mean loss over the second half of "
             f"{tune_steps} steps)"
         )
     )
-    return SuiteResult(rows=rows, max_steps=max_steps, tol=tol, lr_rule=rule)
+    return SuiteResult(rows=rows, max_steps=max_steps, tol=tol, lr_rule=rule, grid=tuple(grid))
