@@ -24,6 +24,7 @@ from .base import (
 from .dask import DaskSource, from_dask, is_dask_collection
 from .files import ON_BAD_ROWS, CSVSource, ParquetSource, _expand
 from .split import holdout_mask, split
+from .synth import make_data
 
 __all__ = [
     "PART_ROWS",
@@ -44,6 +45,7 @@ __all__ = [
     "from_dask",
     "from_npy",
     "holdout_mask",
+    "make_data",
     "open",
     "split",
 ]

@@ -21,6 +21,7 @@ from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpo
 from .minimize import global_norm
 from .prepare import Labels, Preparer, Scaler, find_labels, find_scaler
 from .progress import make_progress
+from .stopping import PlateauStop
 
 __all__ = ["DEFAULT_LR", "Run", "TrainHistory", "fit"]
 
@@ -196,6 +197,10 @@ def _resolve_model(model: Any) -> Any:
     return model
 
 
+#: loss, gradient norm or lr x gradient norm above which an update might overflow the dtype:
+#: only such updates are snapshotted (and checked) by the divergence guard
+_RISK = {"float32": 1e15, "float64": 1e150}
+
 #: (loss, gradients, weight, rows) of one part of a batch
 _Part = tuple[float, dict[str, np.ndarray], float, int]
 
@@ -213,7 +218,15 @@ class _Training:
     def __init__(self, model: Any, data: Any, **kw: Any):
         owner = self.owner
         self.model = model = _resolve_model(model)
-        self.epochs = check_int(owner, "epochs", kw["epochs"], low=1)
+        self.rule: PlateauStop | None = None
+        if kw["epochs"] is None:  # train until the loss stops improving (train/stopping.py)
+            self.epochs = check_int(owner, "max_epochs", kw["max_epochs"], low=1)
+            self.rule_args = {
+                "tol": check_real(owner, "tol", kw["tol"], low=0.0),
+                "n_iter_no_change": check_int(owner, "n_iter_no_change", kw["n_iter_no_change"], low=1),
+            }
+        else:
+            self.epochs = check_int(owner, "epochs", kw["epochs"], low=1)
         self.shuffle = check_bool(owner, "shuffle", kw["shuffle"])
         self.seed = check_int(owner, "seed", kw["seed"], low=0)
         self.resume = check_bool(owner, "resume", kw["resume"])
@@ -272,6 +285,10 @@ class _Training:
             source, val_source, kw["classes"], standardize, saved, init
         )
         check_batching(owner, self.batch_size, source.n_samples, self.drop_last)
+        if kw["epochs"] is None:
+            n = source.n_samples
+            period = PlateauStop.period_for(n, n if self.batch_size is None else self.batch_size)
+            self.rule = PlateauStop(period=period, **self.rule_args)
 
         if init is None:
             params = model.init(np.random.default_rng([self.seed, 0]), source.n_features, n_outputs)
@@ -416,6 +433,8 @@ class _Training:
             cb.load_state_dict(cb_state)
         if extra.get("schedule") is not None and hasattr(self.opt.lr, "load_state_dict"):
             self.opt.lr.load_state_dict(extra["schedule"])
+        if self.rule is not None and extra.get("stop_rule") is not None:
+            self.rule.load_state_dict(extra["stop_rule"])
         run = self.run
         run.epochs_completed, run.steps_completed, run.checkpoint = self.epoch, self.step, self.ckpt_path
         run.resumed_from_step = self.step
@@ -437,6 +456,7 @@ class _Training:
             "history": self.history.to_arrays(),
             "callbacks": [cb.state_dict() for cb in self.cbs],
             "schedule": self.opt.lr.state_dict() if hasattr(self.opt.lr, "state_dict") else None,
+            "stop_rule": None if self.rule is None else self.rule.state_dict(),
         }
         if self.run.labels is not None:
             extra["classes"] = self.run.labels.classes
@@ -474,12 +494,16 @@ class _Training:
         if self.restore():
             return self.run
         n_batches = self.source.n_batches(self.batch_size, self.drop_last)
-        total = n_batches * self.epochs
-        total = total if self.max_steps is None else min(self.max_steps, total)
+        total: int | None = n_batches * self.epochs
+        if self.max_steps is not None:
+            total = min(self.max_steps, total)
+        elif self.rule is not None:
+            total = None  # it stops when it converges
         for cb in self.cbs:
             cb.on_train_begin(self.run)
-        self.prev_params = {k: v.copy() for k, v in self.params.items()}
-        self.prev_state = self.state.copy()
+        self.snapshot: tuple[dict[str, np.ndarray], OptState] | None = None
+        self.snapshot_step = -1
+        self.risk = _RISK[np.dtype(self.model.dtype).name]
         self.leaves = list(self.params.values())
         steps = self.history.steps["time"]
         self.t0 = time.perf_counter() - (steps[-1] if steps else 0.0)
@@ -493,6 +517,8 @@ class _Training:
                     self.end_epoch()
             if not self.stop:
                 self.stop = f"completed {self.epochs} epochs"
+                if self.rule is not None:
+                    self.stop = f"reached max_epochs={self.epochs} before the convergence rule held"
         finally:
             self.reporter.close()
         for cb in self.cbs:
@@ -550,15 +576,22 @@ class _Training:
         for cb in self.cbs:
             cb.on_gradients(self.run, grads)
         lr_now = self.last_lr = self.opt.lr_at(int(self.state.t))
-        for k, v in self.params.items():
-            np.copyto(self.prev_params[k], v)
-        self.prev_state.restore_from(self.state)
+        # The divergence guard copies nothing on ordinary steps: a non-finite loss or gradient is
+        # caught before the update (the parameters are then those of the last finite step). Only
+        # an update that could overflow (loss, gradient norm or lr near the dtype's range) is
+        # preceded by a snapshot and followed by a finiteness check, so it can be undone.
+        risky = loss > self.risk or gnorm > self.risk or lr_now * gnorm > self.risk
+        if risky:
+            self.take_snapshot()
         with np.errstate(over="ignore", invalid="ignore"):
             if not self.checked:  # validate structure once; it cannot change afterwards
                 self.opt.step(self.params, grads, self.state)
                 self.checked = True
             else:
                 self.opt._apply(self.leaves, list(grads.values()), self.state)
+        if risky and not all(math.isfinite(float(np.sum(p))) or np.isfinite(p).all() for p in self.leaves):
+            self.restore_snapshot()
+            self.diverged(math.inf, index, what="update")
         self.step += 1
         self.samples += rows
         self.epoch_loss_sum += loss
@@ -577,6 +610,9 @@ class _Training:
                 self.stop = (
                     self.stop or f"stopped by {type(cb).__name__} at step {self.step} (epoch {self.epoch})"
                 )
+        if self.rule is not None and self.rule.update(loss):
+            stop_now = True
+            self.stop = self.stop or self.rule.reason(self.step, self.epoch, self.samples)
         if self.max_steps is not None and self.step >= self.max_steps:
             stop_now, self.stop = True, self.stop or f"max_steps={self.max_steps} reached"
         self.next_batch = index + 1
@@ -584,20 +620,38 @@ class _Training:
             self.save_checkpoint()
         return stop_now
 
-    def diverged(self, loss: float, index: int) -> None:
-        """Roll back to the last finite step and raise DivergenceError (carrying the run)."""
-        if self.step > 0:
-            for k, v in self.prev_params.items():
-                np.copyto(self.params[k], v)
-            self.state.restore_from(self.prev_state)
-        what = "loss" if not math.isfinite(loss) else "gradient"
+    def take_snapshot(self) -> None:
+        self.snapshot_step = self.step
+        if self.snapshot is None:
+            self.snapshot = ({k: v.copy() for k, v in self.params.items()}, self.state.copy())
+        else:
+            for k, v in self.params.items():
+                np.copyto(self.snapshot[0][k], v)
+            self.snapshot[1].restore_from(self.state)
+
+    def restore_snapshot(self) -> None:
+        assert self.snapshot is not None
+        for k, v in self.snapshot[0].items():
+            np.copyto(self.params[k], v)
+        self.state.restore_from(self.snapshot[1])
+
+    def diverged(self, loss: float, index: int, what: str | None = None) -> None:
+        """Raise DivergenceError (carrying the run) with the parameters at the last finite step."""
+        what = what or ("loss" if not math.isfinite(loss) else "gradient")
+        if what != "update" and self.snapshot is not None and self.snapshot_step == self.step - 1:
+            self.restore_snapshot()  # back to the parameters whose loss and gradient were finite
+        finite = all(np.isfinite(p).all() for p in self.leaves)
         self.reporter.close()
         self.run.stop_reason = f"diverged at step {self.step + 1} (epoch {self.epoch})"
         self.run.steps_completed = self.step
+        where = (
+            "parameters are left at the last finite step"
+            if finite
+            else ("the parameters overflowed in an update that looked safe; they are not finite")
+        )
         exc = DivergenceError(
             f"fit: the {what} became non-finite at step {self.step + 1} (epoch {self.epoch}, batch "
-            f"{index}) with {self.opt!r}; parameters are left at the last finite step; "
-            "try a smaller learning rate",
+            f"{index}) with {self.opt!r}; {where}; try a smaller learning rate",
             step=self.step + 1,
             epoch=self.epoch,
             quantity=what,
@@ -647,7 +701,7 @@ def fit(
     optimizer: str | Optimizer = "adam",
     lr: Any = None,
     batch_size: int | None = 256,
-    epochs: int = 10,
+    epochs: int | None = None,
     shuffle: bool = True,
     seed: int = 0,
     validation: Any = None,
@@ -664,6 +718,9 @@ def fit(
     max_steps: int | None = None,
     sample_weight: Any = None,
     init: Run | None = None,
+    tol: float = 1e-4,
+    n_iter_no_change: int = 5,
+    max_epochs: int = 100,
 ) -> Run:
     """Train ``model`` on ``data`` by (stochastic / mini-batch / full-batch) gradient descent.
 
@@ -675,7 +732,12 @@ def fit(
     optimizer : name or :class:`~descend.optim.Optimizer` instance; ``lr`` and ``options`` build
         a named one (``lr=None``: :data:`DEFAULT_LR`, values that train standardized data well).
     batch_size : ``None`` full-batch gradient descent, ``1`` stochastic, ``B`` mini-batch.
-    epochs, shuffle, seed, drop_last : passes over the data; each epoch's order is a pure
+    epochs : ``None`` (default) trains until the training loss stops improving, checked every
+        ~50,000 samples (or epoch), possibly mid-epoch: stop after ``n_iter_no_change`` checks
+        whose mean batch loss did not beat the best by ``tol * max(|best|, 1)``, or at
+        ``max_epochs`` (the rule: :mod:`descend.train.stopping`). An integer trains exactly
+        that many epochs. ``run.stop_reason`` says which happened.
+    shuffle, seed, drop_last : each epoch's order is a pure
         function of ``(seed, epoch)`` and the data's layout; ``drop_last`` skips a final short batch.
     validation : ``(X, y)``, a source, or a fraction in (0, 1) of the data's rows held out by a
         hash of ``(seed, row)`` (never trained on); evaluated after every epoch (``val_loss``
@@ -730,6 +792,9 @@ def fit(
         max_steps=max_steps,
         sample_weight=sample_weight,
         init=init,
+        tol=tol,
+        n_iter_no_change=n_iter_no_change,
+        max_epochs=max_epochs,
     ).run_all()
 
 
