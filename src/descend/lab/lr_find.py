@@ -13,7 +13,16 @@ from ..data import as_source, check_batching
 from ..optim import optimizer as make_optimizer
 from ..schedules import Exponential
 
-__all__ = ["BACKOFF", "LRFindResult", "lr_find", "recommend", "suggest"]
+__all__ = [
+    "BACKOFF",
+    "DECADES",
+    "LRFindResult",
+    "RecommendationCheck",
+    "check_recommendation",
+    "lr_find",
+    "recommend",
+    "suggest",
+]
 
 #: the recommended lr is the lr of the lowest smoothed loss divided by this: measured on four
 #: bundled problems (docs/lr-find.md), where it lands within 10% of the best lr of a log grid
@@ -201,4 +210,82 @@ def lr_find(
             "diverge_factor": diverge_factor,
             "seed": seed,
         },
+    )
+
+
+#: the 8-point log grid the recommendation is graded against
+DECADES: tuple[float, ...] = tuple(10.0**k for k in range(-4, 4))
+
+
+@dataclass(frozen=True)
+class RecommendationCheck:
+    """How the recommended lr of one range test fared: the validation loss after a fixed budget
+    at the recommended lr and at every lr of a grid (``inf``: diverged)."""
+
+    problem: str
+    recommended: float
+    recommended_loss: float
+    grid: tuple[float, ...]
+    grid_losses: tuple[float, ...]
+    budget: str
+    others: dict[str, tuple[float, float]] = field(default_factory=dict)  # reading -> (lr, loss)
+
+    @property
+    def best_lr(self) -> float:
+        return self.grid[int(np.argmin(self.grid_losses))]
+
+    @property
+    def best_loss(self) -> float:
+        return float(min(self.grid_losses))
+
+    @property
+    def ratio(self) -> float:
+        """Recommended lr's loss over the best grid lr's (1.1 = 10% worse)."""
+        return self.recommended_loss / self.best_loss
+
+
+def check_recommendation(
+    problem: str,
+    make_model: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    optimizer: str = "sgd",
+    grid: tuple[float, ...] = DECADES,
+    batch_size: int = 64,
+    epochs: int = 10,
+    seed: int = 0,
+) -> RecommendationCheck:
+    """Run the range test on ``train``, then train ``make_model()`` for ``epochs`` at the
+    recommended lr, at each lr of ``grid`` and at the other readings of the curve; the score is
+    the loss on ``validation``."""
+    from ..errors import DivergenceError
+    from ..train import fit
+
+    def score(lr: float) -> float:
+        try:
+            run = fit(
+                make_model(),
+                train,
+                optimizer=optimizer,
+                lr=lr,
+                batch_size=batch_size,
+                epochs=epochs,
+                seed=seed,
+                progress=False,
+            )
+        except DivergenceError:
+            return math.inf
+        loss = run.loss(*validation)
+        return loss if math.isfinite(loss) else math.inf
+
+    found = lr_find(make_model(), train, optimizer, batch_size=batch_size, seed=seed)
+    return RecommendationCheck(
+        problem=problem,
+        recommended=found.lr,
+        recommended_loss=score(found.lr),
+        grid=tuple(grid),
+        grid_losses=tuple(score(lr) for lr in grid),
+        budget=f"{optimizer}, batch size {batch_size}, {epochs} epochs, validation loss",
+        others={k: (lr, score(lr)) for k, lr in found.suggestions.items()},
     )
