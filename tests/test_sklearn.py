@@ -15,7 +15,10 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_sample_weight_equivalence_on_dense_data,
+    parametrize_with_checks,
+)
 
 import descend as ds
 from descend.sklearn import DescendClassifier, DescendRegressor
@@ -294,14 +297,40 @@ def test_cross_validation_within_one_point_of_sklearn(load, ours, theirs):
 
 
 # -- scikit-learn's own estimator checks --------------------------------------------------------------
-@parametrize_with_checks([DescendRegressor(), DescendClassifier()])
+def _expected_failures(estimator):
+    """Checks known to fail, with the reason (sklearn lists the same one for SGD*)."""
+    return {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "mini-batch SGD: a row repeated k times lands in other batches than one row of weight k, "
+            "so the iterates differ (as for SGDClassifier/SGDRegressor); with full-batch gradient "
+            "descent the check passes: test_sample_weight_equivalence_full_batch"
+        ),
+    }
+
+
+@parametrize_with_checks([DescendRegressor(), DescendClassifier()], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 @pytest.mark.slow
 @parametrize_with_checks(
-    [DescendRegressor(hidden_layer_sizes=(8,)), DescendClassifier(hidden_layer_sizes=(8,))]
+    [DescendRegressor(hidden_layer_sizes=(8,)), DescendClassifier(hidden_layer_sizes=(8,))],
+    expected_failed_checks=_expected_failures,
 )
 def test_sklearn_estimator_checks_mlp(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        DescendRegressor(batch_size=None, epochs=30),
+        DescendClassifier(batch_size=None, epochs=30),
+        DescendClassifier(hidden_layer_sizes=(4,), batch_size=None, epochs=30),
+    ],
+    ids=repr,
+)
+def test_sample_weight_equivalence_full_batch(estimator):
+    # sklearn runs this check on MLPClassifier with solver="lbfgs" (full batch) for the same reason
+    check_sample_weight_equivalence_on_dense_data(type(estimator).__name__, estimator)

@@ -106,7 +106,7 @@ class _DescendEstimator(BaseEstimator):
         "optimizer": [StrOptions(set(optimizer_names())), Optimizer],
         "lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "schedule": [StrOptions(set(SCHEDULES)), callable, None],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "l2": [Interval(numbers.Real, 0, None, closed="left")],
         "activation": [StrOptions({*ACTIVATIONS, "logistic"})],
@@ -129,7 +129,7 @@ class _DescendEstimator(BaseEstimator):
         optimizer: str | Optimizer = "adam",
         lr: float | None = None,
         schedule: Any = None,
-        batch_size: int | None = 32,
+        batch_size: int | str | None = "auto",
         epochs: int = 200,
         l2: float = 1e-4,
         activation: str = "relu",
@@ -274,7 +274,10 @@ class _DescendEstimator(BaseEstimator):
         n = data.n_samples if isinstance(data, DataSource) else len(data[0])
         use_val = self.early_stopping and not partial
         n_train = n - round(n * self.validation_fraction) if use_val else n
-        B = n_train if self.batch_size is None else min(self.batch_size, max(n_train, 1))
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = min(max(n_train // 10, 16), 128)
+        B = n_train if batch_size is None else min(batch_size, max(n_train, 1))
         steps_per_epoch = max(math.ceil(n_train / max(B, 1)), 1)
 
         init: Run | None = None
@@ -306,7 +309,7 @@ class _DescendEstimator(BaseEstimator):
             model,
             data,
             optimizer=self._optimizer(steps_per_epoch) if init is None else "adam",
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             epochs=1 if partial else self.epochs,
             shuffle=self.shuffle,
             seed=self._seed_,
@@ -390,7 +393,8 @@ _PARAMS_DOC = """
         ``"adaptive"``); or a :mod:`descend.schedules` object / callable ``step -> lr`` (then
         leave ``lr=None``). The position in the schedule is the optimizer's step counter, so it
         continues across ``partial_fit`` calls and ``warm_start`` fits.
-    batch_size : rows per update (default 32); None: full-batch gradient descent.
+    batch_size : rows per update; ``"auto"`` (default): ``n // 10`` clipped to [16, 128] (about ten
+        updates per epoch on small data, 128 rows on large); None: full-batch gradient descent.
     epochs : passes over the data in ``fit`` (at most: ``tol`` may stop sooner); a
         ``partial_fit`` call is one pass.
     l2 : L2 penalty :math:`\\tfrac12\\,l_2\\lVert W\\rVert^2` added to the *mean* loss (default
