@@ -51,39 +51,48 @@ class DataError(ValueError):
         self.file, self.row, self.column = file, row, column
 
 
-@dataclass(frozen=True)
 class Batch:
     """One batch (or one part of a batch larger than :data:`PART_ROWS`).
 
     ``index`` is the batch's position in the epoch; ``part`` / ``parts`` say which piece of
     that batch this is (``0`` / ``1`` for an ordinary batch). ``y`` holds the targets as stored
-    (class labels are encoded by ``fit``).
+    (class labels are encoded by ``fit``); ``w`` the sample weights, if any; ``file`` and
+    ``lines`` where the rows came from (files only), for messages.
     """
 
-    X: np.ndarray
-    y: np.ndarray
-    index: int
-    part: int = 0
-    parts: int = 1
-    w: np.ndarray | None = None
-    #: where the rows came from, for messages: the file name and each row's data row number in it
-    file: str | None = None
-    lines: np.ndarray | None = None
+    __slots__ = ("X", "file", "index", "lines", "part", "parts", "w", "y")
 
-    def where(self, i: int) -> str:
-        """``"train.csv: row 17"`` for the i-th row of the batch (0-based batch row without a file)."""
-        if self.lines is None:
-            return f"row {i}"
-        return f"{self.file}: row {int(self.lines[i])}"
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        index: int,
+        part: int = 0,
+        parts: int = 1,
+        w: np.ndarray | None = None,
+        file: str | None = None,
+        lines: np.ndarray | None = None,
+    ):
+        self.X, self.y, self.index, self.part, self.parts = X, y, index, part, parts
+        self.w, self.file, self.lines = w, file, lines
+
+    def __repr__(self) -> str:
+        return f"Batch(index={self.index}, rows={self.size}, part={self.part}/{self.parts})"
+
+    @property
+    def size(self) -> int:
+        return int(self.X.shape[0])
 
     @property
     def weight(self) -> float:
         """What the batch counts for when parts are averaged: rows, or the sum of sample weights."""
         return float(self.X.shape[0]) if self.w is None else float(self.w.sum())
 
-    @property
-    def size(self) -> int:
-        return int(self.X.shape[0])
+    def where(self, i: int) -> str:
+        """``"train.csv: row 17"`` for the i-th row of the batch (0-based batch row without a file)."""
+        if self.lines is None:
+            return f"row {i}"
+        return f"{self.file}: row {int(self.lines[i])}"
 
 
 @dataclass

@@ -173,6 +173,15 @@ class Model:
         """
         X, y = self._check_batch(params, X, y)
         w = self._check_weights(sample_weight, len(X), self.dtype)
+        return self._value_and_grad(params, X, y, w)
+
+    def _value_and_grad(
+        self, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, w: np.ndarray | None
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """:meth:`loss_and_grad` on inputs already checked: ``X`` in ``dtype``, ``y`` shaped for
+        the loss ((n, k) values, or (n,) class indices), ``w`` (n,) or None. fit's hot path."""
+        if y.ndim == 1 and self.task != "multiclass":
+            y = y[:, None]
         loss_fn = LOSSES[self.task]
         z, cache = self._forward(params, X)
         value, loss_cache = loss_fn.forward(z, y, w)

@@ -160,7 +160,10 @@ class Run:
     def _prepare_batch(self, batch: Batch, encoded: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """A batch as the model takes it: scaled features, encoded and checked targets."""
         where = batch.where if batch.lines is not None else None
-        return Preparer(self.model, self.labels, self.scaler)(batch.X, batch.y, encoded, where)
+        prep = self.__dict__.get("_prep")
+        if prep is None or prep.labels is not self.labels or prep.scaler is not self.scaler:
+            prep = self.__dict__["_prep"] = Preparer(self.model, self.labels, self.scaler)
+        return prep(batch.X, batch.y, encoded, where)
 
 
 def _evaluate(
@@ -505,6 +508,7 @@ class _Training:
         self.snapshot_step = -1
         self.risk = _RISK[np.dtype(self.model.dtype).name]
         self.leaves = list(self.params.values())
+        self.history_columns = [self.history.steps[c] for c in _STEP_COLUMNS]
         steps = self.history.steps["time"]
         self.t0 = time.perf_counter() - (steps[-1] if steps else 0.0)
         self.reporter.start(
@@ -534,27 +538,44 @@ class _Training:
         """Train the rest of the current epoch; False when a callback or max_steps stopped it."""
         if self.next_batch == 0:
             self.epoch_loss_sum, self.epoch_batches = 0.0, 0
-        where = {
+        # overflow to inf/NaN is what the divergence guard looks for: no NumPy warnings meanwhile
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if getattr(self.source, "computes_gradients", False):
+                return self._remote_epoch()
+            return self._local_epoch()
+
+    def _where(self) -> dict[str, Any]:
+        return {
             "shuffle": self.shuffle,
             "seed": self.seed,
             "drop_last": self.drop_last,
             "start": self.next_batch,
         }
-        if getattr(self.source, "computes_gradients", False):
-            # a distributed source computes each batch's (loss, gradient) where its rows live,
-            # for the parameters as they are when the next result is asked for
-            prep = Preparer(self.model, self.run.labels, self.run.scaler)
-            for index, loss, grads, rows in self.source.gradients(
-                self.model, self.params, prep, self.epoch, self.batch_size, **where
-            ):
-                if self.take_step(index, loss, grads, rows):
-                    return False
-            return True
+
+    def _remote_epoch(self) -> bool:
+        """A distributed source computes each batch's (loss, gradient) where its rows live, for
+        the parameters as they are when the next result is asked for."""
+        prep = Preparer(self.model, self.run.labels, self.run.scaler)
+        for index, loss, grads, rows in self.source.gradients(
+            self.model, self.params, prep, self.epoch, self.batch_size, **self._where()
+        ):
+            if self.take_step(index, loss, grads, rows):
+                return False
+        return True
+
+    def _local_epoch(self) -> bool:
         parts: list[_Part] = []
-        for batch in self.source.batches(self.epoch, self.batch_size, **where):
-            X, y = self.run._prepare_batch(batch, self.encoded)
-            with np.errstate(over="ignore", invalid="ignore"):
-                loss, grads = self.model.loss_and_grad(self.params, X, y, batch.w)
+        model, params, prepare = self.model, self.params, self.run._prepare_batch
+        # targets were checked up front (in memory) or by the preparer (files): no re-checking
+        value_and_grad = getattr(model, "_value_and_grad", None)
+        width = (self.run.n_features,)
+        for batch in self.source.batches(self.epoch, self.batch_size, **self._where()):
+            X, y = prepare(batch, self.encoded)
+            if value_and_grad is not None and X.shape[1:] == width:
+                w = None if batch.w is None else batch.w.astype(model.dtype, copy=False)
+                loss, grads = value_and_grad(params, X, y, w)
+            else:
+                loss, grads = model.loss_and_grad(params, X, y, batch.w)
             if batch.parts > 1:  # a batch larger than a part: average the parts by their weight
                 parts.append((loss, grads, batch.weight, batch.size))
                 if batch.part + 1 < batch.parts:
@@ -569,8 +590,7 @@ class _Training:
 
     def take_step(self, index: int, loss: float, grads: dict[str, np.ndarray], rows: int) -> bool:
         """One update from a batch's loss and gradient; True when training should stop now."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            gnorm = global_norm(grads.values())
+        gnorm = global_norm(grads.values())
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             self.diverged(loss, index)
         for cb in self.cbs:
@@ -583,12 +603,12 @@ class _Training:
         risky = loss > self.risk or gnorm > self.risk or lr_now * gnorm > self.risk
         if risky:
             self.take_snapshot()
-        with np.errstate(over="ignore", invalid="ignore"):
-            if not self.checked:  # validate structure once; it cannot change afterwards
-                self.opt.step(self.params, grads, self.state)
-                self.checked = True
-            else:
-                self.opt._apply(self.leaves, list(grads.values()), self.state)
+        if not self.checked:  # validate structure once; it cannot change afterwards
+            self.opt.step(self.params, grads, self.state)
+            self.checked = True
+        else:
+            # the gradient norm was just checked finite: the optimizer need not read it again
+            self.opt._apply(self.leaves, list(grads.values()), self.state, check_finite=False)
         if risky and not all(math.isfinite(float(np.sum(p))) or np.isfinite(p).all() for p in self.leaves):
             self.restore_snapshot()
             self.diverged(math.inf, index, what="update")
@@ -598,12 +618,13 @@ class _Training:
         self.epoch_batches += 1
         now = time.perf_counter() - self.t0
         values = (self.step, self.epoch, loss, lr_now, gnorm, self.samples, now)
-        for col, val in zip(_STEP_COLUMNS, values, strict=True):
-            self.history.steps[col].append(val)
+        for column, val in zip(self.history_columns, values, strict=True):
+            column.append(val)
         self.reporter.update(self.step, self.epoch, loss, lr_now, self.samples)
-        info = dict(zip(_STEP_COLUMNS, values, strict=True))
-        info["batch"] = index
         stop_now = False
+        if self.cbs:
+            info = dict(zip(_STEP_COLUMNS, values, strict=True))
+            info["batch"] = index
         for cb in self.cbs:
             if cb.on_step_end(self.run, info) is True:
                 stop_now = True
