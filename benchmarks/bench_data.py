@@ -1,15 +1,12 @@
 """Training throughput from files: Parquet vs pyarrow alone, .npy vs memory, peak memory vs file size.
 
-Run: ``python benchmarks/bench_data.py [--rows N] [--repeats R]``. Writes its section of
-``docs/benchmarks.md`` (between the ``data`` section markers) and prints it.
+Run: ``python -m benchmarks data [-- --rows N --repeats R]``. Writes its section of
+``docs/benchmarks.md`` and prints it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+if __package__ in (None, ""):  # run as a script: make the benchmarks package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import descend as ds  # noqa: E402
-from descend.data.synth import make_data  # noqa: E402
+from benchmarks._common import ROOT, machine, median, versions, write_section
 
-BEGIN, END = "<!-- section:data -->", "<!-- /section:data -->"
+# isort: split
+import descend as ds  # after benchmarks._common, which puts this checkout's src first
+from descend.data.synth import make_data
 
 
 def train_rate(src, batch_size: int, shuffle: bool) -> float:
@@ -79,22 +77,13 @@ def peak_rss_mb(path: Path) -> float:
     return int(out.stdout.split()[-1]) / 1024
 
 
-def median_alternating(fns: dict[str, callable], repeats: int) -> dict[str, float]:
+def median_alternating(fns: dict, repeats: int) -> dict[str, float]:
+    """Rows/s of each contender: ``repeats`` rounds, the contenders alternating in every round."""
     got: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
             got[k].append(f())
-    return {k: statistics.median(v) for k, v in got.items()}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return {k: median(v) for k, v in got.items()}
 
 
 def main() -> None:
@@ -102,7 +91,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--features", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args, _ = ap.parse_known_args()
     tmp = Path(tempfile.mkdtemp(prefix="descend-bench-"))
     pq_path = tmp / "d.parquet"
     make_data(pq_path, rows=args.rows, features=args.features, format="parquet")
@@ -127,16 +116,11 @@ def main() -> None:
     big = tmp / "big.parquet"
     make_data(big, rows=4 * args.rows, features=args.features, format="parquet")
     mem_rows = [(p, p.stat().st_size / 2**20, peak_rss_mb(p)) for p in (pq_path, big)]
-    import pyarrow
-
     lines = [
-        BEGIN,
         "## Data: training from files",
         "",
-        f"Command: `python benchmarks/bench_data.py --rows {args.rows} --features {args.features} "
-        f"--repeats {args.repeats}`. Machine: {os.cpu_count()} cores, "
-        f"{cpu_model()}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-        f"Python {platform.python_version()}, numpy {np.__version__}, pyarrow {pyarrow.__version__}. "
+        f"Command: `python -m benchmarks data -- --rows {args.rows} --features {args.features} "
+        f"--repeats {args.repeats}`. Machine: {machine()}. {versions('numpy', 'pyarrow')}.",
         "Logistic regression, Adam, one epoch; rows/s are medians of alternating repeats in one run.",
         "",
         "| batch | pyarrow alone (rows/s) | Parquet in order | Parquet shuffled | ratio to pyarrow "
@@ -158,17 +142,9 @@ def main() -> None:
     ]
     for p, size, rss in mem_rows:
         lines.append(f"| {p.name} ({'4×' if p == big else '1×'} rows) | {size:,.0f} | {rss:,.0f} |")
-    lines += ["", END]
     section = "\n".join(lines)
     print(section)
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + section + text[b:]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    doc.write_text(text)
+    write_section("data", section)
 
 
 if __name__ == "__main__":
