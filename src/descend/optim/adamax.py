@@ -26,6 +26,8 @@ class Adamax(Optimizer):
     ----------
     lr : ``>= 0`` or schedule (default 2e-3). betas : each in ``[0, 1)`` (default (0.9, 0.999)).
     eps : ``> 0`` (default 1e-8). weight_decay, maximize : as everywhere.
+    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning
     -------

@@ -35,6 +35,8 @@ class Nadam(Optimizer):
     eps : ``> 0`` (default 1e-8). momentum_decay : ``>= 0`` (default 4e-3).
     weight_decay : L2 added to the gradient, or decoupled (AdamW-style) with
     ``decoupled_weight_decay=True``. maximize : ascend instead.
+    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning
     -------
