@@ -179,8 +179,12 @@ def test_warm_start_continues_optimizer_state():
     ref = DescendClassifier(epochs=6, tol=None, random_state=0, shuffle=False).fit(X, y)
     for k, v in ref.run_.params.items():
         np.testing.assert_array_equal(clf.run_.params[k], v)
+    clf.set_params(l2=1e-2).fit(X, y)  # a new penalty applies from here on; the run continues
+    assert clf.n_iter_ == 9 and clf.run_.model.l2 == 1e-2
+    with pytest.raises(ValueError, match="hidden"):
+        clf.set_params(hidden_layer_sizes=(3,)).fit(X, y)
     clf.set_params(warm_start=False).fit(X, y)
-    assert clf.n_iter_ == 3
+    assert clf.n_iter_ == 3 and not hasattr(clf, "coef_") and len(clf.coefs_) == 2
 
 
 def test_tol_and_early_stopping_stop_training():
