@@ -59,6 +59,7 @@ BAD = [
     (["train", "digits", "--model", "logistc"], "--model", "did you mean 'logistic'?"),
     (["train", "iris", "--model", "logistic"], "--model", "needs 2 classes"),
     (["train", "diabetes", "--model", "softmax"], "--model", "needs class labels"),
+    (["train", "labels.csv", "--target", "y", "--model", "linear"], "--model", "needs numeric targets"),
     (["train", "digits", "--hidden", "64,x"], "--hidden", "layer sizes"),
     (["train", "digits", "--hidden", "0"], "--hidden", "layer sizes"),
     (["train", "digits", "--activation", "gelu"], "--activation", "activation must be one of"),
@@ -71,7 +72,11 @@ BAD = [
     (["train", "digits", "--schedule", "nope:lr=1"], "--schedule", "unknown schedule 'nope'"),
     (["train", "digits", "--schedule", "cosine:lr0=x,total_steps=9"], "--schedule", "lr0 must be a real"),
     (["train", "digits", "--schedule", "cosine:lr0=1"], "--schedule", "total_steps"),
-    (["train", "digits", "--schedule", "cosine:lr0=1,total_step=9"], "--schedule", "did you mean 'total_steps'?"),
+    (
+        ["train", "digits", "--schedule", "cosine:lr0=1,total_step=9"],
+        "--schedule",
+        "did you mean 'total_steps'?",
+    ),
     (["train", "digits", "--batch-size", "x"], "--batch-size", "expected 'full', 1 or an integer"),
     (["train", "digits", "--batch-size", "0"], "--batch-size", "batch_size >= 1, got 0"),
     (["train", "digits", "--epochs", "x"], "--epochs", "valid integer"),
@@ -85,6 +90,17 @@ BAD = [
     (["train", "digits", "--checkpoint-every", "0"], "--checkpoint-every", "greater than or equal to 1"),
     (["train", "digits", "--resume"], "--resume", "needs --out"),
     (["train", "digits", "--resume", "--out", "nowhere"], "--resume", "no checkpoint"),
+    (["train", "labels.csv", "--target", "y", "--dask", "local:0"], "--dask", "local:N"),
+    (["train", "digits", "--dask", "local:1"], "--dask", "data files"),
+    # ---- make-data
+    (["make-data", "out.xyz"], "OUT", "--format"),
+    (["make-data", "out.csv", "--rows", "0"], "--rows", "greater than or equal to 1"),
+    (["make-data", "out.csv", "--features", "x"], "--features", "valid integer"),
+    (["make-data", "out.csv", "--task", "clustering"], "--task", "classification"),
+    (["make-data", "out.csv", "--format", "xlsx"], "--format", "parquet"),
+    (["make-data", "out.csv", "--classes", "1"], "--classes", "greater than or equal to 2"),
+    (["make-data", "out.csv", "--labels", "a,a"], "--labels", "distinct"),
+    (["make-data", "out.csv", "--seed", "-1"], "--seed", "greater than or equal to 0"),
     # ---- lr-find
     (["lr-find", "digitz"], "DATA", "did you mean 'digits'?"),
     (["lr-find", "missing.csv", "--target", "y"], "DATA", "no such file 'missing.csv'"),
@@ -128,6 +144,9 @@ def workdir(tmp_path, monkeypatch):
     np.save("X.npy", rng.normal(size=(40, 3)))
     np.save("y.npy", (rng.random(40) > 0.5).astype(np.int64))
     np.save("many.npy", rng.integers(0, 50, size=40))  # 40 integers: counts or classes? ambiguous
+    from descend.data.synth import make_data
+
+    make_data("labels.csv", rows=40, features=3, labels=["stay", "churn"], format="csv")
     return tmp_path
 
 

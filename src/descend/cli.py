@@ -172,8 +172,9 @@ def print_table(
     narrow; written to a pipe the table takes the width it needs."""
     table = Table(title=title, title_justify="left")
     for key, header in columns:
-        left = key in ("optimizer", "strategy", "label", "schedule", "epoch_label")
-        table.add_column(header, justify="left" if left else "right", overflow="fold")
+        values = [r.get(key) for r in rows if r.get(key) is not None]
+        numeric = values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        table.add_column(header, justify="right" if numeric else "left", overflow="fold")
     for r in rows:
         cells = []
         for key, _ in columns:
@@ -749,7 +750,7 @@ def _train(
     extra: dict[str, Any] = {"standardize": True} if standardize else {}
     say(chosen)
     if resume:
-        say(f"resuming from step {step} (checkpoint in {Path(out) / 'checkpoints'})")
+        say(f"resumed from step {step} (the checkpoint in {Path(out) / 'checkpoints'})")
     run, outcome = workflows.run_train(
         m,
         train_data,
@@ -769,8 +770,6 @@ def _train(
     )
     if outcome.error is not None:
         _diverged(outcome)
-    if resume:
-        say(f"resumed from step {step}")
     _train_summary(run, outcome, early_stopping)
     _wrote(outcome.folder)
 
@@ -1001,8 +1000,12 @@ def make_data_cmd(
 
     if format is None:
         suffixes = "".join(Path(out).suffixes).lower()
-        format = next((f for f in ("parquet", "csv", "npy") if f".{f}" in suffixes), "parquet")
+        format = next((f for f in ("parquet", "csv", "npy") if f".{f}" in suffixes), None)
+        if format is None:
+            raise UsageProblem("OUT", f"name a .parquet, .csv or .npy file, or give --format, got {out!r}")
     names = None if labels is None else [v.strip() for v in labels.split(",")]
+    if names is not None and (len(set(names)) != len(names) or not all(names)):
+        raise UsageProblem("--labels", f"expected distinct comma-separated class names, got {labels!r}")
     files = _parse_all(
         "make-data",
         make_data,

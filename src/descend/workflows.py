@@ -293,6 +293,7 @@ class Task:
     kind: str
     reason: str
     n_classes: int | None = None
+    numeric: bool = True  # False: the labels are strings
 
 
 def infer_task(targets: Any, *, name: str = "the targets") -> Task:
@@ -321,10 +322,11 @@ def infer_task(targets: Any, *, name: str = "the targets") -> Task:
     k = len(labels)
     kind = "string" if y.dtype.kind in "USO" else "integer"
     shown = ", ".join(_label(v) for v in labels[:5]) + (", ..." if k > 5 else "")
+    numeric = kind != "string"
     if k == 2:
-        return Task("binary", f"{name} hold 2 distinct {kind} labels ({shown})", 2)
+        return Task("binary", f"{name} hold 2 distinct {kind} labels ({shown})", 2, numeric)
     if 2 < k <= MAX_CLASSES or (kind == "string" and k > 2):
-        return Task("multiclass", f"{name} hold {k} distinct {kind} labels ({shown})", k)
+        return Task("multiclass", f"{name} hold {k} distinct {kind} labels ({shown})", k, numeric)
     what = f"a single value ({shown})" if k == 1 else f"{k} distinct integers ({shown})"
     raise ParameterError(
         f"the model cannot be chosen from the targets: {name} hold {what}; name it: linear "
@@ -383,6 +385,13 @@ def build_model(
             other = "softmax or mlp" if task.kind == "multiclass" else "linear or mlp"
             raise ParameterError(
                 f"logistic regression needs 2 classes but {task.reason}; use {other}",
+                owner="train",
+                param="model",
+                value=kind,
+            )
+        if model.name == "linear_regression" and not task.numeric:
+            raise ParameterError(
+                f"linear regression needs numeric targets but {task.reason}; use logistic, softmax or mlp",
                 owner="train",
                 param="model",
                 value=kind,
