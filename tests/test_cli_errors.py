@@ -38,6 +38,7 @@ BAD = [
     (["race", "rosenbrock", "--steps", "0"], "--steps", "greater than or equal to 1"),
     (["race", "rosenbrock", "--start", "1"], "--start", "expected 2 comma-separated numbers"),
     (["race", "rosenbrock", "--start", "a,b"], "--start", "expected comma-separated numbers"),
+    (["race", "rosenbrock", "--start", "nan,1"], "--start", "finite"),
     (["race", "rosenbrock", "--noise", "x"], "--noise", "valid number"),
     (["race", "rosenbrock", "--noise", "-1"], "--noise", "greater than or equal to 0"),
     (["race", "rosenbrock", "--seed", "-1"], "--seed", "greater than or equal to 0"),

@@ -55,7 +55,7 @@ def _pixels(path) -> np.ndarray:
 # ------------------------------------------------------------------------------------- lr-find
 
 
-def test_plot_lr_find_draws_both_curves_and_three_markers(lrf):
+def test_plot_lr_find_draws_both_curves_and_the_recommended_and_three_other_markers(lrf):
     drawn = lp.plot_lr_find(lrf)
     assert isinstance(drawn.figure, Figure)
     assert drawn.ax.get_xscale() == "log"
@@ -63,9 +63,9 @@ def test_plot_lr_find_draws_both_curves_and_three_markers(lrf):
     np.testing.assert_array_equal(drawn.lines["smoothed"].get_ydata(), lrf.smoothed)
     np.testing.assert_array_equal(drawn.lines["loss"].get_ydata(), lrf.losses)
     assert drawn.lines["loss"].get_alpha() < 1  # raw loss faint behind the smoothed curve
-    assert set(drawn.markers) == {"valley", "steep", "min"} == set(drawn.texts)
+    assert set(drawn.markers) == {"recommended", "valley", "steep", "min"} == set(drawn.texts)
     for name, line in drawn.markers.items():
-        assert list(line.get_xdata()) == [lrf.suggestions[name]] * 2
+        assert list(line.get_xdata()) == [lrf.marks()[name]] * 2
         assert name in drawn.texts[name].get_text()
     # the legend names each suggestion with its value
     legend = [t.get_text() for t in drawn.ax.get_legend().get_texts()]
@@ -77,7 +77,7 @@ def test_plot_lr_find_draws_into_a_given_axes(lrf):
     ax = fig.add_subplot()
     drawn = lp.plot_lr_find(lrf, ax=ax)
     assert drawn.ax is ax and drawn.figure is fig
-    assert len(ax.get_lines()) == 2 + 3
+    assert len(ax.get_lines()) == 2 + 4
 
 
 # ------------------------------------------------------------------------------------ batching

@@ -130,7 +130,8 @@ def test_render_table_formats_and_escapes():
     out = rp.render_table([{"a": 1.23456789, "b": None, "c": True}, {"a": float("nan"), "d": "<x>"}])
     assert re.findall(r"<th>(.*?)</th>", out) == ["a", "b", "c", "d"]
     cells = re.findall(r"<td[^>]*>(.*?)</td>", out)
-    assert cells == ["1.235", "—", "yes", "—", "nan", "—", "—", "&lt;x&gt;"]
+    # missing values and NaN read "-", as in the terminal's tables
+    assert cells == ["1.235", "-", "yes", "-", "-", "-", "-", "&lt;x&gt;"]
 
 
 def test_write_report_rejects_other_section_types(tmp_path):
@@ -222,7 +223,7 @@ def test_race_loss_chart_uses_log_axis(sections, results):
 def test_other_sections_log_axes_and_tables(sections, results):
     lrs = sections[1].figures[0]
     assert lrs.layout.xaxis.type == "log"
-    assert sorted(t.name.split(":")[0] for t in lrs.data[2:]) == ["min", "steep", "valley"]
+    assert sorted(t.name.split(":")[0] for t in lrs.data[2:]) == ["min", "recommended", "steep", "valley"]
     batch = sections[2].figures[0]
     assert batch.layout.yaxis.type == "log" and batch.layout.yaxis2.type == "log"
     assert batch.layout.xaxis2.type == "log"  # wall time spans orders of magnitude

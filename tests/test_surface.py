@@ -484,3 +484,14 @@ def test_report_cells_and_axes_read_as_the_terminal_does(tmp_path):
     section = report.training_section(run)
     metric_fig = section.parts[1]
     assert list(metric_fig.data[0].x) == [0, 1, 2]  # epochs counted from 0, as in the table
+
+
+def test_two_runs_in_one_second_get_two_folders(tmp_path, monkeypatch):
+    from descend.lab.runfolder import RunFolder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-000000")
+    first = RunFolder(None, "race")
+    first.write_summary({"a": 1})
+    second = RunFolder(None, "race")
+    assert first.dir != second.dir and second.dir.name == "race-20260101-000000-2"

@@ -47,6 +47,7 @@ FLAGS: dict[str, str] = {
     "max_steps": "--steps",
     "noise": "--noise",
     "start": "--start",
+    "x0": "--start",
     "frames": "--frames",
     "start_lr": "--start-lr",
     "end_lr": "--end-lr",
@@ -201,6 +202,8 @@ def _numbers(text: str, n: int | None = None, *, what: str = "numbers") -> list[
         raise ValueError(f"expected {n} comma-separated numbers like 1.0,-2.0, got {text!r}")
     if not values:
         raise ValueError(f"expected comma-separated {what}, got {text!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"expected finite numbers, got {text!r}")
     return values
 
 

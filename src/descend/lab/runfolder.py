@@ -39,7 +39,10 @@ class RunFolder:
 
     def __init__(self, out: str | Path | None, command: str):
         if out is None:
-            out = Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+            out = base = Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+            n = 2
+            while out.exists():  # two runs in one second: never write into the first one's folder
+                out, n = base.with_name(f"{base.name}-{n}"), n + 1
         self.dir = Path(out)  # created with the first file, so a run refused up front leaves nothing
         self.files: list[Path] = []
 
