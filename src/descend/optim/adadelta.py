@@ -79,14 +79,17 @@ class AdaDelta(Optimizer):
         return (self.rho, 1.0 - self.rho, self.eps, c["lr"]), ()
 
     @staticmethod
-    def _kernel(p, g, v, u, c):
-        sign, l2, decay, rho, one_minus_rho, eps, lr = c
-        for i in range(p.size):
-            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
-            vi = ema_sq(v[i], gi, rho, one_minus_rho)
-            v[i] = vi
-            delta = np.sqrt(u[i] + eps) / np.sqrt(vi + eps) * gi
-            u[i] = ema_sq(u[i], delta, rho, one_minus_rho)
-            p[i] = pi - lr * delta
+    def _kernel():
+        def kernel(p, g, v, u, c):
+            sign, l2, decay, rho, one_minus_rho, eps, lr = c
+            for i in range(p.size):
+                pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+                vi = ema_sq(v[i], gi, rho, one_minus_rho)
+                v[i] = vi
+                delta = np.sqrt(u[i] + eps) / np.sqrt(vi + eps) * gi
+                u[i] = ema_sq(u[i], delta, rho, one_minus_rho)
+                p[i] = pi - lr * delta
+
+        return kernel
 
     _kernel_buffers = ("v", "u")

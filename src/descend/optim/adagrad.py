@@ -93,12 +93,15 @@ class AdaGrad(Optimizer):
         return (c["clr"], self.eps), ()
 
     @staticmethod
-    def _kernel(p, g, s, c):
-        sign, l2, decay, clr, eps = c
-        for i in range(p.size):
-            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
-            si = s[i] + gi * gi
-            s[i] = si
-            p[i] = pi - clr * (gi / (np.sqrt(si) + eps))
+    def _kernel():
+        def kernel(p, g, s, c):
+            sign, l2, decay, clr, eps = c
+            for i in range(p.size):
+                pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+                si = s[i] + gi * gi
+                s[i] = si
+                p[i] = pi - clr * (gi / (np.sqrt(si) + eps))
+
+        return kernel
 
     _kernel_buffers = ("s",)

@@ -103,19 +103,24 @@ class Adam(Optimizer):
         return (w, w - 1.0, beta2, 1.0 - beta2, c["step_size"], c["bc2_sqrt"], self.eps), (self.amsgrad,)
 
     @staticmethod
-    def _kernel(p, g, m, v, v_max, c, amsgrad):
-        sign, l2, decay, w, w_minus_1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps = c
-        for i in range(p.size):
-            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
-            mi = ema(m[i], gi, w, w_minus_1)
-            vi = ema_sq(v[i], gi, beta2, one_minus_beta2)
-            m[i] = mi
-            v[i] = vi
-            if amsgrad:
-                if v_max[i] > vi:
-                    vi = v_max[i]
-                v_max[i] = vi
-            p[i] = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+    def _kernel(amsgrad):
+        """The fused update of one leaf, for one setting of ``amsgrad`` (compiled in)."""
+
+        def kernel(p, g, m, v, v_max, c):
+            sign, l2, decay, w, w_minus_1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps = c
+            for i in range(p.size):
+                pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+                mi = ema(m[i], gi, w, w_minus_1)
+                vi = ema_sq(v[i], gi, beta2, one_minus_beta2)
+                m[i] = mi
+                v[i] = vi
+                if amsgrad:
+                    if v_max[i] > vi:
+                        vi = v_max[i]
+                    v_max[i] = vi
+                p[i] = pi - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+
+        return kernel
 
     _kernel_buffers = ("m", "v", "v_max")
 

@@ -81,17 +81,20 @@ class Adamax(Optimizer):
         return (w, w - 1.0, beta2, self.eps, c["clr"]), ()
 
     @staticmethod
-    def _kernel(p, g, m, u, c):
-        sign, l2, decay, w, w_minus_1, beta2, eps, clr = c
-        for i in range(p.size):
-            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
-            mi = ema(m[i], gi, w, w_minus_1)
-            m[i] = mi
-            ui = beta2 * u[i]
-            ai = np.abs(gi) + eps
-            if ai > ui:
-                ui = ai
-            u[i] = ui
-            p[i] = pi - clr * (mi / ui)
+    def _kernel():
+        def kernel(p, g, m, u, c):
+            sign, l2, decay, w, w_minus_1, beta2, eps, clr = c
+            for i in range(p.size):
+                pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+                mi = ema(m[i], gi, w, w_minus_1)
+                m[i] = mi
+                ui = beta2 * u[i]
+                ai = np.abs(gi) + eps
+                if ai > ui:
+                    ui = ai
+                u[i] = ui
+                p[i] = pi - clr * (mi / ui)
+
+        return kernel
 
     _kernel_buffers = ("m", "u")

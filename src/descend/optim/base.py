@@ -95,7 +95,8 @@ class Optimizer:
     name: ClassVar[str] = ""
     #: weight decay added to the gradient (L2, PyTorch's default) unless decoupled (AdamW).
     decoupled_weight_decay: bool = False
-    #: the fused update of one leaf: a plain-Python elementwise loop that numba compiles.
+    #: the fused update of one leaf: ``_kernel(*flags)`` returns a plain-Python elementwise
+    #: loop ``kernel(p, g, *buffers, coefficients)`` that numba compiles (flags compiled in).
     _kernel: ClassVar[Callable[..., Any] | None] = None
     #: the buffers ``_kernel`` takes after ``(p, g)``, in order; absent ones are passed empty.
     _kernel_buffers: ClassVar[tuple[str, ...]] = ()
@@ -149,8 +150,8 @@ class Optimizer:
         raise NotImplementedError
 
     def _kernel_args(self, c: dict[str, Any]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
-        """``_kernel``'s arguments after its buffers: step-wide floats (rounded to the leaf's
-        dtype by the caller, after the prologue ``sign, l2, decay``) and flags."""
+        """What the kernel needs this step: its floats (the caller rounds them to the leaf's
+        dtype and puts the prologue ``sign, l2, decay`` first) and the flags ``_kernel`` takes."""
         return (), ()
 
     # -- public API ---------------------------------------------------------------------------
@@ -369,12 +370,12 @@ class Optimizer:
             1.0 - c["lr"] * wd if decoupled else 1.0,
         )
         coefficients = prologue + tuple(floats)
-        extras = {dt: (tuple(dt.type(x) for x in coefficients), *flags) for dt in _backend.KERNEL_DTYPES}
+        extras = {dt: (tuple(dt.type(x) for x in coefficients),) for dt in _backend.KERNEL_DTYPES}
         jobs = []
         for i, views in zip(layout.fast, layout.views, strict=True):
             p = views[0]
             jobs.append(((p, g_leaves[i].reshape(-1), *views[1:]), extras[p.dtype]))
-        bad = _backend.run(kernel, jobs, layout.sizes, check=1 if check else None)
+        bad = _backend.run(kernel, tuple(flags), jobs, layout.sizes, check=1 if check else None)
         return layout.fast[bad] if bad >= 0 else -1
 
     # -- persistence ----------------------------------------------------------------------------

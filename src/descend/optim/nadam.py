@@ -109,16 +109,19 @@ class Nadam(Optimizer):
         return (w, w - 1.0, beta2, 1.0 - beta2, c["bc2"], self.eps, c["coef_g"], c["coef_m"]), ()
 
     @staticmethod
-    def _kernel(p, g, m, v, c):
-        sign, l2, decay, w, w_minus_1, beta2, one_minus_beta2, bc2, eps, coef_g, coef_m = c
-        for i in range(p.size):
-            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
-            mi = ema(m[i], gi, w, w_minus_1)
-            vi = ema_sq(v[i], gi, beta2, one_minus_beta2)
-            m[i] = mi
-            v[i] = vi
-            denom = np.sqrt(vi / bc2) + eps
-            pi = pi - coef_g * (gi / denom)
-            p[i] = pi - coef_m * (mi / denom)
+    def _kernel():
+        def kernel(p, g, m, v, c):
+            sign, l2, decay, w, w_minus_1, beta2, one_minus_beta2, bc2, eps, coef_g, coef_m = c
+            for i in range(p.size):
+                pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+                mi = ema(m[i], gi, w, w_minus_1)
+                vi = ema_sq(v[i], gi, beta2, one_minus_beta2)
+                m[i] = mi
+                v[i] = vi
+                denom = np.sqrt(vi / bc2) + eps
+                pi = pi - coef_g * (gi / denom)
+                p[i] = pi - coef_m * (mi / denom)
+
+        return kernel
 
     _kernel_buffers = ("m", "v")

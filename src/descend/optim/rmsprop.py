@@ -107,23 +107,29 @@ class RMSprop(Optimizer):
         return floats, (self.centered, self.momentum > 0.0)
 
     @staticmethod
-    def _kernel(p, g, v, g_avg, b, c, centered, momentum):
-        sign, l2, decay, alpha, one_minus_alpha, w, w_minus_1, eps, mu, lr = c
-        for i in range(p.size):
-            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
-            vi = ema_sq(v[i], gi, alpha, one_minus_alpha)
-            v[i] = vi
-            if centered:
-                ai = ema(g_avg[i], gi, w, w_minus_1)
-                g_avg[i] = ai
-                avg = np.sqrt(vi - ai * ai) + eps
-            else:
-                avg = np.sqrt(vi) + eps
-            if momentum:
-                bi = mu * b[i] + gi / avg
-                b[i] = bi
-                p[i] = pi - lr * bi
-            else:
-                p[i] = pi - lr * (gi / avg)
+    def _kernel(centered, momentum):
+        """The fused update of one leaf; ``centered`` and ``momentum`` (on or off) are compiled
+        in, so each setting gets its own branch-free loop."""
+
+        def kernel(p, g, v, g_avg, b, c):
+            sign, l2, decay, alpha, one_minus_alpha, w, w_minus_1, eps, mu, lr = c
+            for i in range(p.size):
+                pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+                vi = ema_sq(v[i], gi, alpha, one_minus_alpha)
+                v[i] = vi
+                if centered:
+                    ai = ema(g_avg[i], gi, w, w_minus_1)
+                    g_avg[i] = ai
+                    avg = np.sqrt(vi - ai * ai) + eps
+                else:
+                    avg = np.sqrt(vi) + eps
+                if momentum:
+                    bi = mu * b[i] + gi / avg
+                    b[i] = bi
+                    p[i] = pi - lr * bi
+                else:
+                    p[i] = pi - lr * (gi / avg)
+
+        return kernel
 
     _kernel_buffers = ("v", "g_avg", "b")

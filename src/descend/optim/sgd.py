@@ -103,15 +103,21 @@ class SGD(Optimizer):
         return floats, (self.momentum != 0.0, c["t"] == 1, self.nesterov)
 
     @staticmethod
-    def _kernel(p, g, b, c, momentum, first, nesterov):
-        sign, l2, decay, lr, mu, one_minus_dampening = c
-        for i in range(p.size):
-            pi, gi = grad_in(p[i], g[i], sign, l2, decay)
-            if momentum:
-                bi = gi if first else mu * b[i] + one_minus_dampening * gi
-                b[i] = bi
-                gi = gi + mu * bi if nesterov else bi
-            p[i] = pi - lr * gi
+    def _kernel(momentum, first, nesterov):
+        """The fused update of one leaf; the flags (momentum on, first step, Nesterov) are
+        compiled in, so each setting gets its own branch-free loop."""
+
+        def kernel(p, g, b, c):
+            sign, l2, decay, lr, mu, one_minus_dampening = c
+            for i in range(p.size):
+                pi, gi = grad_in(p[i], g[i], sign, l2, decay)
+                if momentum:
+                    bi = gi if first else mu * b[i] + one_minus_dampening * gi
+                    b[i] = bi
+                    gi = gi + mu * bi if nesterov else bi
+                p[i] = pi - lr * gi
+
+        return kernel
 
     _kernel_buffers = ("b",)
 
