@@ -332,3 +332,22 @@ def test_unwritable_cache_directories_do_not_break_a_step():
         caching._CacheLocator.ensure_cache_path = refuse  # no locator finds a writable directory
     """
     run_python(refuse, STEP_EVERY_RULE)
+
+
+def test_a_forked_child_steps_with_threads_of_its_own():
+    code = """
+        import os, numpy as np, descend as ds
+        ds.optim.set_backend(threads=2)
+        p = np.linspace(-1, 1, 400_000)  # large enough to use both threads
+        opt = ds.Adam(lr=0.1)
+        st = opt.init(p)
+        opt.step(p, np.cos(p), st)  # the parent's pool is running
+        pid = os.fork()
+        if pid == 0:
+            opt.step(p, np.cos(p), st)
+            os._exit(0 if st.t == 2 and np.isfinite(p).all() else 1)
+        _, status = os.waitpid(pid, 0)
+        opt.step(p, np.cos(p), st)
+        print(os.waitstatus_to_exitcode(status), int(st.t))
+    """
+    assert run_python(code).split() == ["0", "2"]

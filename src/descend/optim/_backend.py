@@ -50,7 +50,7 @@ _builds: dict[Callable[..., Any], Any] = {}
 _helpers: dict[str, Any] = {}
 _plans: dict[tuple[tuple[int, ...], int], list[list[tuple[int, int, int]]]] = {}
 _pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] = (0, 0)  # (pid, workers) the pool was made for; a fork needs a new one
+_pool_key: tuple[int, int] = (0, 0)  # (pid, threads) the pool was made for; a fork needs a new one
 
 
 def set_backend(name: str | None = None, *, threads: int | None = None) -> None:
@@ -203,15 +203,17 @@ def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
     return plan
 
 
-def _workers(n: int) -> ThreadPoolExecutor:
+def _workers() -> ThreadPoolExecutor:
+    """The pool of helper threads (``threads - 1`` at most, started as needed); a new one after
+    a fork or a change of ``threads``."""
     from concurrent.futures import ThreadPoolExecutor
 
     global _pool, _pool_key
-    key = (os.getpid(), n)
+    key = (os.getpid(), _threads)
     if _pool is None or _pool_key != key:
         if _pool is not None and _pool_key[0] == key[0]:
             _pool.shutdown(wait=False)
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="descend-kernel")
+        _pool = ThreadPoolExecutor(max_workers=max(1, _threads - 1), thread_name_prefix="descend-kernel")
         _pool_key = key
     return _pool
 
@@ -318,7 +320,7 @@ def run(
                 return
         update(pieces)
 
-    pool = _workers(len(plan) - 1)
+    pool = _workers()
     futures = [pool.submit(work, pieces) for pieces in plan[1:]]
     try:
         work(plan[0])
