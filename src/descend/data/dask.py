@@ -22,12 +22,10 @@ Dask is optional: this module imports it only when a source is built (``pip inst
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import itertools
 import math
+import os
 import sys
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -179,6 +177,42 @@ def _frame_part(
     return _make_part(X, y, w, index, description, tuple(features))
 
 
+def _holdout(
+    part: tuple[np.ndarray, np.ndarray, Any], first: int, fraction: float, seed: int, held_out: bool
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The rows of a partition on one side of the hold-out rule (global row numbers from ``first``)."""
+    from .split import holdout_mask
+
+    X, y, w = part
+    keep = holdout_mask(seed, np.arange(first, first + X.shape[0]), fraction)
+    if not held_out:
+        keep = ~keep
+    return X[keep], y[keep], None if w is None else w[keep]
+
+
+def _persist(client: Any, parts: list[Any]) -> list[Any]:
+    """Futures of the partitions, spread round-robin over the workers present now.
+
+    The spread is a hint (``allow_other_workers=True``), not a pin: Dask's scheduler would
+    otherwise fill each worker's queue before the next (a one-thread worker takes two root tasks),
+    and a partition lost with its worker is still recomputed anywhere. Gradient tasks carry no
+    restriction at all: they run where their partition is.
+    """
+    workers = sorted(client.nthreads())
+    if len(workers) < 2:
+        return client.compute(parts)
+    return [
+        client.compute(p, workers=[workers[i % len(workers)]], allow_other_workers=True)
+        for i, p in enumerate(parts)
+    ]
+
+
+def _are_futures(items: Sequence[Any]) -> bool:
+    from distributed import Future
+
+    return all(isinstance(f, Future) for f in items)
+
+
 def _part_rows(part: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> int:
     return int(part[0].shape[0])
 
@@ -199,10 +233,21 @@ class _Partial:
 
 
 def _accepts_where(prep: Any) -> bool:
+    import inspect
+
     try:
         return "where" in inspect.signature(type(prep).__call__).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _local_row(idx: Any, j: int) -> int:
+    """The partition row of the ``j``-th row taken by ``idx`` (None, a slice or indices)."""
+    if idx is None:
+        return j
+    if isinstance(idx, slice):
+        return (idx.start or 0) + j
+    return int(idx[j])
 
 
 def _partial(
@@ -212,7 +257,11 @@ def _partial(
     idx: Any,
     index: int,
 ) -> _Partial:
-    """(gradient sum, loss sum, weight, rows) of partition ``index``'s rows ``idx`` (None: all)."""
+    """(gradient sum, loss sum, weight, rows) of partition ``index``'s rows ``idx`` (None: all).
+
+    Computed :data:`~descend.data.base.PART_ROWS` rows at a time, as ``fit`` does in memory:
+    the temporaries stay small (and in cache), whatever the partition's size.
+    """
     params = params.value if isinstance(params, _Literal) else params
     prep = prep.value if isinstance(prep, _Literal) else prep
     X, y, w = part
@@ -220,29 +269,33 @@ def _partial(
         X, y = X[idx], y[idx]
         w = None if w is None else w[idx]
     rows = int(X.shape[0])
-    weight = float(rows) if w is None else float(w.sum())
-    if weight == 0.0:  # every row of this partition's share weighs 0: it adds nothing
-        return _Partial({k: np.zeros(v.shape) for k, v in params.items()}, 0.0, 0.0, rows)
-    local = np.arange(X.shape[0]) if idx is None else np.arange(part[0].shape[0])[idx]
+    grads_sum = {k: np.zeros(v.shape) for k, v in params.items()}
+    loss_sum = weight_sum = 0.0
+    with_where = _accepts_where(prep)
+    for lo in range(0, rows, PART_ROWS):
+        hi = min(lo + PART_ROWS, rows)
+        wc = None if w is None else w[lo:hi]
+        weight = float(hi - lo) if wc is None else float(wc.sum())
+        if weight == 0.0:  # rows that weigh 0 add nothing
+            continue
 
-    def where(i: int) -> str:
-        return f"partition {index}, row {int(local[i])} of the partition"
+        def where(i: int, lo: int = lo) -> str:
+            return f"partition {index}, row {_local_row(idx, lo + i)} of the partition"
 
-    try:
-        if _accepts_where(prep):
-            Xm, ym = prep(X, y, where=where)
-        else:
-            Xm, ym = prep(X, y)
-    except DataError as exc:
-        raise DataError(f"partition {index}: {exc}", file=f"partition {index}") from None
-    with np.errstate(over="ignore", invalid="ignore"):
-        loss, grads = prep.model.loss_and_grad(params, Xm, ym, w)
-        return _Partial(
-            {k: np.asarray(g, dtype=np.float64) * weight for k, g in grads.items()},
-            float(loss) * weight,
-            weight,
-            rows,
-        )
+        try:
+            if with_where:
+                Xm, ym = prep(X[lo:hi], y[lo:hi], where=where)
+            else:
+                Xm, ym = prep(X[lo:hi], y[lo:hi])
+        except DataError as exc:
+            raise DataError(f"partition {index}: {exc}", file=f"partition {index}") from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads = prep.model.loss_and_grad(params, Xm, ym, wc)
+            for k, g in grads.items():
+                grads_sum[k] += np.asarray(g, dtype=np.float64) * weight
+            loss_sum += float(loss) * weight
+        weight_sum += weight
+    return _Partial(grads_sum, loss_sum, weight_sum, rows)
 
 
 def _sum(*partials: _Partial) -> _Partial:
@@ -323,14 +376,14 @@ class DaskSource(DataSource):
     ):
         self.client = client
         # persisted by pure tasks: a partition lost with a worker is recomputed from its graph
-        self._parts = client.compute(parts)
+        self._parts = list(parts) if _are_futures(parts) else _persist(client, parts)
         self._n_features = int(n_features)
         self._known_sizes = None if sizes is None else [int(s) for s in sizes]
         self._sizes: list[int] | None = None
         self.description = description
         self.feature_names = feature_names
         self.kind = kind
-        self._id = uuid.uuid4().hex[:12]
+        self._id = os.urandom(6).hex()  # names this source's task keys
         self._count = itertools.count()
         self._perms: dict[tuple[int, int, int], np.ndarray] = {}
 
@@ -367,6 +420,8 @@ class DaskSource(DataSource):
         return int(sum(self.shard_sizes()))
 
     def fingerprint(self) -> dict[str, Any]:
+        import hashlib
+
         sizes = self.shard_sizes()
         layout = hashlib.sha256(np.asarray(sizes, dtype=np.int64).tobytes()).hexdigest()[:16]
         return {
@@ -415,6 +470,39 @@ class DaskSource(DataSource):
             hi = min(lo + PART_ROWS, sizes[shard])
             X, y, w = self.client.submit(_part_slice, self._parts[shard], lo, hi, pure=False).result()
             yield Chunk(X, y, np.arange(first + lo, first + hi), f"{self.description} partition {shard}", w)
+
+    def split(self, fraction: float, seed: int) -> tuple[DaskSource, DaskSource]:
+        """(training, validation) sources: the rows :func:`~descend.data.split.holdout_mask` holds
+        out by (seed, row number), as for every other source, cut by tasks on the workers."""
+        sizes = self.shard_sizes()
+        firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+        name = f"descend-{self._id}-{next(self._count)}-split"
+        out = []
+        for held_out, side, share in ((False, "training", 1 - fraction), (True, "validation", fraction)):
+            parts = [
+                self.client.submit(
+                    _holdout, f, int(first), fraction, seed, held_out, key=f"{name}-{side}-{i}"
+                )
+                for i, (f, first) in enumerate(zip(self._parts, firsts, strict=True))
+            ]
+            src = DaskSource(
+                parts,
+                client=self.client,
+                n_features=self.n_features,
+                description=f"{self.description} ({side} {share:.0%})",
+                feature_names=self.feature_names,
+                kind=self.kind,
+            )
+            out.append(src)
+        for src in out:
+            try:
+                src.shard_sizes()
+            except DataError:  # no rows on this side
+                raise ValueError(
+                    f"fit: validation={fraction} leaves no rows on the {src.description} side of "
+                    f"{self.n_samples} rows; need at least one row on each side"
+                ) from None
+        return out[0], out[1]
 
     # -- gradients ------------------------------------------------------------------------------
     def _order(self, seed: int, epoch: int, p: int, n: int) -> np.ndarray:
@@ -730,8 +818,8 @@ def read(
 def connect(spec: str, *, owner: str = "connect", param: str = "dask") -> tuple[Any, Any]:
     """``(client, cluster)`` for ``--dask SPEC``: ``"tcp://HOST:PORT"`` connects to a running
     scheduler (``cluster`` is None); ``"local:N"`` starts a :class:`distributed.LocalCluster` of N
-    worker processes (one thread each, loopback only) for this run. The caller closes both:
-    ``client.close()`` and, when not None, ``cluster.close()``.
+    worker processes (one thread each, loopback only, no work stealing) for this run. The caller
+    closes both, the client first: ``client.close()`` and, when not None, ``cluster.close()``.
     """
     _dask()
     from distributed import Client, LocalCluster
@@ -755,9 +843,14 @@ def connect(spec: str, *, owner: str = "connect", param: str = "dask") -> tuple[
                 param=param,
                 value=spec,
             )
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-        )
+        import dask
+
+        # no work stealing: a gradient task's input is a whole partition, cheaper to wait for than
+        # to move (results are the same either way; only the time differs)
+        with dask.config.set({"distributed.scheduler.work-stealing": False}):
+            cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            )
         return Client(cluster), cluster
     if "://" not in spec:
         raise ParameterError(
