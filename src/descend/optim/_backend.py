@@ -8,16 +8,17 @@ directory when the install is read-only; when neither is writable the kernels ar
 once per process instead).
 
 A step's work is spread over threads: long arrays are cut into contiguous pieces and short
-ones grouped, so that each thread gets about the same number of elements; each thread runs
-the compiled kernel on its pieces with the GIL released. Steps smaller than
-:data:`MIN_PER_THREAD` elements per extra thread stay on the calling thread.
+ones grouped, a few groups of about equal length per thread; the calling thread and up to
+``threads - 1`` helpers take groups as they come free and run the compiled kernel on them
+with the GIL released. Steps smaller than :data:`MIN_PER_THREAD` elements per extra thread
+stay on the calling thread.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
-import threading
 import types
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -174,20 +175,22 @@ def build(factory: Callable[..., Any], flags: tuple[bool, ...] = ()) -> Any:
 
 
 def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
-    """Pieces ``(job, lo, hi)`` per thread, each thread about ``sum(sizes) / threads`` elements."""
+    """The step cut into groups of pieces ``(job, lo, hi)`` of about equal length: a few groups
+    per thread (so a thread that gets the CPU late finds little left to do), none shorter than
+    :data:`MIN_PER_THREAD` elements; one group when threads are not worth waking."""
     key = (sizes, _threads)
     plan = _plans.get(key)
     if plan is not None:
         return plan
     total = sum(sizes)
-    n_threads = max(1, min(_threads, total // MIN_PER_THREAD))
-    target = -(-total // n_threads)
+    n_groups = 1 if _threads == 1 else max(1, min(4 * _threads, total // MIN_PER_THREAD))
+    target = -(-total // n_groups)
     target = -(-target // 1024) * 1024  # piece boundaries on whole cache lines
     plan, group, fill = [], [], 0
     for job, size in enumerate(sizes):
         lo = 0
         while lo < size:
-            last = len(plan) == n_threads - 1
+            last = len(plan) == n_groups - 1
             take = size - lo if last else min(size - lo, target - fill)
             group.append((job, lo, lo + take))
             fill += take
@@ -201,6 +204,39 @@ def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
         _plans.clear()
     _plans[key] = plan
     return plan
+
+
+def _parallel_for(groups: list[Any], work: Callable[[Any], None]) -> None:
+    """``work(group)`` for every group, by this thread and up to ``threads - 1`` helpers that
+    take groups as they come free. This thread never waits for a helper that has not started
+    (its task is cancelled), only for groups a helper is running, so a busy machine that
+    leaves the helpers no CPU costs little more than running on one thread."""
+    taken = itertools.count()
+
+    def drain() -> None:
+        for k in taken:
+            if k >= len(groups):
+                return
+            work(groups[k])
+
+    helpers = min(_threads, len(groups)) - 1
+    if helpers <= 0:
+        drain()
+        return
+    pool = _workers()
+    futures = [pool.submit(drain) for _ in range(helpers)]
+    try:
+        drain()
+    finally:
+        errors = []
+        for future in futures:
+            if not future.cancel():
+                try:
+                    future.result()
+                except BaseException as exc:
+                    errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def _workers() -> ThreadPoolExecutor:
@@ -298,36 +334,12 @@ def run(
                 arrays = tuple(a[lo:hi] if a.size else a for a in arrays)
             kernel(*arrays, *extra)
 
-    if len(plan) == 1:
-        if counter is not None:
-            inspect(plan[0])
-            if bad:
-                return min(bad)
-        update(plan[0])
-        return -1
-
-    barrier = threading.Barrier(len(plan)) if counter is not None else None
-
-    def work(pieces: list[tuple[int, int, int]]) -> None:
-        if barrier is not None:
-            try:
-                inspect(pieces)
-            except BaseException:
-                barrier.abort()
-                raise
-            barrier.wait()  # every thread has searched its pieces before any writes
-            if bad:
-                return
-        update(pieces)
-
-    pool = _workers()
-    futures = [pool.submit(work, pieces) for pieces in plan[1:]]
-    try:
-        work(plan[0])
-    finally:
-        for future in futures:
-            future.result()
-    return min(bad) if bad else -1
+    if counter is not None:
+        _parallel_for(plan, inspect)  # every piece searched before any is written
+        if bad:
+            return min(bad)
+    _parallel_for(plan, update)
+    return -1
 
 
 def layout(state: Any, p_leaves: Sequence[np.ndarray], names: Sequence[str]) -> Layout:
