@@ -78,7 +78,7 @@ def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, 
             # one line, exit code 1, and the run folder with the curve up to the divergence
             assert code == 1, (what, err)
             # stderr: the progress log (not a terminal here), then the one line
-            lines = [line for line in err.strip().splitlines() if not line.startswith(("fit ", "epoch "))]
+            lines = [line for line in err.strip().splitlines() if not line.startswith(("fit ", "step "))]
             assert len(lines) == 1 and lines[0].startswith("descend train: diverged at step "), err
             assert "try a smaller lr" in lines[0] and "Traceback" not in err + out
             folder = folder_of(lines[0])

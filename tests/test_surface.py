@@ -192,7 +192,7 @@ def test_progress_on_80_columns_leads_with_epoch_step_loss_lr_rate_eta(monkeypat
     plain = make_progress("plain", stream=(out := io.StringIO()))
     plain.start(460, "d")
     plain.update(460, 19, 0.5, 0.1, 29440)
-    assert out.getvalue().splitlines()[-1].startswith("epoch 19 step 460/460 loss 0.5 lr 0.1")
+    assert re.match(r"step 460/460 epoch 19 loss 0\.5 lr 0\.1 \S+ samples/s", out.getvalue().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------------ training

@@ -47,7 +47,7 @@ class _Plain(Progress):
         if self.total and step:
             eta = f" eta {((now - self.t0) / step) * (self.total - step):.0f}s"
         self.stream.write(
-            f"epoch {epoch} step {step}{of} loss {loss:.4g} lr {lr:.3g} {_rate(rate)} samples/s{eta}\n"
+            f"step {step}{of} epoch {epoch} loss {loss:.4g} lr {lr:.3g} {_rate(rate)} samples/s{eta}\n"
         )
         self.stream.flush()
         self.last = now
