@@ -668,3 +668,88 @@ def test_resume_can_extend_a_finished_run(tmp_path):
     )
     assert longer.params["W"].tobytes() == straight.params["W"].tobytes()
     assert len(longer.history.epochs["train_loss"]) == 4
+
+
+# ---------------------------------------------------------------- defaults that stop on time
+
+
+def ill_scaled_binary(n=20_000, d=12, seed=5):
+    from descend.data.synth import synthetic_rows
+
+    Xs, ys = zip(*synthetic_rows(n, d, "classification", seed), strict=True)
+    return np.concatenate(Xs), np.concatenate(ys)
+
+
+def test_epochs_none_stops_when_the_loss_stops_improving_and_says_why():
+    X, y = ill_scaled_binary()
+    run = ds.fit("logistic", (X, y), progress=False)
+    assert run.stop_reason.startswith("converged at step")
+    assert "tol=0.001" in run.stop_reason
+    assert run.epochs_completed < 100  # well before the cap
+    capped = ds.fit("logistic", (X, y), progress=False, max_epochs=1, tol=0.0)
+    assert "max_epochs=1" in capped.stop_reason and capped.epochs_completed == 1
+    exact = ds.fit("logistic", (X, y), progress=False, epochs=3)
+    assert exact.epochs_completed == 3 and exact.stop_reason == "completed 3 epochs"
+
+
+def test_the_stopping_rule_is_checked_mid_epoch():
+    X, y = ill_scaled_binary(n=200_000, d=5)
+    run = ds.fit("logistic", (X, y), progress=False, batch_size=256)
+    steps_per_epoch = -(-len(X) // 256)
+    # a check every ~50,000 samples: the rule can stop inside the first epochs
+    assert run.steps_completed % steps_per_epoch != 0 or run.epochs_completed <= 2
+
+
+def test_auto_standardize_only_for_ill_scaled_features_and_reaches_the_optimum():
+    X, y = ill_scaled_binary()
+    run = ds.fit("logistic", (X, y), progress=False)
+    assert run.scaler is not None  # columns x100 and x0.01 apart: scaled
+    from scipy.optimize import minimize
+
+    Z = (X - run.scaler.mean) / run.scaler.scale
+    yf = y.astype(float)
+
+    def f(wb):
+        z = Z @ wb[:-1] + wb[-1]
+        p = 1 / (1 + np.exp(-z))
+        r = (p - yf) / len(yf)
+        return np.mean(np.logaddexp(0, z) - yf * z), np.concatenate([Z.T @ r, [r.sum()]])
+
+    best = minimize(f, np.zeros(X.shape[1] + 1), jac=True, method="L-BFGS-B", options={"gtol": 1e-10}).fun
+    assert run.evaluate(X, y)["loss"] <= 1.01 * best
+    Xn, yn = binary_data()
+    assert ds.fit("logistic", (Xn, yn), progress=False, epochs=1).scaler is None  # already well scaled
+    off = ds.fit("logistic", (X, y), progress=False, epochs=1, standardize=False)
+    assert off.scaler is None
+
+
+def test_ordinary_steps_take_no_snapshot_and_a_blow_up_is_rolled_back(monkeypatch):
+    import importlib
+
+    fit_module = importlib.import_module("descend.train.fit")
+
+    calls = []
+    real = fit_module._Training.take_snapshot
+
+    def counting(self):
+        calls.append(self.step)
+        return real(self)
+
+    monkeypatch.setattr(fit_module._Training, "take_snapshot", counting)
+    X, y = regression_data(n=64)
+    ds.fit(ds.models.LinearRegression(), (X, y), optimizer="sgd", lr=0.01, epochs=20, progress=False)
+    assert calls == []  # no copy of the parameters on ordinary steps
+    with pytest.raises(ds.DivergenceError) as exc:
+        ds.fit(
+            ds.models.LinearRegression(),
+            (X, y),
+            optimizer="sgd",
+            lr=50.0,
+            batch_size=8,
+            epochs=50,
+            progress=False,
+        )
+    assert calls  # the updates near float32's range were snapshotted
+    run = exc.value.run
+    assert all(np.all(np.isfinite(v)) for v in run.params.values())
+    assert np.isfinite(run.model.loss(run.params, X.astype(np.float32), y.astype(np.float32)))

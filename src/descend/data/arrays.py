@@ -177,11 +177,17 @@ class ArraySource(DataSource):
             yield Chunk(self.X[rows], self.y[rows], rows, self.description, None if w is None else w[rows])
 
     def summarize(self, *, classes: bool, moments: bool) -> Summary:
-        if self.rows is None and not isinstance(self.X, np.memmap):
-            acc = _Accumulator(self.n_features, classes, moments)
-            acc.add(self.X, self.y)  # in memory: one pass over the whole array
-            return acc.result()
-        return super().summarize(classes=classes, moments=moments)
+        acc = _Accumulator(self.n_features, classes, moments)
+        n = self.n_samples
+        for lo in range(0, n, _CHECK_CHUNK):  # in chunks: no full-size float64 copy
+            if self.rows is None:
+                acc.add(
+                    np.asarray(self.X[lo : lo + _CHECK_CHUNK]), np.asarray(self.y[lo : lo + _CHECK_CHUNK])
+                )
+            else:
+                idx = self.rows[lo : lo + _CHECK_CHUNK]
+                acc.add(self.X[idx], self.y[idx])
+        return acc.result()
 
     def batches(
         self,

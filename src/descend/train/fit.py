@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_int, check_real, describe
-from ..data import ArraySource, Batch, DataSource, as_source, check_batching, split
+from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
 from ..errors import DivergenceError
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from .callbacks import Callback, as_callback
 from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpoint, write_checkpoint
 from .minimize import global_norm
-from .prepare import Labels, Preparer, Scaler, find_labels, find_scaler
+from .prepare import Labels, Preparer, Scaler, find_labels
 from .progress import make_progress
 from .stopping import PlateauStop
 
@@ -233,7 +233,9 @@ class _Training:
         self.shuffle = check_bool(owner, "shuffle", kw["shuffle"])
         self.seed = check_int(owner, "seed", kw["seed"], low=0)
         self.resume = check_bool(owner, "resume", kw["resume"])
-        standardize = check_bool(owner, "standardize", kw["standardize"])
+        standardize = kw["standardize"]
+        if standardize != "auto":
+            standardize = check_bool(owner, "standardize", standardize)
         self.max_steps = kw["max_steps"]
         if self.max_steps is not None:
             self.max_steps = check_int(owner, "max_steps", self.max_steps, low=1)
@@ -351,7 +353,8 @@ class _Training:
             self.run.epochs_completed, self.run.steps_completed = self.epoch, self.step
 
     def _learn_data(self, source, val_source, classes, standardize, saved, init=None):
-        """Classes, scaling and the model's output count: from the checkpoint, or from the data."""
+        """Classes, scaling and the model's output count: from ``init``, the checkpoint, or one
+        streaming pass over the data (classes and feature moments together)."""
         model, owner = self.model, self.owner
         extra = saved[2]["extra"] if saved is not None else {}
         labels = scaler = None
@@ -364,11 +367,31 @@ class _Training:
                 and not np.array_equal(Labels.of(classes).classes, labels.classes)
             ):
                 raise ValueError(f"{owner}: classes={classes!r} differ from init's {labels.classes.tolist()}")
-        elif model.task != "regression":
+            self._source_prepared = self._encode(source, labels, val_source)
+            return labels, scaler, n_outputs
+        classifier = model.task != "regression"
+        want_classes = classifier and classes is None and "classes" not in extra and source.targets is None
+        if saved is not None:  # the checkpoint holds what the first run decided
+            want_moments = False
+            if "scaler_mean" in extra:
+                scaler = Scaler(np.asarray(extra["scaler_mean"]), np.asarray(extra["scaler_scale"]))
+        else:
+            want_moments = standardize is not False
+        summary = None
+        if want_classes or want_moments:
+            try:
+                summary = source.summarize(classes=want_classes, moments=want_moments)
+            except DataError as exc:
+                raise DataError(f"{owner}: {exc}", file=exc.file, row=exc.row, column=exc.column) from None
+        if summary is not None and want_moments:
+            if standardize is True or (standardize == "auto" and Scaler.needed(summary.mean, summary.std)):
+                scaler = Scaler.from_moments(summary.mean, summary.std)
+        if classifier:
             if "classes" in extra:
                 labels = Labels(np.asarray(extra["classes"]))
             else:
-                labels = find_labels(source, classes, owner)
+                found = summary.classes if want_classes else None
+                labels = find_labels(source, classes if found is None else found, owner)
             if model.task == "binary" and len(labels.classes) != 2:
                 raise ValueError(
                     f"{type(model).__name__}: a binary model needs exactly 2 classes (labels), the "
@@ -380,19 +403,18 @@ class _Training:
             n_outputs = model.n_outputs(source.targets)
         else:
             n_outputs = model.n_outputs(None)
-        if standardize and init is None:
-            if "scaler_mean" in extra:
-                scaler = Scaler(np.asarray(extra["scaler_mean"]), np.asarray(extra["scaler_scale"]))
-            else:
-                scaler = find_scaler(source)
+        self._source_prepared = self._encode(source, labels, val_source)
+        return labels, scaler, n_outputs
+
+    def _encode(self, source, labels, val_source):
+        owner, model = self.owner, self.model
         if isinstance(source, ArraySource):  # in memory: check and encode the targets once
             source = self._encode_in_memory(source, labels)
         if isinstance(val_source, ArraySource) and labels is not None:
             labels.encode(val_source.targets, f"{owner}: validation")
         elif isinstance(val_source, ArraySource):
             model.check_targets(val_source.targets)
-        self._source_prepared = source
-        return labels, scaler, n_outputs
+        return source
 
     def _encode_in_memory(self, source: ArraySource, labels: Labels | None) -> ArraySource:
         y = source.y
@@ -732,14 +754,14 @@ def fit(
     resume: bool = False,
     progress: Any = None,
     *,
-    standardize: bool = False,
+    standardize: bool | str = "auto",
     classes: Any = None,
     drop_last: bool = False,
     options: dict[str, Any] | None = None,
     max_steps: int | None = None,
     sample_weight: Any = None,
     init: Run | None = None,
-    tol: float = 1e-4,
+    tol: float = 1e-3,
     n_iter_no_change: int = 5,
     max_epochs: int = 100,
 ) -> Run:
@@ -771,8 +793,13 @@ def fit(
         end (atomically); ``resume=True`` continues from it bit-exactly, refusing a checkpoint made
         with another model, optimizer, batching or data.
     progress : ``None`` (a bar on a terminal, log lines otherwise), ``False`` silences it.
-    standardize : scale every feature to mean 0 and std 1, with statistics from one streaming
-        pass over the training rows; kept in the run and checkpoint and applied by ``predict``.
+    standardize : ``True`` trains on every feature scaled to mean 0 and std 1, with statistics
+        from one streaming pass over the training rows (with the class pass when there is one);
+        the scaler is kept in the run and checkpoint and applied by ``predict``, and
+        ``run.params`` are then those of the scaled features. ``"auto"`` (default) does so only
+        when the features are ill-scaled (:meth:`Scaler.needed`: standard deviations more than
+        10x apart, or a mean more than 10 standard deviations from 0), which is when plain
+        gradient descent crawls; ``run.scaler`` says whether it did. ``False`` never scales.
     classes : the class labels of a classifier; by default the distinct targets (found by a
         streaming pass for files). Labels may be integers or strings: ``run.predict`` returns them.
     max_steps : stop after this many updates in total.

@@ -136,6 +136,21 @@ class Scaler:
     mean: np.ndarray
     scale: np.ndarray
 
+    #: "auto" standardizes when standard deviations differ by more than this factor, or a mean
+    #: is more than this many standard deviations from 0
+    ILL_SCALED = 10.0
+
+    @classmethod
+    def needed(cls, mean: np.ndarray, std: np.ndarray) -> bool:
+        """Whether features with these moments are ill-scaled enough to standardize."""
+        std = np.asarray(std, dtype=np.float64)
+        live = std > 0
+        if not live.any():
+            return False
+        spread = std[live].max() / std[live].min()
+        offset = np.max(np.abs(np.asarray(mean)[live]) / std[live])
+        return bool(spread > cls.ILL_SCALED or offset > cls.ILL_SCALED)
+
     @classmethod
     def from_moments(cls, mean: np.ndarray, std: np.ndarray) -> Scaler:
         std = np.asarray(std, dtype=np.float64)
