@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import os
 import types
 from collections.abc import Callable, Sequence
@@ -221,7 +222,8 @@ def _parallel_for(groups: list[Any], work: Callable[[Any], None]) -> None:
 
     helpers = min(_threads, len(groups)) - 1
     if helpers <= 0:
-        drain()
+        for group in groups:
+            work(group)
         return
     pool = _workers()
     futures = [pool.submit(drain) for _ in range(helpers)]
@@ -264,7 +266,7 @@ class Layout:
     C-contiguous), left to the NumPy reference.
     """
 
-    __slots__ = ("buffer_lists", "fast", "leaves", "sizes", "slow", "views")
+    __slots__ = ("buffer_lists", "fast", "has32", "has64", "leaves", "single", "sizes", "slow", "views")
 
     def __init__(
         self, p_leaves: Sequence[np.ndarray], buffers: dict[str, list[np.ndarray]], names: Sequence[str]
@@ -289,14 +291,16 @@ class Layout:
             else:
                 self.slow.append(i)
         self.sizes = tuple(v[0].size for v in self.views)
+        self.single = [v[0].dtype == np.float32 for v in self.views]
+        self.has32, self.has64 = any(self.single), not all(self.single)
 
     def matches(
         self, p_leaves: Sequence[np.ndarray], buffers: dict[str, list[np.ndarray]], names: Sequence[str]
     ) -> bool:
         return (
             len(p_leaves) == len(self.leaves)
-            and all(a is b for a, b in zip(p_leaves, self.leaves, strict=True))
-            and all(lst is buffers.get(name) for lst, name in zip(self.buffer_lists, names, strict=True))
+            and all(map(operator.is_, p_leaves, self.leaves))
+            and all(map(operator.is_, self.buffer_lists, map(buffers.get, names)))
         )
 
 

@@ -370,11 +370,16 @@ class Optimizer:
             1.0 - c["lr"] * wd if decoupled else 1.0,
         )
         coefficients = prologue + tuple(floats)
-        extras = {dt: (tuple(dt.type(x) for x in coefficients),) for dt in _backend.KERNEL_DTYPES}
-        jobs = []
-        for i, views in zip(layout.fast, layout.views, strict=True):
-            p = views[0]
-            jobs.append(((p, g_leaves[i].reshape(-1), *views[1:]), extras[p.dtype]))
+        # numba types a Python float as float64; float32 leaves get float32 coefficients, rounded
+        # once here as NumPy rounds a Python float applied to a float32 array
+        extras = {
+            True: ((*map(np.float32, coefficients),),) if layout.has32 else None,
+            False: (tuple(map(float, coefficients)),) if layout.has64 else None,
+        }
+        jobs = [
+            ((views[0], g_leaves[i].reshape(-1), *views[1:]), extras[is32])
+            for i, views, is32 in zip(layout.fast, layout.views, layout.single, strict=True)
+        ]
         bad = _backend.run(kernel, tuple(flags), jobs, layout.sizes, check=1 if check else None)
         return layout.fast[bad] if bad >= 0 else -1
 
