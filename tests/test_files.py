@@ -428,3 +428,31 @@ def test_peak_memory_does_not_grow_with_file_size_or_epochs(tmp_path):
     assert big.stat().st_size > 3.5 * small.stat().st_size  # 800 MB vs 200 MB of float32
     assert abs(p_big[1] - p_small[1]) / p_small[1] < 0.10, (p_small, p_big)
     assert p_small[2] <= p_small[1] * 1.02, p_small  # more epochs do not grow it
+
+
+def test_schedules_plateau_and_early_stopping_carry_across_files_and_batches(tmp_path):
+    (tmp_path / "parts").mkdir()
+    for i in range(2):
+        make_data(tmp_path / "parts" / f"p{i}.parquet", rows=400, features=4, format="parquet", seed=i)
+    src = ds.data.open(tmp_path / "parts", target="y", window=128)
+    plateau = ds.schedules.ReduceOnPlateau(0.05, factor=0.5, patience=0)
+    stop = ds.train.callbacks.EarlyStopping("val_loss", patience=2)
+    run = ds.fit(
+        "logistic",
+        src,
+        optimizer="sgd",
+        lr=plateau,
+        batch_size=16,
+        epochs=40,
+        validation=0.25,
+        callbacks=[stop],
+        progress=False,
+    )
+    lrs = run.history.steps["lr"]
+    assert lrs[0] == 0.05 and min(lrs) < 0.05  # the plateau schedule cut the rate across epochs
+    assert run.stop_reason.startswith("stopped by EarlyStopping") and run.epochs_completed < 40
+    # the step counter and the schedule ran on across shards and files without restarting
+    assert run.state.t == run.steps_completed == len(lrs)
+    sched = ds.schedules.LinearDecay(0.1, 0.001, 50)
+    run = ds.fit("logistic", src, optimizer="sgd", lr=sched, batch_size=32, epochs=3, progress=False)
+    assert run.history.steps["lr"][-1] == pytest.approx(0.001)
