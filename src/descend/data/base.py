@@ -379,6 +379,40 @@ def _concat(chunks: list[Chunk]) -> Chunk:
 _DONE = object()
 
 
+class _Readers:
+    """Long-lived reader threads, reused from epoch to epoch.
+
+    A new thread per epoch would give the allocator a new per-thread arena each time, and
+    the memory those arenas keep would grow the process epoch after epoch; reusing idle
+    threads keeps it flat. A thread is only ever lent to one iteration at a time, so nested
+    iterations (a validation pass during an epoch) each get their own.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: list[queue.SimpleQueue[Any]] = []
+
+    def run(self, job: Any) -> None:
+        with self.lock:
+            inbox = self.idle.pop() if self.idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), name="descend-reader", daemon=True).start()
+        inbox.put(job)
+
+    def _serve(self, inbox: queue.SimpleQueue[Any]) -> None:
+        while True:
+            job = inbox.get()
+            try:
+                job()
+            finally:
+                with self.lock:
+                    self.idle.append(inbox)
+
+
+_READERS = _Readers()
+
+
 def _prefetched(windows: Iterator[list[Batch]], depth: int = 1) -> Iterator[Batch]:
     """Run ``windows`` in a background thread, ``depth`` windows ahead of the consumer.
 
@@ -388,6 +422,7 @@ def _prefetched(windows: Iterator[list[Batch]], depth: int = 1) -> Iterator[Batc
     """
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    finished = threading.Event()
 
     def put(item: Any) -> bool:
         while not stop.is_set():
@@ -406,9 +441,10 @@ def _prefetched(windows: Iterator[list[Batch]], depth: int = 1) -> Iterator[Batc
             put(_DONE)
         except BaseException as exc:  # surfaces in the training thread
             put(exc)
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=produce, name="descend-prefetch", daemon=True)
-    thread.start()
+    _READERS.run(produce)
     try:
         while True:
             item = q.get()
@@ -419,4 +455,4 @@ def _prefetched(windows: Iterator[list[Batch]], depth: int = 1) -> Iterator[Batc
             yield from item
     finally:
         stop.set()
-        thread.join()
+        finished.wait()
