@@ -590,7 +590,7 @@ ERRORS = [
         ValueError,
         "ReduceOnPlateau: min_lr must satisfy min_lr >= 0",
     ),
-    (lambda: S.get("nope"), ValueError, "schedules.get: unknown schedule 'nope'; known: constant, linear_decay"),
+    (lambda: S.get("nope"), ValueError, "schedules.get: unknown schedule 'nope'; known: constant, linear"),
     (lambda: S.get("cosine", lr0=0.1), TypeError, "total_steps"),
 ]
 
