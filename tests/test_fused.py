@@ -227,7 +227,7 @@ def test_nonfinite_skip_leaves_the_run_as_if_the_step_never_came(info, fused):
     for a, b in zip(ds._tree.flatten(params)[0], ds._tree.flatten(clean)[0], strict=True):
         assert a.tobytes() == b.tobytes()
     assert state.t == clean_state.t == 6
-    assert "nonfinite_skip" in repr(opt) or "nonfinite='skip'" in repr(opt)
+    assert "nonfinite='skip'" in repr(opt)
 
 
 def test_large_finite_gradient_is_not_mistaken_for_overflow():
@@ -240,8 +240,21 @@ def test_large_finite_gradient_is_not_mistaken_for_overflow():
         assert st.t == 1
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "numpy"])
+def test_nonfinite_propagate_does_not_look(fused):
+    p = np.ones(5)
+    opt = ds.Adam(lr=0.1, fused=fused, nonfinite="propagate")
+    st = opt.init(p)
+    with np.errstate(invalid="ignore"):
+        opt.step(p, np.array([1.0, np.nan, 1.0, 1.0, 1.0]), st)
+    assert st.t == 1 and np.isnan(p[1]) and np.isfinite(np.delete(p, 1)).all()
+    assert "nonfinite='propagate'" in repr(opt)
+
+
 def test_nonfinite_option_is_validated():
-    with pytest.raises(ValueError, match=r"Adam: nonfinite must be one of 'raise', 'skip', got 'ignore'"):
+    with pytest.raises(
+        ValueError, match=r"Adam: nonfinite must be one of 'raise', 'skip', 'propagate', got 'ignore'"
+    ):
         ds.Adam(nonfinite="ignore")
     with pytest.raises(TypeError, match=r"SGD: fused must be True, False or None"):
         ds.SGD(fused="yes")

@@ -20,8 +20,9 @@ float32/float64, or not C-contiguous, are updated by the NumPy path.
 Non-finite gradients
 --------------------
 ``step`` reads the gradient once before changing anything: a NaN or infinity raises
-``ValueError`` naming the leaf (``grads['W']``) and leaves params and state unchanged, or, with
-``nonfinite="skip"``, skips the step. See ``docs/benchmarks.md`` for measured step times.
+``ValueError`` naming the leaf (``grads['W']``) and leaves params and state unchanged; with
+``nonfinite="skip"`` the step is skipped; ``nonfinite="propagate"`` saves that read and lets
+the NaN in, as torch.optim does. See ``docs/benchmarks.md`` for measured step times.
 """
 
 from __future__ import annotations

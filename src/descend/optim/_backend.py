@@ -8,7 +8,7 @@ directory when the install is read-only; when neither is writable the kernels ar
 once per process instead).
 
 A step's work is spread over threads: long arrays are cut into contiguous pieces and short
-ones grouped, a few groups of about equal length per thread; the calling thread and up to
+ones grouped, two groups of about equal length per thread; the calling thread and up to
 ``threads - 1`` helpers take groups as they come free and run the compiled kernel on them
 with the GIL released. Steps smaller than :data:`MIN_PER_THREAD` elements per extra thread
 stay on the calling thread.
@@ -20,6 +20,7 @@ import itertools
 import math
 import operator
 import os
+import threading
 import types
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -176,15 +177,16 @@ def build(factory: Callable[..., Any], flags: tuple[bool, ...] = ()) -> Any:
 
 
 def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
-    """The step cut into groups of pieces ``(job, lo, hi)`` of about equal length: a few groups
-    per thread (so a thread that gets the CPU late finds little left to do), none shorter than
-    :data:`MIN_PER_THREAD` elements; one group when threads are not worth waking."""
+    """The step cut into groups of pieces ``(job, lo, hi)`` of about equal length: two groups
+    per thread (so a thread that gets the CPU late finds less left to do, while few hand-offs
+    of the GIL between threads), none shorter than :data:`MIN_PER_THREAD` elements; one group
+    when threads are not worth waking."""
     key = (sizes, _threads)
     plan = _plans.get(key)
     if plan is not None:
         return plan
     total = sum(sizes)
-    n_groups = 1 if _threads == 1 else max(1, min(4 * _threads, total // MIN_PER_THREAD))
+    n_groups = 1 if _threads == 1 else max(1, min(2 * _threads, total // MIN_PER_THREAD))
     target = -(-total // n_groups)
     target = -(-target // 1024) * 1024  # piece boundaries on whole cache lines
     plan, group, fill = [], [], 0
@@ -207,26 +209,46 @@ def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
     return plan
 
 
-def _parallel_for(groups: list[Any], work: Callable[[Any], None]) -> None:
-    """``work(group)`` for every group, by this thread and up to ``threads - 1`` helpers that
-    take groups as they come free. This thread never waits for a helper that has not started
-    (its task is cancelled), only for groups a helper is running, so a busy machine that
-    leaves the helpers no CPU costs little more than running on one thread."""
-    taken = itertools.count()
+def _parallel_for(
+    groups: list[Any], work: Callable[[Any], None], then: Callable[[Any], None] | None = None
+) -> None:
+    """``work(group)`` for every group; then, once every ``work`` has returned, ``then(group)``
+    for every group (unless ``then`` is None), by this thread and up to ``threads - 1`` helpers
+    that take groups as they come free.
 
-    def drain() -> None:
-        for k in taken:
-            if k >= len(groups):
-                return
-            work(groups[k])
-
+    This thread never waits for a helper that has not started (its task is cancelled), only
+    for groups a helper has taken, so a busy machine that leaves the helpers no CPU costs
+    little more than one thread; a helper that is running goes on from the first phase to
+    the second without being woken again.
+    """
+    phases = [work] if then is None else [work, then]
     helpers = min(_threads, len(groups)) - 1
     if helpers <= 0:
-        for group in groups:
-            work(group)
+        for phase in phases:
+            for group in groups:
+                phase(group)
         return
-    pool = _workers()
-    futures = [pool.submit(drain) for _ in range(helpers)]
+    taken = [itertools.count() for _ in phases]
+    finished = [0]
+    first_done = threading.Condition()
+
+    def drain() -> None:
+        for i, phase in enumerate(phases):
+            if i == 1:  # the second phase starts when every group of the first has finished
+                with first_done:
+                    first_done.wait_for(lambda: finished[0] == len(groups))
+            for k in taken[i]:
+                if k >= len(groups):
+                    break
+                try:
+                    phase(groups[k])
+                finally:
+                    if i == 0 and len(phases) == 2:
+                        with first_done:
+                            finished[0] += 1
+                            first_done.notify_all()
+
+    futures = [_workers().submit(drain) for _ in range(helpers)]
     try:
         drain()
     finally:
@@ -326,10 +348,14 @@ def run(
     bad: list[int] = []
 
     def inspect(pieces: list[tuple[int, int, int]]) -> None:
-        for job, lo, hi in pieces:
-            x = jobs[job][0][check]
-            if counter(x if lo == 0 and hi == sizes[job] else x[lo:hi]):
-                bad.append(job)
+        try:
+            for job, lo, hi in pieces:
+                x = jobs[job][0][check]
+                if counter(x if lo == 0 and hi == sizes[job] else x[lo:hi]):
+                    bad.append(job)
+        except BaseException:
+            bad.append(len(jobs))  # nobody writes after a failed search
+            raise
 
     def update(pieces: list[tuple[int, int, int]]) -> None:
         for job, lo, hi in pieces:
@@ -338,12 +364,15 @@ def run(
                 arrays = tuple(a[lo:hi] if a.size else a for a in arrays)
             kernel(*arrays, *extra)
 
-    if counter is not None:
-        _parallel_for(plan, inspect)  # every piece searched before any is written
-        if bad:
-            return min(bad)
-    _parallel_for(plan, update)
-    return -1
+    def update_if_finite(pieces: list[tuple[int, int, int]]) -> None:
+        if not bad:
+            update(pieces)
+
+    if counter is None:
+        _parallel_for(plan, update)
+    else:  # every piece is searched before any is written
+        _parallel_for(plan, inspect, then=update_if_finite)
+    return min(bad) if bad else -1
 
 
 def layout(state: Any, p_leaves: Sequence[np.ndarray], names: Sequence[str]) -> Layout:

@@ -28,7 +28,7 @@ class AdaDelta(Optimizer):
     ----------
     lr : ``>= 0`` or schedule (default 1.0: the paper has no learning rate). rho : ``0 <= rho <= 1``
     (default 0.9). eps : ``> 0`` (default 1e-6). weight_decay, maximize : as everywhere.
-    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    nonfinite : ``"raise"`` (default), ``"skip"`` or ``"propagate"`` a NaN/inf gradient.
     fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning

@@ -32,7 +32,7 @@ class AdaGrad(Optimizer):
     lr : ``>= 0`` or schedule (default 1e-2). eps : ``> 0`` (default 1e-10).
     initial_accumulator : ``>= 0`` (default 0). lr_decay : ``>= 0`` (default 0).
     weight_decay : L2 penalty ``>= 0``. maximize : ascend instead.
-    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    nonfinite : ``"raise"`` (default), ``"skip"`` or ``"propagate"`` a NaN/inf gradient.
     fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning

@@ -32,7 +32,7 @@ class Adam(Optimizer):
     (default ``(0.9, 0.999)``). eps : ``> 0`` (default 1e-8). weight_decay : L2 penalty added
     to the gradient (use :class:`AdamW` for decoupled decay). amsgrad : keep the running maximum
     of ``v``. maximize : ascend instead.
-    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    nonfinite : ``"raise"`` (default), ``"skip"`` or ``"propagate"`` a NaN/inf gradient.
     fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning

@@ -26,7 +26,7 @@ class Adamax(Optimizer):
     ----------
     lr : ``>= 0`` or schedule (default 2e-3). betas : each in ``[0, 1)`` (default (0.9, 0.999)).
     eps : ``> 0`` (default 1e-8). weight_decay, maximize : as everywhere.
-    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    nonfinite : ``"raise"`` (default), ``"skip"`` or ``"propagate"`` a NaN/inf gradient.
     fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning

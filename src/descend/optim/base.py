@@ -85,7 +85,9 @@ class Optimizer:
 
     ``nonfinite="raise"``: a step whose gradient holds a NaN or infinity raises ``ValueError``
     naming the leaf, and changes nothing; ``"skip"`` leaves params and state as they are
-    (the step counter too) and counts the skip in ``state.scalars["nonfinite_skipped"]``.
+    (the step counter too) and counts the skip in ``state.scalars["nonfinite_skipped"]``;
+    ``"propagate"`` does not look (one read of the gradient less, as torch.optim): a NaN goes
+    into params and state, for loops that check the gradient themselves, e.g. through its norm.
 
     ``fused=None``: run the fused kernels when the process-wide backend says so
     (:func:`descend.optim.set_backend`, default: whenever numba imports); ``True`` always
@@ -113,7 +115,7 @@ class Optimizer:
         self.lr = self._check_lr(lr)
         self.weight_decay = check_real(self._owner, "weight_decay", weight_decay, low=0.0)
         self.maximize = check_bool(self._owner, "maximize", maximize)
-        self.nonfinite = check_choice(self._owner, "nonfinite", nonfinite, ("raise", "skip"))
+        self.nonfinite = check_choice(self._owner, "nonfinite", nonfinite, ("raise", "skip", "propagate"))
         self.fused = _backend.check_fused(self._owner, fused)
 
     # -- validation -------------------------------------------------------------------------
@@ -305,6 +307,7 @@ class Optimizer:
         fused = kernel is not None and _backend.use_fused(self.fused)
         layout = _backend.layout(state, p_leaves, self._kernel_buffers) if fused else None
         slow = range(len(p_leaves)) if layout is None else layout.slow
+        check_finite = check_finite and self.nonfinite != "propagate"
         if check_finite:
             bad = _backend.first_nonfinite(g_leaves, slow)
             if bad >= 0:

@@ -35,7 +35,7 @@ class Nadam(Optimizer):
     eps : ``> 0`` (default 1e-8). momentum_decay : ``>= 0`` (default 4e-3).
     weight_decay : L2 added to the gradient, or decoupled (AdamW-style) with
     ``decoupled_weight_decay=True``. maximize : ascend instead.
-    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    nonfinite : ``"raise"`` (default), ``"skip"`` or ``"propagate"`` a NaN/inf gradient.
     fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning

@@ -35,7 +35,7 @@ class RMSprop(Optimizer):
     lr : ``>= 0`` or schedule (default 1e-2). alpha : ``0 <= alpha < 1`` (default 0.99).
     eps : ``> 0`` (default 1e-8). centered : normalise by the variance estimate.
     momentum : ``0 <= momentum <= 1`` (default 0). weight_decay, maximize : as everywhere.
-    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    nonfinite : ``"raise"`` (default), ``"skip"`` or ``"propagate"`` a NaN/inf gradient.
     fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning

@@ -35,7 +35,7 @@ class SGD(Optimizer):
     nesterov : Nesterov's look-ahead form; needs ``momentum > 0`` and ``dampening == 0``.
     weight_decay : L2 penalty added to the gradient, ``>= 0``.
     maximize : ascend instead of descend.
-    nonfinite : ``"raise"`` (default) or ``"skip"`` a step whose gradient has a NaN/inf.
+    nonfinite : ``"raise"`` (default), ``"skip"`` or ``"propagate"`` a NaN/inf gradient.
     fused : ``None`` (default: numba kernel when available), ``True`` or ``False`` (NumPy).
 
     Warning
