@@ -69,9 +69,11 @@ def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, 
     checked = []
     for argv, comment in readme_commands():
         argv = [m for a in argv for m in (sorted(glob.glob(a)) or [a] if "*" in a else [a])]
-        t0 = time.process_time()
+        t0, c0 = time.perf_counter(), time.process_time()
         code = main(argv)
-        cpu = time.process_time() - t0
+        # wall time inflates when other jobs share the CPUs, CPU time when kernels use threads:
+        # the smaller of the two is what the command itself cost
+        cost = min(time.perf_counter() - t0, time.process_time() - c0)
         out, err = capsys.readouterr()
         what = " ".join(argv)
         if "diverged" in comment:
@@ -90,7 +92,7 @@ def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, 
         if argv == ["--version"]:
             assert out.strip() == f"descend {__version__}"
         elif argv[:2] == ["demo", "--quick"]:
-            assert cpu <= 15.0, f"demo --quick took {cpu:.1f} s of CPU"
+            assert cost <= 15.0, f"demo --quick took {cost:.1f} s"
             assert (folder_of(out) / "report.html").exists()
         elif "saddle" in argv:
             noisy = [r["final_loss"] for r in summary_of(out)["results"]]
