@@ -75,7 +75,10 @@ GRAD_CASES = {
         for init in ("he", "xavier", "normal")
     },
     "mlp-l2": (lambda: MLP((4, 4), activation="tanh", output="binary", l2=0.7, dtype="float64"), 1),
-    "mlp-leaky-slope": (lambda: MLP((5,), activation="leaky_relu", leaky_slope=0.3, dtype="float64"), 1),
+    "mlp-leaky-slope": (
+        lambda: MLP((5,), activation="leaky_relu", leaky_slope=0.3, output="regression", dtype="float64"),
+        1,
+    ),
     "mlp-deep": (lambda: MLP((3, 4, 3), activation="sigmoid", output="regression", dtype="float64"), 1),
 }
 
@@ -316,7 +319,9 @@ def test_regression_prediction_shapes_and_no_proba():
     ):
         model.predict_proba(params, X)
     with pytest.raises(AttributeError, match="MLP: predict_proba"):
-        MLP((2,)).predict_proba(MLP((2,)).init(np.random.default_rng(0), D, 1), X)
+        MLP((2,), output="regression").predict_proba(
+            MLP((2,), output="regression").init(np.random.default_rng(0), D, 1), X
+        )
 
 
 def test_predict_on_empty_batch():
@@ -434,7 +439,9 @@ def test_bad_batch_targets_are_caught_in_loss_and_grad():
 # -- input checks ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", [LinearRegression(), LogisticRegression(), SoftmaxRegression(), MLP((3,))])
+@pytest.mark.parametrize(
+    "model", [LinearRegression(), LogisticRegression(), SoftmaxRegression(), MLP((3,), output="regression")]
+)
 def test_X_shape_errors_name_the_model(model):
     params = model.init(np.random.default_rng(0), 4, 1)
     name = type(model).__name__
@@ -458,7 +465,7 @@ def test_X_shape_errors_name_the_model(model):
 
 def test_init_argument_errors():
     with pytest.raises(TypeError, match=r"MLP.init: rng must be a numpy.random.Generator .*got 0"):
-        MLP().init(0, 3, 1)
+        MLP(output="regression").init(0, 3, 1)
     with pytest.raises(
         ValueError, match=r"LinearRegression\.init: n_features must satisfy n_features >= 1, got 0"
     ):
@@ -558,7 +565,7 @@ def test_attributes_config_repr_and_registry():
         "linear_regression": (LinearRegression, "regression"),
         "logistic_regression": (LogisticRegression, "binary"),
         "softmax_regression": (SoftmaxRegression, "multiclass"),
-        "mlp": (MLP, "regression"),
+        "mlp": (MLP, "unresolved"),  # output=None: fit chooses it from the targets
     }
     for name, (cls, task) in expected.items():
         model = models.get(name)
@@ -602,9 +609,9 @@ def test_attributes_config_repr_and_registry():
 def test_init_schemes_have_the_documented_spread():
     fan_in, fan_out = 300, 200
     rng = np.random.default_rng(0)
-    he = MLP((fan_out,), init="he").init(rng, fan_in, 1)
-    xavier = MLP((fan_out,), init="xavier").init(rng, fan_in, 1)
-    normal = MLP((fan_out,), init="normal").init(rng, fan_in, 1)
+    he = MLP((fan_out,), init="he", output="regression").init(rng, fan_in, 1)
+    xavier = MLP((fan_out,), init="xavier", output="regression").init(rng, fan_in, 1)
+    normal = MLP((fan_out,), init="normal", output="regression").init(rng, fan_in, 1)
     assert he["W0"].std() == pytest.approx(math.sqrt(2 / fan_in), rel=0.02)
     assert he["W1"].shape == (fan_out, 1)
     limit = math.sqrt(6 / (fan_in + fan_out))
@@ -615,9 +622,10 @@ def test_init_schemes_have_the_documented_spread():
     for params in (he, xavier, normal):
         assert not params["b0"].any() and not params["b1"].any()
     # the draw depends on the seed only
-    again = MLP((fan_out,), init="he").init(np.random.default_rng(5), fan_in, 1)
+    again = MLP((fan_out,), init="he", output="regression").init(np.random.default_rng(5), fan_in, 1)
     np.testing.assert_array_equal(
-        again["W0"], MLP((fan_out,), init="he").init(np.random.default_rng(5), fan_in, 1)["W0"]
+        again["W0"],
+        MLP((fan_out,), init="he", output="regression").init(np.random.default_rng(5), fan_in, 1)["W0"],
     )
 
 
@@ -671,3 +679,22 @@ def test_gradient_descent_fits(model, lr):
         assert final < 0.05, final
     else:
         assert (model.predict(params, X) == y).mean() > 0.9, (model.predict(params, X) == y).mean()
+
+
+def test_mlp_output_none_is_chosen_by_fit_from_the_targets():
+    import descend as ds
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)  # 0, 1, 2
+    run = ds.fit(MLP((8,)), (X, labels), epochs=2, progress=False)
+    assert run.model.output == "softmax" and "3 distinct integer labels" in run.notes[0]
+    assert set(run.predict(X).tolist()) <= {0, 1, 2}
+    run = ds.fit(MLP((8,)), (X, np.where(X[:, 0] > 0, "yes", "no")), epochs=1, progress=False)
+    assert run.model.output == "binary" and run.predict(X[:3]).dtype.kind == "U"
+    run = ds.fit(MLP((8,)), (X, X[:, 0] * 2.5), epochs=1, progress=False)
+    assert run.model.output == "regression"
+    with pytest.raises(ValueError, match=r"MLP\(output=None\) cannot choose its output .* 200 distinct"):
+        ds.fit(MLP((8,)), (X, np.arange(200)), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="output=None is chosen by fit"):
+        MLP((8,)).init(rng, 4, 1)

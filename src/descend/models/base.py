@@ -76,7 +76,15 @@ class Model:
         raise NotImplementedError
 
     # -- checks ---------------------------------------------------------------------------------
+    def _unresolved(self) -> None:
+        if self.task == "unresolved":
+            raise ValueError(
+                f"{self._owner}: output=None is chosen by fit() from the targets; to use the model "
+                "directly, give output='regression', 'binary' or 'softmax'"
+            )
+
     def _check_init_args(self, rng: Any, n_features: Any, n_outputs: Any) -> tuple[int, int]:
+        self._unresolved()
         owner = f"{self._owner}.init"
         if not isinstance(rng, np.random.Generator):
             raise TypeError(
@@ -91,6 +99,7 @@ class Model:
 
     def _check_X(self, params: dict[str, np.ndarray], X: Any) -> np.ndarray:
         """``X`` as a 2-D array in ``self.dtype`` of the width the params expect (shape checks only)."""
+        self._unresolved()
         X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"{self._owner}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
@@ -142,6 +151,7 @@ class Model:
         ``K = n_outputs``. A bad value raises ``ValueError`` naming the model, the rule, the value
         and its 0-based row.
         """
+        self._unresolved()
         if n_outputs is not None:
             n_outputs = check_int(f"{self._owner}.check_targets", "n_outputs", n_outputs, low=1)
         return check_targets(self._owner, self.task, y, n_outputs, self.dtype)

@@ -56,7 +56,10 @@ class MLP(Model):
     init : ``"he"`` (default) :math:`\mathcal N(0, 2/\text{fan\_in})`, ``"xavier"``
         :math:`\mathcal U(\pm\sqrt{6/(\text{fan\_in}+\text{fan\_out})})` or ``"normal"``
         :math:`\mathcal N(0, 0.01^2)`; biases start at zero.
-    output : ``"regression"`` (default), ``"binary"`` or ``"softmax"``.
+    output : ``"regression"``, ``"binary"`` or ``"softmax"``; ``None`` (default) lets
+        :func:`~descend.fit` choose from the targets: two labels binary, a few integer or
+        string labels softmax, real values regression (:func:`descend.models.task.infer_task`;
+        ambiguous targets are refused), and ``run.model`` is the resolved model.
     l2 : :math:`\lambda \ge 0`, finite, on weights only (default 0).
     dtype : ``"float32"`` (default) or ``"float64"``.
     leaky_slope : slope for :math:`z \le 0` of ``leaky_relu``, in ``[0, 1)`` (default 0.01).
@@ -84,7 +87,7 @@ class MLP(Model):
         hidden: Any = (64,),
         activation: str = "relu",
         init: str = "he",
-        output: str = "regression",
+        output: str | None = None,
         l2: float = 0.0,
         *,
         dtype: Any = "float32",
@@ -96,10 +99,18 @@ class MLP(Model):
         self.activation = check_choice(owner, "activation", activation, ACTIVATIONS)
         # stored as `initializer`: an attribute named `init` would hide the init() method
         self.initializer = check_choice(owner, "init", init, INITS)
-        self.output = check_choice(owner, "output", output, OUTPUTS)
+        self.output = None if output is None else check_choice(owner, "output", output, OUTPUTS)
         self.leaky_slope = check_real(owner, "leaky_slope", leaky_slope, low=0.0, high=1.0, high_open=True)
-        self.task = OUTPUTS[self.output]
+        # output=None: fit() picks the output from the targets (models/task.py) and trains
+        # with_output(...) of this model; until then the task is unknown
+        self.task = OUTPUTS[self.output] if self.output is not None else "unresolved"
         self._phi = make_activation(self.activation, leaky_slope=self.leaky_slope)
+
+    def with_output(self, output: str) -> MLP:
+        """This model with its output kind set (what fit trains for ``output=None``)."""
+        kw = self.hyperparameters()
+        kw["output"] = output
+        return MLP(**kw)
 
     def hyperparameters(self) -> dict[str, Any]:
         return {

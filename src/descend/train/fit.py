@@ -13,7 +13,8 @@ import numpy as np
 
 from .._validation import check_bool, check_int, check_real, describe
 from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
-from ..errors import DivergenceError
+from ..errors import DivergenceError, ParameterError
+from ..models.task import source_task
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from .callbacks import Callback, as_callback
@@ -126,6 +127,8 @@ class Run:
     scaler: Scaler | None = None
     skipped_rows: dict[str, int] = field(default_factory=dict)
     resumed_from_step: int | None = None
+    #: what fit chose on its own and why (e.g. an MLP's output kind from the targets)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -247,11 +250,16 @@ class _Training:
         if init is not None:
             if not isinstance(init, Run):
                 raise TypeError(f"{owner}: init must be a Run returned by fit, got {describe(init)}")
+            if getattr(model, "task", None) == "unresolved" and hasattr(init.model, "output"):
+                model = self.model = model.with_output(init.model.output)
             if model.config() != init.model.config():
                 raise ValueError(
                     f"{owner}: init was trained with {init.model!r}, which differs from model={model!r}"
                 )
         source = as_source(data, owner=owner)
+        self.notes: list[str] = []
+        if getattr(model, "task", None) == "unresolved":
+            model = self.model = self._resolve_output(model, source, init)
         validation = kw["validation"]
         if isinstance(validation, (float, np.floating)) and not isinstance(validation, bool):
             fraction = check_real(
@@ -335,6 +343,7 @@ class _Training:
             labels=labels,
             scaler=scaler,
             skipped_rows=dict(getattr(source, "skipped", {}) or {}),
+            notes=self.notes,
         )
         self.val_source = val_source
         self.plateau = getattr(opt.lr, "observe", None)
@@ -351,6 +360,22 @@ class _Training:
             self.samples = int(init.history.steps["samples_seen"][-1]) if init.history.steps["step"] else 0
             self.run.history = self.history = TrainHistory.from_arrays(init.history.to_arrays())
             self.run.epochs_completed, self.run.steps_completed = self.epoch, self.step
+
+    def _resolve_output(self, model: Any, source: DataSource, init: Run | None) -> Any:
+        """``MLP(output=None)``: the output kind the targets leave no doubt about."""
+        try:
+            task = source_task(source)
+        except ParameterError as exc:
+            why = str(exc).split("; name it")[0].split("from the targets: ")[-1]
+            raise ParameterError(
+                f"{self.owner}: {type(model).__name__}(output=None) cannot choose its output from the "
+                f"targets: {why}; give output='regression', 'binary' or 'softmax'",
+                owner=self.owner,
+                param="output",
+            ) from None
+        output = {"regression": "regression", "binary": "binary", "multiclass": "softmax"}[task.kind]
+        self.notes.append(f"{type(model).__name__} output={output!r}: {task.reason}")
+        return model.with_output(output)
 
     def _learn_data(self, source, val_source, classes, standardize, saved, init=None):
         """Classes, scaling and the model's output count: from ``init``, the checkpoint, or one
@@ -712,7 +737,8 @@ class _Training:
             "time": time.perf_counter() - self.t0,
         }
         if self.val_source is not None:
-            metrics = _evaluate(self.model, self.params, self.val_source, self.run._prepare_batch)
+            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up shows as inf, not a warning
+                metrics = _evaluate(self.model, self.params, self.val_source, self.run._prepare_batch)
             row.update({f"val_{k}": v for k, v in metrics.items()})
         self.history.add_epoch(row)
         if self.plateau is not None:
