@@ -21,10 +21,11 @@ HEADER = """# Benchmarks
 
 Generated, not edited: `python -m benchmarks` runs every `benchmarks/bench_NAME.py`
 (`python -m benchmarks NAME ...` runs some of them) and each script rewrites only its own
-section below, between `<!-- section:NAME -->` and `<!-- /section:NAME -->`. A section states
-the command, machine and versions it was measured with; every comparison in it is a ratio of
-medians measured side by side in one run, the contenders alternating round by round.
+section below, between the HTML comments `section:NAME` and `/section:NAME`. A section
+states the command, machine and versions it was measured with; every comparison in it is a
+ratio of medians measured side by side in one run, the contenders alternating round by round.
 """
+MARKER = "<!-- section:"
 
 
 def section_markers(name: str) -> tuple[str, str]:
@@ -35,9 +36,9 @@ def write_section(name: str, markdown: str, doc: Path = DOC) -> None:
     """Put ``markdown`` between the markers of section ``name`` in ``doc``, leaving the others."""
     begin, end = section_markers(name)
     text = doc.read_text() if doc.exists() else HEADER
-    first = text.find("<!-- section:")
-    if first < 0 or not text[:first].startswith(HEADER):
-        text = HEADER + ("\n" + text[first:] if first >= 0 else "")  # the standard header
+    first = 0 if text.startswith(MARKER) else text.find("\n" + MARKER) + 1  # a marker opens its line
+    if first <= 0 or text[:first].strip() != HEADER.strip():
+        text = HEADER + ("\n" + text[first:] if first > 0 else "")  # the standard header
     block = f"{begin}\n{markdown.strip()}\n{end}"
     if begin in text and end in text:
         a, b = text.index(begin), text.index(end) + len(end)

@@ -41,3 +41,18 @@ def test_runner_lists_the_sections():
         [sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert "optim" in done.stdout.split()
+
+
+def test_sections_are_rewritten_in_place(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks._common import HEADER, write_section
+    finally:
+        sys.path.remove(str(ROOT))
+    doc = tmp_path / "b.md"
+    write_section("a", "first A", doc)
+    write_section("b", "only B", doc)
+    write_section("a", "second A", doc)
+    text = doc.read_text()
+    assert text.startswith(HEADER) and text.count("# Benchmarks") == 1
+    assert text.index("second A") < text.index("only B") and "first A" not in text
