@@ -36,7 +36,7 @@ __all__ = [
 #: as several parts whose gradients fit() sums, so memory stays bounded by the part size.
 PART_ROWS = 1 << 16
 #: default number of consecutive positions whose rows are permuted together in a file epoch
-WINDOW_ROWS = 1 << 17
+WINDOW_ROWS = 1 << 16
 
 
 class DataError(ValueError):
@@ -263,6 +263,7 @@ class DataSource:
 
         def window_rows(w: int) -> Chunk:
             c = _concat(buf)
+            buf.clear()  # the chunks go before the permuted copy is made: two windows at most
             if shuffle:
                 c = c.take(window_order(seed, epoch, w, len(c)))
             drop = first - w * W
@@ -276,8 +277,10 @@ class DataSource:
                     have += len(buf[-1])
                     chunk = chunk.take(slice(need, None))
                     if have == W:
-                        yield window_rows(w)
-                        buf, have, w = [], 0, w + 1
+                        out = window_rows(w)
+                        have, w = 0, w + 1
+                        yield out
+                        del out
         if have:
             yield window_rows(w)
 
