@@ -21,7 +21,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def sigmoid_from_exp(z: np.ndarray, e: np.ndarray) -> np.ndarray:
     r"""Sigmoid of ``z`` given ``e = exp(-|z|)`` (shared with the binary cross-entropy)."""
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    r = 1 / (1 + e)  # sigma(|z|); for z < 0, sigma(z) = e * sigma(|z|)
+    return np.where(z >= 0, r, e * r)
 
 
 class ReLU:

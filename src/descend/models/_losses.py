@@ -63,15 +63,20 @@ class BinaryCrossEntropy:
 
     def forward(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, Any]:
         e = np.exp(-np.abs(z))
-        per = np.maximum(z, 0) - y * z + np.log1p(e)
+        per = np.log1p(e)
+        per += np.maximum(z, 0)
+        per -= y * z
         if w is None:
-            return float(np.mean(per)), e
+            return float(per.sum()) / per.size, e
         return float(np.sum(w[:, None] * per) / w.sum()), e
 
     def backward(self, z: np.ndarray, y: np.ndarray, e: Any, w: np.ndarray | None = None) -> np.ndarray:
+        dz = sigmoid_from_exp(z, e)
+        dz -= y
         if w is None:
-            return (sigmoid_from_exp(z, e) - y) / len(z)
-        return (sigmoid_from_exp(z, e) - y) * (w[:, None] / w.sum())
+            dz *= 1.0 / len(z)
+            return dz
+        return dz * (w[:, None] / w.sum())
 
     def proba(self, z: np.ndarray) -> np.ndarray:
         p = sigmoid(z[:, 0])

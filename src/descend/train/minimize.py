@@ -97,11 +97,14 @@ def global_norm(arrays: Iterable[np.ndarray]) -> float:
     Large finite entries do not overflow it (the sum is rescaled when the plain one overflows);
     inf and NaN propagate, so a non-finite result means a non-finite entry or a true overflow.
     """
+    arrays = list(arrays)
+    sq = 0.0
+    for a in arrays:  # vdot flattens without a copy and does not warn on overflow
+        sq += float(np.vdot(a, a))
+    if math.isfinite(sq):
+        return math.sqrt(sq)
     flats = [np.asarray(a).reshape(-1) for a in arrays]
     with np.errstate(over="ignore", invalid="ignore"):
-        sq = sum(float(np.dot(f, f)) for f in flats)
-        if math.isfinite(sq):
-            return math.sqrt(sq)
         m = max((float(np.max(np.abs(f))) for f in flats if f.size), default=0.0)
         if not math.isfinite(m):
             return m
