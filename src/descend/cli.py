@@ -750,7 +750,10 @@ def _train(
         if validation is None:
             raise UsageProblem("--early-stopping", "needs validation data (--val-fraction > 0)")
         callbacks.append(EarlyStopping(patience=early_stopping))
-    extra: dict[str, Any] = {"standardize": True} if standardize else {}
+    # built-in datasets come standardized; a file gets fit's own rule unless --standardize
+    extra: dict[str, Any] = (
+        {"standardize": True} if standardize else ({} if is_file else {"standardize": False})
+    )
     say(chosen)
     if resume:
         say(f"resumed from step {step} (the checkpoint in {Path(out) / 'checkpoints'})")

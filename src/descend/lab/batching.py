@@ -156,6 +156,7 @@ def compare_batching(
             seed=seed,
             callbacks=[rec],
             progress=False,
+            standardize=False,  # the recorder scores the parameters on X as given
         )
         a = np.asarray(rec.rows)
         label = "full batch" if bs is None else ("stochastic (B=1)" if bs == 1 else f"mini-batch (B={bs})")

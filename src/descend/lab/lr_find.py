@@ -273,6 +273,7 @@ def check_recommendation(
                 epochs=epochs,
                 seed=seed,
                 progress=False,
+                standardize=False,  # the problems come standardized; the lr is what is measured
             )
         except DivergenceError:
             return math.inf
