@@ -1,0 +1,287 @@
+"""Training on Dask: per-step overhead vs in-process, where it falls under 10%, 1 vs 2 workers.
+
+Run: ``python -m benchmarks dask [-- --big-rows N --features D]``. Starts its own clusters as
+``--dask local:N`` does (loopback only, one thread per worker, no work stealing), writes its
+section of ``docs/benchmarks.md`` and prints it.
+
+What is timed is a training step as ``fit`` sees it: ``history.steps["time"]`` differences,
+median over the steps after the first two (the first includes persisting the data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# one BLAS thread in this process too, as Dask's nanny gives its workers: the comparison is then
+# per core, and a multi-threaded BLAS on 2 shared cores does not add its own noise
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+if __package__ in (None, ""):  # run as a script: make the benchmarks package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import DOC, machine, versions, write_section  # noqa: E402
+
+# isort: split
+import descend as ds  # noqa: E402  (after benchmarks._common, which puts this checkout's src first)
+from descend.data import dask as ddk  # noqa: E402
+
+NAME = "dask"
+MODEL = dict(optimizer="sgd", lr=0.1, progress=False, classes=[0, 1])
+
+
+def step_seconds(run: ds.train.fit.Run, skip: int = 2) -> float:
+    t = np.diff([0.0, *run.history.steps["time"]])[skip:]
+    return float(statistics.median(t))
+
+
+def fit_steps(data, steps: int, batch_size=None, dtype="float32") -> float:
+    model = ds.models.LogisticRegression(dtype=dtype)
+    if batch_size is None:  # in stored order: shuffling a full batch would only add a copy in process
+        run = ds.fit(model, data, batch_size=None, epochs=steps, shuffle=False, **MODEL)
+    else:
+        run = ds.fit(model, data, batch_size=batch_size, epochs=1, max_steps=steps, shuffle=True, **MODEL)
+    return step_seconds(run)
+
+
+def cluster(n_workers: int):
+    """A cluster as ``--dask local:N`` starts one (one thread per worker, no work stealing)."""
+    client, c = ddk.connect(f"local:{n_workers}")
+    return c, client
+
+
+def overhead_table(rows_grid, d, steps_for) -> list[dict]:
+    """Full-batch step on R rows: in-process vs one Dask worker (pure overhead) vs two."""
+    out = []
+    clusters = {w: cluster(w) for w in (1, 2)}
+    try:
+        for R in rows_grid:
+            X, y = ddk.synthetic_arrays(R, d, partitions=2, seed=1, dtype="float32")
+            steps = steps_for(R)
+            mem = min(fit_steps((X, y), steps) for _ in range(2))
+            del X, y
+            row = {"rows": R, "inproc": mem}
+            for w, (_, client) in clusters.items():
+                with client.as_current():
+                    data = ddk.synthetic(R, d, partitions=w, seed=1, dtype="float32")
+                    row[f"dask{w}"] = min(fit_steps(data, steps) for _ in range(2))
+            out.append(row)
+            print(row, flush=True)
+    finally:
+        for c, client in clusters.values():
+            client.close()
+            c.close()
+    return out
+
+
+def partitions_table(d: int, grid=(2, 8, 32, 128)) -> list[dict]:
+    """Full-batch step time vs number of partitions (tiny data): the per-task cost."""
+    c, client = cluster(2)
+    out = []
+    try:
+        with client.as_current():
+            for P in grid:
+                data = ddk.synthetic(max(4 * P, 1000), d, partitions=P, seed=2, dtype="float32")
+                out.append({"partitions": P, "step": min(fit_steps(data, 30) for _ in range(2))})
+                print(out[-1], flush=True)
+    finally:
+        client.close()
+        c.close()
+    return out
+
+
+def minibatch_row(d: int, rows: int = 1_000_000, batch: int = 256, steps: int = 300) -> dict:
+    X, y = ddk.synthetic_arrays(rows, d, partitions=4, seed=3, dtype="float32")
+    mem = fit_steps((X, y), steps, batch_size=batch)
+    del X, y
+    c, client = cluster(2)
+    try:
+        with client.as_current():
+            data = ddk.synthetic(rows, d, partitions=4, seed=3, dtype="float32")
+            dk = fit_steps(data, steps, batch_size=batch)
+    finally:
+        client.close()
+        c.close()
+    return {"batch": batch, "rows": rows, "inproc": mem, "dask2": dk}
+
+
+def big_epochs(rows: int, d: int, epochs: int, rounds: int = 4) -> dict:
+    """Full-batch epoch time on ``rows`` rows: one worker vs two vs in process, alternating.
+
+    Both clusters hold the data at once and the three contenders take turns, ``rounds`` times
+    ``epochs`` epochs each, so that a burst of load from elsewhere hits them alike; each figure is
+    the median epoch (the first epoch of every turn left out).
+    """
+    clusters = {w: cluster(w) for w in (1, 2)}
+    try:
+        contenders = {}
+        for w, (_, client) in clusters.items():
+            src = ddk.from_dask(ddk.synthetic(rows, d, partitions=8, seed=4, dtype="float32"), client=client)
+            src.shard_sizes()  # persisted
+            contenders[w] = src
+        contenders["inproc"] = ddk.synthetic_arrays(rows, d, partitions=8, seed=4, dtype="float32")
+        times: dict = {k: [] for k in contenders}
+        model = ds.models.LogisticRegression(dtype="float32")
+        for _ in range(rounds):
+            for k, data in contenders.items():
+                run = ds.fit(model, data, batch_size=None, epochs=epochs, shuffle=False, **MODEL)
+                times[k] += list(np.diff(run.history.steps["time"]))  # epochs 2.. of this turn
+                print(k, times[k][-1], flush=True)
+        return {k: float(statistics.median(v)) for k, v in times.items()}
+    finally:
+        for c, client in clusters.values():
+            client.close()
+            c.close()
+
+
+def threshold(rows: list[dict], key: str = "dask1") -> tuple[float, float, int | None]:
+    """Fixed overhead per step (s), cost per row (s), and the rows from which overhead < 10%.
+
+    Fitted on the measured rows: step(R) = in-process(R) + overhead, overhead taken as the median
+    of (Dask - in-process) over the small sizes, where compute is negligible.
+    """
+    small = [r[key] - r["inproc"] for r in rows if r["rows"] <= 10_000]
+    overhead = float(statistics.median(small))
+    big = [r for r in rows if r["rows"] >= 100_000]
+    per_row = float(statistics.median(r["inproc"] / r["rows"] for r in big))
+    first = next((r["rows"] for r in rows if (r[key] - r["inproc"]) < 0.1 * r["inproc"]), None)
+    return overhead, per_row, first
+
+
+def ms(s: float) -> str:
+    return f"{1e3 * s:,.2f}"
+
+
+def render(args, rows, parts, mb, big, started, where) -> str:
+    overhead, per_row, first = threshold(rows)
+    cut = overhead / (0.1 * per_row)
+    slope = (parts[-1]["step"] - parts[0]["step"]) / (parts[-1]["partitions"] - parts[0]["partitions"])
+    lines = [
+        "## Dask: training on a cluster",
+        "",
+        f"Command: `python -m benchmarks dask -- --big-rows {args.big_rows} --features {args.features}`. "
+        f"Machine: {where} (when it started: the cores are shared with other work). "
+        f"{versions('numpy', 'dask', 'distributed')}. Clusters as `--dask local:N` starts them "
+        "(loopback, one thread per worker process, one BLAS thread everywhere, no work stealing); logistic "
+        f"regression (float32), SGD, {args.features} features; a step is what `fit` records per update "
+        f"(median over steps, best of two runs). Took {time.perf_counter() - started:.0f} s.",
+        "",
+        "### Per-step overhead: full-batch step on R rows",
+        "",
+        "| rows per step | in process (ms) | Dask, 1 worker (ms) | overhead (ms) | overhead / in process "
+        "| Dask, 2 workers (ms) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        o = r["dask1"] - r["inproc"]
+        lines.append(
+            f"| {r['rows']:,} | {ms(r['inproc'])} | {ms(r['dask1'])} | {ms(o)} | {o / r['inproc']:.0%} "
+            f"| {ms(r['dask2'])} |"
+        )
+    lines += [
+        "",
+        f"A Dask step costs a fixed **{ms(overhead)} ms** more than an in-process step (median over the "
+        f"sizes up to 10,000 rows, where compute is negligible); an in-process step costs "
+        f"{1e9 * per_row:.1f} ns per row here. The overhead is under 10% of the step from about "
+        f"**{cut:,.0f} rows per step** (fixed overhead / (0.1 x cost per row)); "
+        + (
+            f"the first measured size where Dask on 1 worker is within 10% of in process is {first:,} rows."
+            if first is not None
+            else f"no measured size (up to {rows[-1]['rows']:,} rows) is within 10% on 1 worker: at the "
+            f"largest the difference was {ms(rows[-1]['dask1'] - rows[-1]['inproc'])} ms, more than the "
+            "fixed overhead (the worker also pays per row: targets encoded every step, noise of the shared "
+            "cores), so the estimate above is a lower bound."
+        ),
+        "",
+        f"Mini-batch: batch {mb['batch']} from {mb['rows']:,} rows in 4 partitions on 2 workers: "
+        f"{ms(mb['dask2'])} ms per step on Dask vs {ms(mb['inproc'])} ms in process (each step is one "
+        "or two partition tasks: a mini-batch of a few hundred rows is far below the 10% point, so "
+        "use large batches or full-batch GD on a cluster).",
+        "",
+        "### Cost per partition task (2 workers, tiny data)",
+        "",
+        "| partitions | step (ms) |",
+        "|---:|---:|",
+        *[f"| {p['partitions']} | {ms(p['step'])} |" for p in parts],
+        "",
+        f"Each partition task adds about **{ms(slope)} ms** to a step on this machine (slope between "
+        f"{parts[0]['partitions']} and {parts[-1]['partitions']} partitions: scheduler, worker and "
+        "client bookkeeping per task plus the reduction tasks, serialized through 2 shared cores).",
+        "",
+        f"### Full-batch epoch on {args.big_rows:,} rows x {args.features} features (float32, "
+        f"{args.big_rows * args.features * 4 / 2**20:,.0f} MiB, 8 partitions)",
+        "",
+        "| | epoch (s) |",
+        "|---|---:|",
+        f"| 1 worker | {big[1]:.3f} |",
+        f"| 2 workers | {big[2]:.3f} |",
+        f"| in process (reference) | {big['inproc']:.3f} |",
+        "",
+        f"Speed-up from 1 to 2 workers: **{big[1] / big[2]:.2f}x**. The three took turns (4 rounds of "
+        f"{args.epochs} epochs, both clusters holding the data at once; median epoch, the first of each "
+        "turn left out) on 2 cores shared by the client, the scheduler, the workers and other sessions.",
+        "",
+        "### 100 workers: a projection (on paper, not measured)",
+        "",
+        "> **Projection.** Not measured: derived from the figures above and the design. Per step with "
+        "P partitions on W workers (P >= W) and parameters of S bytes:",
+        ">",
+        f"> - *Task bookkeeping grows with P.* The scheduler handles P partition tasks plus about "
+        f"P/7 reduction tasks per step; at the ~{ms(slope)} ms per task measured here (an upper bound: "
+        "here the scheduler shares 2 cores with the workers) 100 partitions cost "
+        f"~{100 * slope * 1e3:,.0f} ms of scheduler time per step, so a step should carry at least "
+        f"~{100 * slope / (0.1 * per_row):,.0f} rows (10x that time of compute) for the overhead to stay "
+        "under 10%. Full-batch GD over 10^8-10^9 rows clears this by far; mini-batches of a few "
+        "thousand rows touch one or two partitions, not 100, so their cost does not grow with W.",
+        "> - *Tree depth grows as log_8 P.* 100 partials are summed 8 at a time: 100 -> 13 -> 2 -> the "
+        "client, 2 levels on the workers plus the root, each level one worker-to-worker transfer of S "
+        "bytes (about 1 ms on a LAN for small S). The reduction order is fixed by partition id, so the "
+        "bits do not depend on W or on placement.",
+        "> - *Parameter broadcast grows with P.* Up to 64 KiB the parameters travel inline in each "
+        "task: P x S bytes out of the client and scheduler per step (100 x 64 KiB = 6.4 MB). Above "
+        "that they are one task per step whose result the P tasks fetch from its worker: S bytes from "
+        "the client, P x S bytes served by one worker (1 GB/s: a 10 MB MLP to 100 workers is ~1 s per "
+        "step, the point where a broadcast tree, e.g. `client.replicate`, would be needed).",
+        "> - *Compute shrinks as 1/W.* From the epoch table, one worker processes "
+        f"{args.big_rows / big[1] / 1e6:,.1f} M rows/s; 100 such workers would process 10^9 rows in "
+        f"~{1e9 / (100 * args.big_rows / big[1]):,.1f} s per full-batch step, against a projected "
+        f"~{(100 * slope + 0.003) * 1e3:,.0f} ms of overhead (tasks + tree): roughly "
+        f"{(100 * slope + 0.003) / (1e9 / (100 * args.big_rows / big[1])):.0%}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--big-rows", type=int, default=10_000_000)
+    p.add_argument("--features", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=4, help="epochs per turn in the 1 vs 2 workers race")
+    p.add_argument("--grid", default="1000,3000,10000,30000,100000,300000,1000000,3000000")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--doc", type=Path, default=DOC)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks the script, not the machine")
+    args, _ = p.parse_known_args(argv)
+    started, where = time.perf_counter(), machine()
+    grid = [int(r) for r in args.grid.split(",")]
+    if args.quick:
+        grid = [1_000, 100_000]
+    rows = overhead_table(grid, args.features, lambda R: 40 if R <= 100_000 and not args.quick else 6)
+    parts = partitions_table(args.features, (2, 8) if args.quick else (2, 8, 32, 128))
+    mb = minibatch_row(args.features, 20_000, steps=20) if args.quick else minibatch_row(args.features)
+    big = big_epochs(args.big_rows, args.features, args.epochs)
+    text = render(args, rows, parts, mb, big, started, where)
+    print(text)
+    if not args.no_write:
+        write_section(NAME, text, args.doc)
+
+
+if __name__ == "__main__":
+    main()
