@@ -210,48 +210,43 @@ def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
 
 
 def _parallel_for(
-    groups: list[Any], work: Callable[[Any], None], then: Callable[[Any], None] | None = None
-) -> None:
-    """``work(group)`` for every group; then, once every ``work`` has returned, ``then(group)``
-    for every group (unless ``then`` is None), by this thread and up to ``threads - 1`` helpers
-    that take groups as they come free.
+    groups: list[Any], work: Callable[[Any], None], first: Callable[[], bool] | None = None
+) -> bool:
+    """``work(group)`` for every group, by this thread and up to ``threads - 1`` helpers that
+    take groups as they come free; returns False (and runs no ``work``) when ``first()``,
+    run before any ``work`` by this thread alone, returns False.
 
-    This thread never waits for a helper that has not started (its task is cancelled), only
-    for groups a helper has taken, so a busy machine that leaves the helpers no CPU costs
-    little more than one thread; a helper that is running goes on from the first phase to
-    the second without being woken again.
+    Helpers are woken before ``first`` runs, so waking them overlaps it. This thread never
+    waits for a helper that has not started (its task is cancelled), only for groups a helper
+    has taken, so a busy machine that leaves the helpers no CPU costs little more than one
+    thread.
     """
-    phases = [work] if then is None else [work, then]
     helpers = min(_threads, len(groups)) - 1
     if helpers <= 0:
-        for phase in phases:
-            for group in groups:
-                phase(group)
-        return
-    taken = [itertools.count() for _ in phases]
-    finished = [0]
-    first_done = threading.Condition()
+        if first is not None and not first():
+            return False
+        for group in groups:
+            work(group)
+        return True
+    taken = itertools.count()
+    opened = threading.Event()
+    go = [first is None]
 
     def drain() -> None:
-        for i, phase in enumerate(phases):
-            if i == 1:  # the second phase starts when every group of the first has finished
-                with first_done:
-                    first_done.wait_for(lambda: finished[0] == len(groups))
-            for k in taken[i]:
+        opened.wait()
+        if go[0]:
+            for k in taken:
                 if k >= len(groups):
-                    break
-                try:
-                    phase(groups[k])
-                finally:
-                    if i == 0 and len(phases) == 2:
-                        with first_done:
-                            finished[0] += 1
-                            first_done.notify_all()
+                    return
+                work(groups[k])
 
     futures = [_workers().submit(drain) for _ in range(helpers)]
     try:
+        go[0] = first is None or first()
+        opened.set()
         drain()
     finally:
+        opened.set()  # also when first() raised: helpers see go == False and return
         errors = []
         for future in futures:
             if not future.cancel():
@@ -261,6 +256,7 @@ def _parallel_for(
                     errors.append(exc)
     if errors:
         raise errors[0]
+    return go[0]
 
 
 def _workers() -> ThreadPoolExecutor:
@@ -347,16 +343,6 @@ def run(
     plan = _plan(sizes)
     bad: list[int] = []
 
-    def inspect(pieces: list[tuple[int, int, int]]) -> None:
-        try:
-            for job, lo, hi in pieces:
-                x = jobs[job][0][check]
-                if counter(x if lo == 0 and hi == sizes[job] else x[lo:hi]):
-                    bad.append(job)
-        except BaseException:
-            bad.append(len(jobs))  # nobody writes after a failed search
-            raise
-
     def update(pieces: list[tuple[int, int, int]]) -> None:
         for job, lo, hi in pieces:
             arrays, extra = jobs[job]
@@ -364,15 +350,17 @@ def run(
                 arrays = tuple(a[lo:hi] if a.size else a for a in arrays)
             kernel(*arrays, *extra)
 
-    def update_if_finite(pieces: list[tuple[int, int, int]]) -> None:
-        if not bad:
-            update(pieces)
+    def search() -> bool:
+        # one thread: a read-only pass is bound by memory, and a second thread to synchronise
+        # with costs more than it saves on a busy machine
+        for job, (arrays, _) in enumerate(jobs):
+            if counter(arrays[check]):
+                bad.append(job)
+                return False
+        return True
 
-    if counter is None:
-        _parallel_for(plan, update)
-    else:  # every piece is searched before any is written
-        _parallel_for(plan, inspect, then=update_if_finite)
-    return min(bad) if bad else -1
+    _parallel_for(plan, update, None if counter is None else search)
+    return bad[0] if bad else -1
 
 
 def layout(state: Any, p_leaves: Sequence[np.ndarray], names: Sequence[str]) -> Layout:
