@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from killable import run_script
 
 import descend as ds
 from descend.data import ArraySource, DataError
@@ -347,24 +348,10 @@ WORKER = textwrap.dedent(
 
 
 def _worker(tmp_path, path, out, resume, pause=0.0, kill_at=None):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(path), str(out), "1" if resume else "0", str(pause)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
+    kill = None if kill_at is None else str(kill_at)
+    return run_script(
+        tmp_path / "worker.py", WORKER, [str(path), str(out), "1" if resume else "0", str(pause)], kill
     )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line.strip())
-        if kill_at is not None and line.strip() == str(kill_at):
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    proc.stdout.close()
-    return proc.returncode, lines
 
 
 def test_sigkill_during_shuffled_parquet_training_resumes_byte_identical(tmp_path):

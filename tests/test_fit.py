@@ -5,15 +5,13 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from killable import run_script
 
 import descend as ds
 from descend.train.callbacks import Convergence, EarlyStopping, GradientClipping
@@ -544,24 +542,8 @@ WORKER = textwrap.dedent(
 
 
 def _worker(tmp_path, out, resume, pause=0.0, kill_at=None):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(out), "1" if resume else "0", str(pause)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line.strip())
-        if kill_at is not None and line.strip() == str(kill_at):
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    proc.stdout.close()
-    return proc.returncode, lines
+    kill = None if kill_at is None else str(kill_at)
+    return run_script(tmp_path / "worker.py", WORKER, [str(out), "1" if resume else "0", str(pause)], kill)
 
 
 @pytest.mark.parametrize("kill_points", [[3], [6], [13, 19]], ids=["mid-epoch-0", "epoch-end", "twice"])

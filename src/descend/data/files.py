@@ -150,6 +150,21 @@ class FileSource(DataSource):
     def _tables(self, shard: tuple[int, Any, int, int], skip_raw: int) -> Iterator[Any]:
         raise NotImplementedError
 
+    def _number_shards(
+        self, per_file: Iterator[Iterator[tuple[Any, int]]]
+    ) -> list[tuple[int, Any, int, int]]:
+        """``(file, where, rows, first global row)`` for the non-empty shards of every file."""
+        shards: list[tuple[int, Any, int, int]] = []
+        row = 0
+        for f, pieces in enumerate(per_file):
+            for where, n in pieces:
+                if n:
+                    shards.append((f, where, n, row))
+                    row += n
+        if row == 0:
+            raise DataError(f"data.open: {self.description} holds no data rows")
+        return shards
+
     def raw_shard_sizes(self) -> list[int]:
         return [s[2] for s in self._layout()]
 
@@ -296,15 +311,7 @@ class ParquetSource(FileSource):
                         column=differ[0],
                     )
             self._files_meta.append([pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)])
-        shards, row = [], 0
-        for f, groups in enumerate(self._files_meta):
-            for g, n in enumerate(groups):
-                if n:
-                    shards.append((f, g, n, row))
-                    row += n
-        if row == 0:
-            raise DataError(f"data.open: {self.description} holds no rows")
-        self._shard_list = shards
+        self._shard_list = self._number_shards(enumerate(groups) for groups in self._files_meta)
 
     def _layout(self) -> list[tuple[int, Any, int, int]]:
         return self._shard_list
@@ -406,16 +413,7 @@ class CSVSource(FileSource):
 
     def _layout(self) -> list[tuple[int, Any, int, int]]:
         if self._index is None:
-            shards: list[tuple[int, Any, int, int]] = []
-            row = 0
-            for f, p in enumerate(self.paths):
-                for where, n in self._index_file(p):
-                    if n:
-                        shards.append((f, where, n, row))
-                        row += n
-            if row == 0:
-                raise DataError(f"data.open: {self.description} holds no data rows")
-            self._index = shards
+            self._index = self._number_shards(self._index_file(p) for p in self.paths)
         return self._index
 
     def _index_file(self, p: Path) -> list[tuple[Any, int]]:

@@ -93,48 +93,43 @@ def make_data(
     def target(y: np.ndarray) -> Any:
         return y if labels is None or task == "regression" else np.asarray(labels, dtype=object)[y]
 
-    if format == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        writer = None
-        try:
-            for X, y in blocks:
-                cols = {c: X[:, j] for j, c in enumerate(names)}
-                cols["y"] = target(y)
-                table = pa.table(cols)
-                if writer is None:
-                    writer = pq.ParquetWriter(out, table.schema)
-                writer.write_table(table, row_group_size=BLOCK_ROWS)
-        finally:
-            if writer is not None:
-                writer.close()
-        return [out]
-    if format == "csv":
+    if format in ("parquet", "csv"):
         import pyarrow as pa
         import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
 
-        # pyarrow writes each float32 as its shortest round-trip text: the file holds the same values
-        sink = (
-            pa.CompressedOutputStream(str(out), "gzip")
-            if out.name.endswith(".gz")
-            else pa.OSFile(str(out), "wb")
-        )
+        sink: Any = None
+        if format == "parquet":
+
+            def open_writer(schema: Any) -> Any:
+                return pq.ParquetWriter(out, schema)
+
+            def write(writer: Any, table: Any) -> None:
+                writer.write_table(table, row_group_size=BLOCK_ROWS)  # one row group per block
+        else:
+            # pyarrow writes each float32 as its shortest round-trip text: the file holds the same values
+            gz = out.name.endswith(".gz")
+            sink = pa.CompressedOutputStream(str(out), "gzip") if gz else pa.OSFile(str(out), "wb")
+
+            def open_writer(schema: Any) -> Any:
+                return pcsv.CSVWriter(sink, schema, write_options=pcsv.WriteOptions(quoting_style="none"))
+
+            def write(writer: Any, table: Any) -> None:
+                writer.write_table(table)
+
         writer = None
         try:
             for X, y in blocks:
                 cols = {c: X[:, j] for j, c in enumerate(names)}
                 cols["y"] = target(y)
                 table = pa.table(cols)
-                if writer is None:
-                    writer = pcsv.CSVWriter(
-                        sink, table.schema, write_options=pcsv.WriteOptions(quoting_style="none")
-                    )
-                writer.write_table(table)
+                writer = writer or open_writer(table.schema)
+                write(writer, table)
         finally:
             if writer is not None:
                 writer.close()
-            sink.close()
+            if sink is not None:
+                sink.close()
         return [out]
     # npy: preallocated memory-mapped files filled block by block
     y_path = out.with_name(out.stem + "_y" + out.suffix)
