@@ -15,7 +15,8 @@ back to NumPy silently when it does not. Choose per optimizer or for the whole p
 
 numba is imported on the first fused step, not by ``import descend``; the kernels compile on
 first use (seconds) and are cached on disk for later processes. Arrays of dtypes other than
-float32/float64, or not C-contiguous, are updated by the NumPy path.
+float32/float64, or not C-contiguous, are updated by the NumPy path, and so (with
+``fused=None``) are steps of fewer than 512 parameters, where NumPy is quicker.
 
 Non-finite gradients
 --------------------

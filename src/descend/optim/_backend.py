@@ -33,13 +33,16 @@ from . import _blocks
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["BACKENDS", "MIN_PER_THREAD", "get_backend", "set_backend"]
+__all__ = ["BACKENDS", "MIN_FUSED", "MIN_PER_THREAD", "get_backend", "set_backend"]
 
 #: accepted by :func:`set_backend` (and the ``DESCEND_BACKEND`` environment variable).
 BACKENDS = ("auto", "numba", "numpy")
 #: a step uses one more thread per this many elements (up to the thread count): handing work
 #: to a thread costs about as much as updating a few times 10^4 elements.
 MIN_PER_THREAD = 1 << 16
+#: with ``fused=None``, steps with fewer parameters than this take the NumPy path: for a
+#: model this small the kernel calls cost more than NumPy's few operations.
+MIN_FUSED = 512
 #: dtypes the kernels are compiled for; other floating dtypes take the NumPy path.
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -284,7 +287,18 @@ class Layout:
     C-contiguous), left to the NumPy reference.
     """
 
-    __slots__ = ("buffer_lists", "fast", "has32", "has64", "leaves", "single", "sizes", "slow", "views")
+    __slots__ = (
+        "buffer_lists",
+        "fast",
+        "has32",
+        "has64",
+        "leaves",
+        "single",
+        "sizes",
+        "slow",
+        "total",
+        "views",
+    )
 
     def __init__(
         self, p_leaves: Sequence[np.ndarray], buffers: dict[str, list[np.ndarray]], names: Sequence[str]
@@ -311,6 +325,7 @@ class Layout:
         self.sizes = tuple(v[0].size for v in self.views)
         self.single = [v[0].dtype == np.float32 for v in self.views]
         self.has32, self.has64 = any(self.single), not all(self.single)
+        self.total = sum(self.sizes)
 
     def matches(
         self, p_leaves: Sequence[np.ndarray], buffers: dict[str, list[np.ndarray]], names: Sequence[str]

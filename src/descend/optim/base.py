@@ -90,8 +90,10 @@ class Optimizer:
     into params and state, for loops that check the gradient themselves, e.g. through its norm.
 
     ``fused=None``: run the fused kernels when the process-wide backend says so
-    (:func:`descend.optim.set_backend`, default: whenever numba imports); ``True`` always
-    (``ImportError`` at construction without numba); ``False`` the NumPy reference.
+    (:func:`descend.optim.set_backend`, default: whenever numba imports) and the step has
+    at least ``MIN_FUSED`` (512) parameters, below which NumPy is quicker than the kernel
+    calls; ``True`` always (``ImportError`` at construction without numba); ``False`` the
+    NumPy reference. Both give the same numbers (to the last bit in the tests).
     """
 
     name: ClassVar[str] = ""
@@ -306,6 +308,8 @@ class Optimizer:
         kernel = type(self)._kernel
         fused = kernel is not None and _backend.use_fused(self.fused)
         layout = _backend.layout(state, p_leaves, self._kernel_buffers) if fused else None
+        if layout is not None and self.fused is None and layout.total < _backend.MIN_FUSED:
+            layout = None  # a step this small is quicker in NumPy than through the kernel calls
         slow = range(len(p_leaves)) if layout is None else layout.slow
         check_finite = check_finite and self.nonfinite != "propagate"
         if check_finite:
