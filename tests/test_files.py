@@ -121,6 +121,20 @@ def test_training_from_a_file_equals_training_in_memory(tmp_path, fmt, batch_siz
     assert a.history.steps["loss"] == b.history.steps["loss"]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_regression_from_a_file_equals_memory(tmp_path, fmt):
+    path = tmp_path / f"r.{fmt}"
+    make_data(path, rows=500, features=4, task="regression", format=fmt, seed=6)
+    X, y = _read_all(path, fmt)
+    kw = dict(optimizer="sgd", lr=0.01, batch_size=50, epochs=3, shuffle=False, progress=False)
+    a = ds.fit("linear", ds.data.open(path, target="y"), **kw)
+    b = ds.fit("linear", (X, y.astype(np.float64)), **kw)
+    assert a.n_outputs == 1 and a.scaler is not None  # the x100 / x0.01 columns are scaled
+    for k in a.params:
+        assert a.params[k].tobytes() == b.params[k].tobytes(), k
+    assert a.predict(X[:3]).shape == (3,)
+
+
 def _read_all(path, fmt):
     if fmt == "parquet":
         t = pq.read_table(path)

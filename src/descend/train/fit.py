@@ -426,8 +426,8 @@ class _Training:
             n_outputs = 1 if model.task == "binary" else len(labels.classes)
         elif source.targets is not None:
             n_outputs = model.n_outputs(source.targets)
-        else:
-            n_outputs = model.n_outputs(None)
+        else:  # a streamed source: one target column (or as many as it says)
+            n_outputs = int(getattr(source, "n_targets", 1))
         self._source_prepared = self._encode(source, labels, val_source)
         return labels, scaler, n_outputs
 

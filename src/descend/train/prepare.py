@@ -201,4 +201,6 @@ class Preparer:
                 f"fit: {type(model).__name__} is a regression model but the targets are not numbers "
                 f"(e.g. {y[0]!r}); use a classifier for class labels"
             )
+        else:  # regression values in the model's dtype, as in-memory targets are checked to
+            y = y.astype(model.dtype, copy=False)
         return X, y
