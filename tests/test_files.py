@@ -18,6 +18,7 @@ from killable import run_script
 import descend as ds
 from descend.data import ArraySource, DataError
 from descend.data.synth import make_data
+from descend.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -327,12 +328,14 @@ def test_files_with_different_columns_and_non_numeric_columns(tmp_path):
     with pytest.raises(DataError, match=r"only in c\.csv: b; only in d\.csv: c"):
         ds.data.open(str(tmp_path / "*.csv"), target="y")
     (tmp_path / "city.csv").write_text("a,city,y\n1,Paris,0\n2,Rome,1\n")
-    with pytest.raises(DataError, match=r"column 'city' .* is not numeric"):
+    with pytest.raises(ParameterError, match=r"column 'city' .* is not numeric") as exc:
         ds.data.open(tmp_path / "city.csv", target="y")
     src = ds.data.open(tmp_path / "city.csv", target="y", features=["a"])
     assert src.n_features == 1 and src.n_samples == 2
-    with pytest.raises(DataError, match=r"target column 'label' is not in"):
+    assert exc.value.param == "features"
+    with pytest.raises(ParameterError, match=r"target column 'label' is not in") as exc:
         ds.data.open(tmp_path / "city.csv", target="label")
+    assert exc.value.param == "target"
     with pytest.raises(FileNotFoundError, match="no such file"):
         ds.data.open(tmp_path / "nope.parquet", target="y")
 
@@ -458,3 +461,12 @@ def test_schedules_plateau_and_early_stopping_carry_across_files_and_batches(tmp
     sched = ds.schedules.LinearDecay(0.1, 0.001, 50)
     run = ds.fit("logistic", src, optimizer="sgd", lr=sched, batch_size=32, epochs=3, progress=False)
     assert run.history.steps["lr"][-1] == pytest.approx(0.001)
+
+
+def test_a_constant_column_is_not_blown_up_by_standardizing(tmp_path):
+    X, y = data(n=300)
+    X[:, 1] = 0.1  # constant: its computed std is rounding noise, not a scale
+    X[:, 0] *= 1000.0  # ill-scaled, so "auto" scales
+    run = ds.fit("logistic", (X, y), epochs=2, progress=False)
+    assert run.scaler is not None and run.scaler.scale[1] == 1.0
+    assert np.isfinite(run.evaluate(X, y)["loss"])

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ParameterError
 from .base import Chunk, DataError, DataSource, Summary, _Accumulator
 
 __all__ = ["CSVSource", "FileSource", "ParquetSource"]
@@ -80,39 +81,48 @@ class FileSource(DataSource):
     # -- columns ---------------------------------------------------------------------------------
     def _choose_columns(self, names: list[str], types: dict[str, Any], where: str) -> None:
         if self.target not in names:
-            raise DataError(
+            raise ParameterError(
                 f"data.open: target column {self.target!r} is not in {where}; columns: {', '.join(names)}",
-                file=where,
-                column=self.target,
+                owner="data.open",
+                param="target",
+                value=self.target,
             )
         if self._requested_features is None:
             feats = [c for c in names if c != self.target]
             for c in feats:
                 if not _is_numeric(types[c]):
-                    raise DataError(
+                    raise ParameterError(
                         f"data.open: column {c!r} of {where} is not numeric ({types[c]}); pass "
                         "features=[...] to choose the feature columns",
-                        file=where,
-                        column=c,
+                        owner="data.open",
+                        param="features",
+                        value=None,
                     )
         else:
             feats = self._requested_features
             missing = [c for c in feats if c not in names]
             if missing:
-                raise DataError(
+                raise ParameterError(
                     f"data.open: feature column(s) {', '.join(map(repr, missing))} not in {where}; "
                     f"columns: {', '.join(names)}",
-                    file=where,
-                    column=missing[0],
+                    owner="data.open",
+                    param="features",
+                    value=missing,
                 )
             if self.target in feats:
-                raise DataError(f"data.open: the target column {self.target!r} is also listed in features")
+                raise ParameterError(
+                    f"data.open: the target column {self.target!r} is also listed in features",
+                    owner="data.open",
+                    param="features",
+                    value=list(feats),
+                )
             for c in feats:
                 if not _is_numeric(types[c]) and self.kind == "parquet":
-                    raise DataError(
+                    raise ParameterError(
                         f"data.open: feature column {c!r} of {where} is not numeric ({types[c]})",
-                        file=where,
-                        column=c,
+                        owner="data.open",
+                        param="features",
+                        value=c,
                     )
         if not feats:
             raise DataError(f"data.open: {where} has no feature columns besides the target {self.target!r}")

@@ -144,7 +144,7 @@ class Scaler:
     def needed(cls, mean: np.ndarray, std: np.ndarray) -> bool:
         """Whether features with these moments are ill-scaled enough to standardize."""
         std = np.asarray(std, dtype=np.float64)
-        live = std > 0
+        live = cls.varies(mean, std)
         if not live.any():
             return False
         spread = std[live].max() / std[live].min()
@@ -154,7 +154,15 @@ class Scaler:
     @classmethod
     def from_moments(cls, mean: np.ndarray, std: np.ndarray) -> Scaler:
         std = np.asarray(std, dtype=np.float64)
-        return cls(np.asarray(mean, dtype=np.float64), np.where(std > 0, std, 1.0))
+        return cls(np.asarray(mean, dtype=np.float64), np.where(cls.varies(mean, std), std, 1.0))
+
+    @staticmethod
+    def varies(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """Columns that are not constant: a constant column's computed std is rounding noise
+        (1e-16 of its mean), and dividing by it would blow the column up; such columns keep
+        scale 1."""
+        std = np.asarray(std, dtype=np.float64)
+        return std > 1e-9 * np.maximum(np.abs(np.asarray(mean, dtype=np.float64)), 1e-3)
 
     def apply(self, X: np.ndarray, dtype: np.dtype) -> np.ndarray:
         out = np.asarray(X, dtype=dtype)
