@@ -97,8 +97,8 @@ def measure(cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time) 
     return {"samples": samples, "torch_kind": kind}
 
 
-def ratio(result: dict) -> float:
-    return median(result["samples"]["fused"]) / median(result["samples"]["torch"])
+def ratio(result: dict, which: str = "fused") -> float:
+    return median(result["samples"][which]) / median(result["samples"]["torch"])
 
 
 def ms(seconds: float) -> str:
@@ -257,14 +257,28 @@ def main(argv: list[str] | None = None) -> str:
                 + " |"
             )
         lines.append("")
-        missed = [
-            f"{label} ({layout}: {ratio(r):.2f}× {r['torch_kind']})"
-            for layout, results in tables.items()
-            for label, r in results.items()
-            if ratio(r) > TARGET[r["torch_kind"]]
-        ]
+        by_check, regardless = [], []
+        for layout, results in tables.items():
+            for label, r in results.items():
+                if ratio(r) <= TARGET[r["torch_kind"]]:
+                    continue
+                loose = ratio(r, "propagate")
+                text = f"{label} ({layout}: {ratio(r):.2f}, propagate {loose:.2f} × {r['torch_kind']})"
+                (by_check if loose <= TARGET[r["torch_kind"]] else regardless).append(text)
         lines += [
-            "Targets missed in this run: " + ("; ".join(missed) if missed else "none") + ".",
+            "Targets missed in this run, by the default step only (met with `nonfinite='propagate'`): "
+            + ("; ".join(by_check) or "none")
+            + ". Missed either way: "
+            + ("; ".join(regardless) or "none")
+            + ".",
+            "",
+            "Why: the default step reads the gradient once more than torch.optim does (the search"
+            " for NaN/inf that lets a refused step change nothing); the update itself is bound by"
+            " memory traffic, so that read costs about a third of the step for SGD and less for rules"
+            " with more state. Both libraries spread a step over the machine's 2 CPUs, so rows"
+            " measured while other processes held the CPUs (see the load average above and the"
+            " *noise* column) move by tens of percent between runs; ratios of the same row are"
+            " comparable, a ratio within the noise of the target is a tie.",
             "",
         ]
     section = "\n".join(lines)
