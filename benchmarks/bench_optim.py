@@ -273,9 +273,10 @@ def main(argv: list[str] | None = None) -> str:
             + ".",
             "",
             "Why: the default step reads the gradient once more than torch.optim does (the search"
-            " for NaN/inf that lets a refused step change nothing); the update itself is bound by"
-            " memory traffic, so that read costs about a third of the step for SGD and less for rules"
-            " with more state. Both libraries spread a step over the machine's 2 CPUs, so rows"
+            " for NaN/inf that lets a refused step change nothing: its cost is the difference between"
+            " the first two columns); the update itself is bound by memory traffic, so that read"
+            " weighs most on the rules with the least state (SGD). Both libraries spread a step"
+            " over the machine's CPUs, so rows"
             " measured while other processes held the CPUs (see the load average above and the"
             " *noise* column) move by tens of percent between runs; ratios of the same row are"
             " comparable, a ratio within the noise of the target is a tie.",
