@@ -52,7 +52,7 @@ if _setting not in BACKENDS:
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _numba: Any = None  # the numba module once imported; False when it cannot be imported
 _import_error: BaseException | None = None
-_builds: dict[Callable[..., Any], Any] = {}
+_builds: dict[tuple[Callable[..., Any], tuple[bool, ...]], Any] = {}
 _helpers: dict[str, Any] = {}
 _plans: dict[tuple[tuple[int, ...], int], list[list[tuple[int, int, int]]]] = {}
 _pool: ThreadPoolExecutor | None = None
@@ -65,7 +65,8 @@ def set_backend(name: str | None = None, *, threads: int | None = None) -> None:
     ``name="auto"``: numba's fused kernels when numba imports, else NumPy (the initial
     setting, or the value of the ``DESCEND_BACKEND`` environment variable). ``"numba"``: the
     fused kernels, raising ``ImportError`` now if numba is missing. ``"numpy"``: the plain
-    NumPy reference updates. ``None`` keeps the current choice. An optimizer's own
+    NumPy reference updates. ``None`` keeps the current choice. Either way a step of fewer
+    than :data:`MIN_FUSED` parameters runs in NumPy, and an optimizer's own
     ``fused=True``/``False`` takes precedence.
 
     ``threads``: how many threads a fused step may use (``>= 1``; initially the number of

@@ -93,7 +93,7 @@ class Optimizer:
     (:func:`descend.optim.set_backend`, default: whenever numba imports) and the step has
     at least ``MIN_FUSED`` (512) parameters, below which NumPy is quicker than the kernel
     calls; ``True`` always (``ImportError`` at construction without numba); ``False`` the
-    NumPy reference. Both give the same numbers (to the last bit in the tests).
+    NumPy reference. Both give the same numbers (bit for bit, in the tests).
     """
 
     name: ClassVar[str] = ""
