@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -25,7 +26,6 @@ section below, between the HTML comments `section:NAME` and `/section:NAME`. A s
 states the command, machine and versions it was measured with; every comparison in it is a
 ratio of medians measured side by side in one run, the contenders alternating round by round.
 """
-MARKER = "<!-- section:"
 
 
 def section_markers(name: str) -> tuple[str, str]:
@@ -36,9 +36,10 @@ def write_section(name: str, markdown: str, doc: Path = DOC) -> None:
     """Put ``markdown`` between the markers of section ``name`` in ``doc``, leaving the others."""
     begin, end = section_markers(name)
     text = doc.read_text() if doc.exists() else HEADER
-    first = 0 if text.startswith(MARKER) else text.find("\n" + MARKER) + 1  # a marker opens its line
-    if first <= 0 or text[:first].strip() != HEADER.strip():
-        text = HEADER + ("\n" + text[first:] if first > 0 else "")  # the standard header
+    opening = re.search(r"^<!-- section:[\w-]+ -->$", text, flags=re.MULTILINE)  # the first section
+    first = opening.start() if opening else len(text)
+    if text[:first].strip() != HEADER.strip():
+        text = HEADER + "\n" + text[first:]  # the standard header, whatever stood before
     block = f"{begin}\n{markdown.strip()}\n{end}"
     if begin in text and end in text:
         a, b = text.index(begin), text.index(end) + len(end)
