@@ -163,6 +163,9 @@ def render(args, rows, parts, mb, big, started, where) -> str:
     overhead, per_row, first = threshold(rows)
     cut = overhead / (0.1 * per_row)
     slope = (parts[-1]["step"] - parts[0]["step"]) / (parts[-1]["partitions"] - parts[0]["partitions"])
+    w_row = big[1] / args.big_rows  # seconds per row on one worker (full-batch epoch, 1 worker)
+    w_rows = 10 * 100 * slope / w_row  # rows per worker for 100 tasks' bookkeeping to be 10%
+    w_rows_1ms = 10 * 100 * 1e-3 / w_row
     lines = [
         "## Dask: training on a cluster",
         "",
@@ -234,12 +237,14 @@ def render(args, rows, parts, mb, big, started, where) -> str:
         "P partitions on W workers (P >= W) and parameters of S bytes:",
         ">",
         f"> - *Task bookkeeping grows with P.* The scheduler handles P partition tasks plus about "
-        f"P/7 reduction tasks per step; at the ~{ms(slope)} ms per task measured here (an upper bound: "
-        "here the scheduler shares 2 cores with the workers) 100 partitions cost "
-        f"~{100 * slope * 1e3:,.0f} ms of scheduler time per step, so a step should carry at least "
-        f"~{100 * slope / (0.1 * per_row):,.0f} rows (10x that time of compute) for the overhead to stay "
-        "under 10%. Full-batch GD over 10^8-10^9 rows clears this by far; mini-batches of a few "
-        "thousand rows touch one or two partitions, not 100, so their cost does not grow with W.",
+        f"P/7 reduction tasks per step, one after another: ~{ms(slope)} ms each as measured here (an "
+        "upper bound: here the scheduler shares 2 cores with the workers; distributed's documentation "
+        f"says about 1 ms per task), so 100 partitions add ~{100 * slope:,.2f} s (or ~0.1 s) to every "
+        "step. For that to be under 10%, each worker's share of the step must compute for 10x as "
+        f"long: at the {1e9 * w_row:,.0f} ns per row of one worker above, {w_rows:,.1e} rows per worker "
+        f"(~{100 * w_rows:,.0e} rows per step on 100 workers; ~{100 * w_rows_1ms:,.0e} at 1 ms per "
+        "task). Steps smaller than that are better served by fewer workers. A mini-batch touches one "
+        "or two partitions, not 100, so its cost does not grow with W (nor does it gain from W).",
         "> - *Tree depth grows as log_8 P.* 100 partials are summed 8 at a time: 100 -> 13 -> 2 -> the "
         "client, 2 levels on the workers plus the root, each level one worker-to-worker transfer of S "
         "bytes (about 1 ms on a LAN for small S). The reduction order is fixed by partition id, so the "
@@ -250,10 +255,10 @@ def render(args, rows, parts, mb, big, started, where) -> str:
         "the client, P x S bytes served by one worker (1 GB/s: a 10 MB MLP to 100 workers is ~1 s per "
         "step, the point where a broadcast tree, e.g. `client.replicate`, would be needed).",
         "> - *Compute shrinks as 1/W.* From the epoch table, one worker processes "
-        f"{args.big_rows / big[1] / 1e6:,.1f} M rows/s; 100 such workers would process 10^9 rows in "
-        f"~{1e9 / (100 * args.big_rows / big[1]):,.1f} s per full-batch step, against a projected "
-        f"~{(100 * slope + 0.003) * 1e3:,.0f} ms of overhead (tasks + tree): roughly "
-        f"{(100 * slope + 0.003) / (1e9 / (100 * args.big_rows / big[1])):.0%}.",
+        f"{1e-6 / w_row:,.1f} M rows/s; 100 such workers would compute a full-batch step over 10^9 "
+        f"rows in ~{1e9 * w_row / 100:,.2f} s, against ~{100 * slope + 0.003:,.2f} s of tasks and tree "
+        f"(~{0.1 + 0.003:,.2f} s at 1 ms per task): an overhead of "
+        f"{(100 * slope + 0.003) / (1e9 * w_row / 100):.0%} (or {(0.103) / (1e9 * w_row / 100):.0%}).",
         "",
     ]
     return "\n".join(lines)
