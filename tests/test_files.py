@@ -390,12 +390,14 @@ def test_sigkill_during_shuffled_parquet_training_resumes_byte_identical(tmp_pat
 
 RSS = textwrap.dedent(
     """
-    import resource, sys
+    import sys
     import descend as ds
     src = ds.data.open(sys.argv[1], target="y")
     peaks = []
     def note(run, row):
-        peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        # VmHWM is this process's peak; ru_maxrss would inherit pytest's across fork + exec
+        with open("/proc/self/status") as fh:
+            peaks.append(next(int(x.split()[1]) for x in fh if x.startswith("VmHWM")))
     cb = ds.train.callbacks.Callback()
     cb.on_epoch_end = note
     epochs = int(sys.argv[2])
