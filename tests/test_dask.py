@@ -75,12 +75,6 @@ def test_full_batch_float64_equals_in_memory_up_to_summation_order(client, monke
     assert run_dask.history.steps["loss"][-1] < run_dask.history.steps["loss"][0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="fit asks model.n_outputs(None) of a source without in-memory targets (files, Dask): "
-    "regression fails there; remove this mark when fit is fixed",
-)
 def test_regression_full_batch_equals_in_memory(client):
     X, _ = _data(n=1500, seed=9)
     y = X @ np.arange(1.0, 7.0) + 0.1
