@@ -214,43 +214,56 @@ def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
 
 
 def _parallel_for(
-    groups: list[Any], work: Callable[[Any], None], first: Callable[[], bool] | None = None
+    groups: list[Any], work: Callable[[Any], None], search: Callable[[Any], bool] | None = None
 ) -> bool:
     """``work(group)`` for every group, by this thread and up to ``threads - 1`` helpers that
-    take groups as they come free; returns False (and runs no ``work``) when ``first()``,
-    run before any ``work`` by this thread alone, returns False.
+    take groups as they come free. With ``search``, ``search(group)`` first runs for every
+    group the same way, and ``work`` only once all have returned True; returns False (no
+    ``work`` ran) otherwise.
 
-    Helpers are woken before ``first`` runs, so waking them overlaps it. This thread never
-    waits for a helper that has not started (its task is cancelled), only for groups a helper
-    has taken, so a busy machine that leaves the helpers no CPU costs little more than one
-    thread.
+    A helper that is running goes on from the searches to the work without being woken
+    again. This thread never waits for a helper that has not started (its task is
+    cancelled), only for groups a helper has taken.
     """
     helpers = min(_threads, len(groups)) - 1
     if helpers <= 0:
-        if first is not None and not first():
+        if search is not None and not all(search(group) for group in groups):
             return False
         for group in groups:
             work(group)
         return True
-    taken = itertools.count()
-    opened = threading.Event()
-    go = [first is None]
+    to_search, to_work = itertools.count(), itertools.count()
+    searched = [0 if search is not None else len(groups)]
+    clean = [True]
+    all_searched = threading.Condition()
 
     def drain() -> None:
-        opened.wait()
-        if go[0]:
-            for k in taken:
+        if search is not None:
+            for k in to_search:
                 if k >= len(groups):
-                    return
+                    break
+                try:
+                    if not search(groups[k]):
+                        clean[0] = False
+                except BaseException:
+                    clean[0] = False
+                    raise
+                finally:
+                    with all_searched:
+                        searched[0] += 1
+                        all_searched.notify_all()
+            with all_searched:  # every group is searched before any is written
+                all_searched.wait_for(lambda: searched[0] == len(groups))
+        if clean[0]:
+            for k in to_work:
+                if k >= len(groups):
+                    break
                 work(groups[k])
 
     futures = [_workers().submit(drain) for _ in range(helpers)]
     try:
-        go[0] = first is None or first()
-        opened.set()
         drain()
     finally:
-        opened.set()  # also when first() raised: helpers see go == False and return
         errors = []
         for future in futures:
             if not future.cancel():
@@ -260,7 +273,7 @@ def _parallel_for(
                     errors.append(exc)
     if errors:
         raise errors[0]
-    return go[0]
+    return clean[0]
 
 
 def _workers() -> ThreadPoolExecutor:
@@ -366,17 +379,17 @@ def run(
                 arrays = tuple(a[lo:hi] if a.size else a for a in arrays)
             kernel(*arrays, *extra)
 
-    def search() -> bool:
-        # one thread: a read-only pass is bound by memory, and a second thread to synchronise
-        # with costs more than it saves on a busy machine
-        for job, (arrays, _) in enumerate(jobs):
-            if counter(arrays[check]):
+    def search(pieces: list[tuple[int, int, int]]) -> bool:
+        found = False
+        for job, lo, hi in pieces:
+            x = jobs[job][0][check]
+            if counter(x if lo == 0 and hi == sizes[job] else x[lo:hi]):
                 bad.append(job)
-                return False
-        return True
+                found = True
+        return not found
 
     _parallel_for(plan, update, None if counter is None else search)
-    return bad[0] if bad else -1
+    return min(bad) if bad else -1
 
 
 def layout(state: Any, p_leaves: Sequence[np.ndarray], names: Sequence[str]) -> Layout:
