@@ -85,6 +85,8 @@ class RowSplit(DataSource):
 
 def split(source: DataSource, fraction: float, seed: int) -> tuple[DataSource, DataSource]:
     """(training, validation) sources: rows held out by :func:`holdout_mask`."""
+    if hasattr(source, "split"):  # a source that holds rows elsewhere (Dask) splits where they live
+        return source.split(fraction, seed)
     if isinstance(source, ArraySource):  # in memory: index arrays, no re-reading
         n = source.n_samples
         rows = np.arange(n) if source.rows is None else source.rows
