@@ -38,6 +38,7 @@ class OptState:
     # how the fused kernels see these buffers (flat views), made on the first fused step;
     # valid because steps and restore_from() update buffers in place and never rebind them
     _layouts: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _size: int = field(default=-1, init=False, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> Any:
         """Buffer ``name`` in the structure of the parameters (a view, not a copy)."""
@@ -49,6 +50,13 @@ class OptState:
     @property
     def step(self) -> int:
         return int(self.t)
+
+    @property
+    def size(self) -> int:
+        """How many parameters (elements over all leaves) this state is for."""
+        if self._size < 0:
+            self._size = sum(math.prod(shape) for shape in self.shapes)
+        return self._size
 
     def copy(self) -> OptState:
         return OptState(
@@ -306,10 +314,10 @@ class Optimizer:
             for p, g in zip(p_leaves, g_leaves, strict=True)
         ]
         kernel = type(self)._kernel
-        fused = kernel is not None and _backend.use_fused(self.fused)
+        # a step this small is quicker in NumPy than through kernel calls (and needs no numba)
+        small = self.fused is None and state.size < _backend.MIN_FUSED
+        fused = kernel is not None and not small and _backend.use_fused(self.fused)
         layout = _backend.layout(state, p_leaves, self._kernel_buffers) if fused else None
-        if layout is not None and self.fused is None and layout.total < _backend.MIN_FUSED:
-            layout = None  # a step this small is quicker in NumPy than through the kernel calls
         slow = range(len(p_leaves)) if layout is None else layout.slow
         check_finite = check_finite and self.nonfinite != "propagate"
         if check_finite:
