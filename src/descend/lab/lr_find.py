@@ -12,6 +12,7 @@ from .._validation import check_int, check_real, invalid
 from ..data import as_source, check_batching
 from ..optim import optimizer as make_optimizer
 from ..schedules import Exponential
+from ..train.minimize import global_norm
 
 __all__ = [
     "BACKOFF",
@@ -169,8 +170,9 @@ def lr_find(
                 y = model.check_targets(batch.y)
                 loss, grads = model.loss_and_grad(work, X, y)
                 lr = opt.lr_at(k)
-                if not math.isfinite(loss):
-                    reason, stopped = f"loss became non-finite at lr={lr:.3g}", True
+                if not (math.isfinite(loss) and math.isfinite(global_norm(grads.values()))):
+                    what = "loss" if not math.isfinite(loss) else "gradient"
+                    reason, stopped = f"{what} became non-finite at lr={lr:.3g}", True
                     break
                 avg = beta * avg + (1 - beta) * loss
                 sm = avg / (1 - beta ** (k + 1))

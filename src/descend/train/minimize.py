@@ -266,7 +266,7 @@ def minimize(
             if k == 0:
                 opt.step(x, g, state)  # validates once; the structure cannot change afterwards
             else:
-                opt._apply([x], [g], state)
+                opt._apply([x], [g], state, check_finite=False)  # gnorm was checked finite above
             k += 1
             if (
                 callback is not None
