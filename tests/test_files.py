@@ -432,7 +432,9 @@ def test_peak_memory_does_not_grow_with_file_size_or_epochs(tmp_path):
     p_small = peaks(small, 4)
     p_big = peaks(big, 2)
     assert big.stat().st_size > 3.5 * small.stat().st_size  # 800 MB vs 200 MB of float32
-    assert abs(p_big[1] - p_small[1]) / p_small[1] < 0.10, (p_small, p_big)  # not with file size
+    # not with file size: 4x the rows may not cost 10% more (the peaks' own jitter, about
+    # +-10% from how reading and training overlap, can make the bigger file's lower)
+    assert max(p_big) < 1.10 * max(p_small), (p_small, p_big)
     assert p_small[3] <= p_small[1] * 1.10, p_small  # nor with epochs
     assert p_small[3] - p_small[2] <= 0.03 * p_small[2], p_small
 
