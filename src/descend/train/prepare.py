@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data import DataError, DataSource
 
-__all__ = ["Labels", "Preparer", "Scaler", "find_labels", "find_scaler"]
+__all__ = ["Labels", "Preparer", "Scaler", "find_labels"]
 
 
 def _tidy(classes: np.ndarray) -> np.ndarray:
@@ -110,15 +110,13 @@ class Labels:
 
 
 def find_labels(source: DataSource, classes: Any, owner: str) -> Labels:
-    """The classes: as given, from in-memory targets, or from one streaming pass."""
+    """The classes: as given (or found by fit's streaming pass), else from in-memory targets."""
     try:
         if classes is not None:
             labels = Labels.of(classes)
-        elif source.targets is not None:
+        else:
             t = np.asarray(source.targets)
             labels = Labels.of(np.unique(t if t.ndim == 1 else t.reshape(len(t), -1)[:, 0]))
-        else:
-            labels = Labels.of(source.summarize(classes=True, moments=False).classes)
     except DataError as exc:
         raise DataError(f"{owner}: {exc}") from None
     if len(labels.classes) < 2:
@@ -171,11 +169,6 @@ class Scaler:
         out -= self.mean.astype(dtype)
         out /= self.scale.astype(dtype)
         return out
-
-
-def find_scaler(source: DataSource) -> Scaler:
-    s = source.summarize(classes=False, moments=True)
-    return Scaler.from_moments(s.mean, s.std)
 
 
 @dataclass
