@@ -735,3 +735,61 @@ def test_ordinary_steps_take_no_snapshot_and_a_blow_up_is_rolled_back(monkeypatc
     run = exc.value.run
     assert all(np.all(np.isfinite(v)) for v in run.params.values())
     assert np.isfinite(run.model.loss(run.params, X.astype(np.float32), y.astype(np.float32)))
+
+
+# -- small models are stepped through one flat buffer -------------------------------------------------
+@pytest.mark.parametrize(
+    ("model", "optimizer", "options"),
+    [
+        ("logistic", "adam", {}),
+        ("softmax", "momentum", {"weight_decay": 1e-3}),
+        (ds.models.MLP(hidden=(8, 4), output="regression"), "rmsprop", {"centered": True}),
+        ("linear", "nadam", {}),
+    ],
+)
+def test_flat_step_equals_leaf_by_leaf(monkeypatch, model, optimizer, options):
+    """A small model's leaves become views of one buffer and are updated in one pass; the
+    numbers are those of the leaf-by-leaf update, bit for bit, clipping callback included."""
+    from descend.optim import _flat
+
+    X, y = multiclass_data() if model == "softmax" else binary_data()
+    if not isinstance(model, str) or model == "linear":
+        y = y.astype(np.float64)
+
+    def train(flat: bool):
+        monkeypatch.setattr(_flat, "MAX_FLAT", 1 << 16 if flat else 0)
+        return ds.fit(
+            model, (X, y), optimizer=optimizer, lr=0.01, options=options, batch_size=32, epochs=3,
+            callbacks=[GradientClipping(max_norm=0.5)], progress=False,
+        )
+
+    flat, plain = train(True), train(False)
+    leaves = list(flat.params.values())
+    assert all(v.base is not None for v in leaves)
+    assert len({id(v.base) for v in leaves}) == 1  # one buffer behind every leaf
+    first, *rest = plain.params.values()
+    assert not any(np.shares_memory(first, v) for v in rest)
+    for k in plain.params:
+        np.testing.assert_array_equal(flat.params[k], plain.params[k])
+    for name, bufs in plain.state.buffers.items():
+        for a, b in zip(flat.state.buffers[name], bufs, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert int(flat.state.t) == int(plain.state.t) == flat.steps_completed
+    assert flat.history.steps["loss"] == plain.history.steps["loss"]
+
+
+def test_flat_step_continues_and_skips_non_elementwise_rules():
+    """init=run continues through the flat buffers; a rule not marked elementwise (its update
+    could mix elements) keeps its own arrays per leaf."""
+    X, y = binary_data()
+    run = ds.fit("logistic", (X, y), optimizer="adam", lr=0.01, epochs=1, progress=False)
+    more = ds.fit("logistic", (X, y), init=run, epochs=1, progress=False)
+    assert int(more.state.t) == 2 * int(run.state.t)
+    assert not np.shares_memory(more.params["W"], run.params["W"])
+
+    class LeafNormalized(ds.optim.SGD):
+        name = "sgd"
+        elementwise = False
+
+    mine = ds.fit("logistic", (X, y), optimizer=LeafNormalized(lr=0.01), epochs=1, progress=False)
+    assert all(v.base is None for v in mine.params.values())

@@ -323,33 +323,52 @@ def _pieces(n: int, B: int, n_b: int, start: int) -> Iterator[tuple[int, int, in
 class _Accumulator:
     """Streaming class discovery and Chan et al.'s pairwise update of mean and variance."""
 
+    #: rows of a chunk taken at a time for the moments: a block's float64 copy stays in cache
+    #: between the passes over it (sum, centre, square), so the data is read from memory once
+    BLOCK_ROWS = 2048
+
     def __init__(self, d: int, classes: bool, moments: bool):
         self.d, self.want_classes, self.want_moments = d, classes, moments
         self.n = 0
         self.mean = np.zeros(d)
         self.m2 = np.zeros(d)
         self.labels: set[Any] = set()
+        self.buf = np.empty((self.BLOCK_ROWS, d)) if moments else None
 
     def add(self, X: np.ndarray, y: np.ndarray) -> None:
         m = X.shape[0]
         if m == 0:
             return
         if self.want_classes:
-            self.labels.update(np.unique(y).tolist())
+            self.labels.update(_distinct(y))
             if len(self.labels) > MAX_CLASSES:
                 raise DataError(
                     f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
                     "labels (use a regression model for real-valued targets, or give classes=)"
                 )
         if self.want_moments:
-            Xf = np.asarray(X, dtype=np.float64)
-            mean_c = Xf.mean(axis=0)
-            m2_c = ((Xf - mean_c) ** 2).sum(axis=0)
-            n = self.n + m
-            delta = mean_c - self.mean
-            self.mean = self.mean + delta * (m / n)
-            self.m2 = self.m2 + m2_c + delta**2 * (self.n * m / n)
-        self.n += m
+            X = np.asarray(X)
+            for lo in range(0, m, self.BLOCK_ROWS):
+                self._add_block(X[lo : lo + self.BLOCK_ROWS])
+        else:
+            self.n += m
+
+    def _add_block(self, X: np.ndarray) -> None:
+        m = X.shape[0]
+        buf = self.buf[:m]
+        if X.dtype == np.float64:
+            mean_c = X.sum(axis=0) / m
+            np.subtract(X, mean_c, out=buf)
+        else:
+            np.copyto(buf, X)
+            mean_c = buf.sum(axis=0) / m
+            buf -= mean_c
+        m2_c = np.einsum("ij,ij->j", buf, buf)
+        n = self.n + m
+        delta = mean_c - self.mean
+        self.mean += delta * (m / n)
+        self.m2 += m2_c + delta**2 * (self.n * m / n)
+        self.n = n
 
     def result(self) -> Summary:
         s = Summary(n_rows=self.n)
@@ -359,6 +378,17 @@ class _Accumulator:
             s.mean = self.mean
             s.std = np.sqrt(self.m2 / max(self.n, 1))
         return s
+
+
+def _distinct(y: np.ndarray) -> list[Any]:
+    """The distinct values of ``y`` (a chunk of targets): by counting for integers in a
+    narrow range (no sort), else by ``np.unique``."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iu" and y.size:
+        lo, hi = int(y.min()), int(y.max())
+        if hi - lo < 4 * y.size:
+            return (np.flatnonzero(np.bincount((y - lo).astype(np.intp, copy=False))) + lo).tolist()
+    return np.unique(y).tolist()
 
 
 #: at most this many distinct labels are accepted when classes are discovered from the data

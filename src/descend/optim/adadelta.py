@@ -45,6 +45,7 @@ class AdaDelta(Optimizer):
     """
 
     name = "adadelta"
+    elementwise = True
 
     def __init__(
         self,

@@ -51,6 +51,7 @@ class AdaGrad(Optimizer):
     """
 
     name = "adagrad"
+    elementwise = True
 
     def __init__(
         self,

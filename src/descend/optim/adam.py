@@ -53,6 +53,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    elementwise = True
     _default_weight_decay = 0.0
 
     def __init__(

@@ -43,6 +43,7 @@ class Adamax(Optimizer):
     """
 
     name = "adamax"
+    elementwise = True
 
     def __init__(
         self,

@@ -104,6 +104,13 @@ class Optimizer:
     NumPy reference. Both give the same numbers (bit for bit, in the tests).
     """
 
+    #: True when the update of each element depends only on that element (and step-wide
+    #: numbers): then applying it to all leaves laid end to end in one flat array gives the
+    #: same result, which ``fit`` uses to update a small model in one pass (``optim/_flat.py``).
+    #: Every built-in rule is; a subclass whose update mixes elements must leave it False.
+    elementwise = False
+
+
     name: ClassVar[str] = ""
     #: weight decay added to the gradient (L2, PyTorch's default) unless decoupled (AdamW).
     decoupled_weight_decay: bool = False

@@ -52,6 +52,7 @@ class Nadam(Optimizer):
     """
 
     name = "nadam"
+    elementwise = True
 
     def __init__(
         self,

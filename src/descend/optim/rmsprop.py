@@ -54,6 +54,7 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    elementwise = True
 
     def __init__(
         self,

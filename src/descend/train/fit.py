@@ -17,6 +17,7 @@ from ..errors import DivergenceError, ParameterError
 from ..models.task import source_task
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
+from ..optim._flat import FlatStep
 from .callbacks import Callback, as_callback
 from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpoint, write_checkpoint
 from .minimize import global_norm
@@ -314,6 +315,8 @@ class _Training:
                 )
             params = {k: v.copy() for k, v in init.params.items()}
             state = init.state.copy()
+        # a small model is updated in one pass over flat buffers (its arrays become views)
+        self.flat = FlatStep(opt, params, state) if FlatStep.applies(opt, params) else None
         self.source, self.opt, self.params, self.state = source, opt, params, state
         self.config = {
             "model": model.config(),
@@ -653,6 +656,8 @@ class _Training:
         if not self.checked:  # validate structure once; it cannot change afterwards
             self.opt.step(self.params, grads, self.state)
             self.checked = True
+        elif self.flat is not None:  # checked finite through the norm, as below
+            self.flat.step(grads.values(), self.state)
         else:
             # the gradient norm was just checked finite: the optimizer need not read it again
             self.opt._apply(self.leaves, list(grads.values()), self.state, check_finite=False)
