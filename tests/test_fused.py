@@ -364,3 +364,25 @@ def test_a_forked_child_steps_with_threads_of_its_own():
         print(os.waitstatus_to_exitcode(status), int(st.t))
     """
     assert run_python(code).split() == ["0", "2"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nonfinite_search_kernel_finds_every_kind_anywhere(dtype):
+    """The vectorized search (a reassociated sum of x - x) answers exactly: huge finite values
+    are not mistaken for overflow, and one NaN or infinity is found wherever it sits."""
+    pytest.importorskip("numba")
+    from descend.optim import _backend
+
+    _backend.require_numba("test")
+    search = _backend.build(_backend._nonfinite_search)
+    big = np.finfo(dtype).max
+    for n in (1, 7, 1000, 65_537):
+        g = np.full(n, big, dtype=dtype)
+        g[::2] = -big
+        assert not search(g)
+        for where in {0, n // 2, n - 1}:
+            for bad in (np.nan, np.inf, -np.inf):
+                h = g.copy()
+                h[where] = bad
+                assert search(h), (n, where, bad)
+    assert not search(np.zeros(0, dtype=dtype))
