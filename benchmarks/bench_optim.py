@@ -3,12 +3,12 @@
 Run: ``python -m benchmarks optim`` (or ``python benchmarks/bench_optim.py [--rounds R]
 [--sizes 1e4,1e5,1e6,1e7] [--total N] [--leaves L]``). Writes the ``optim`` section of
 ``docs/benchmarks.md`` and the plot ``docs/benchmarks/optim-step-scaling.png``, and prints the
-section. torch is optional (its columns are skipped with a note when it is absent); optax is
-reported as absent unless installed (it has no CPU-fused peer to compare against here).
+section. torch and optax are optional (their columns are skipped with a note when absent).
 
 Every number is the median of ``--rounds`` samples; within a round the contenders alternate
-(descend fused, descend NumPy, descend fused without the finiteness pass, torch), so load from
-other processes falls on all of them alike; ratios are taken between medians of one run.
+(descend fused, descend fused without the finiteness pass, descend NumPy, torch, torch with
+its own finiteness check, optax), so load from other processes falls on all of them alike;
+ratios are taken between medians of one run.
 """
 
 from __future__ import annotations
@@ -44,6 +44,20 @@ RULES = [
     ("Adamax", ds.Adamax, "Adamax", {}),
     ("AdaDelta", ds.AdaDelta, "Adadelta", {}),
 ]
+# the same rules in optax (hyperparameters at optax's defaults where they differ, e.g. RMSprop's
+# decay: the cost of a step does not depend on them)
+OPTAX = {
+    "SGD": ("sgd", {}),
+    "Momentum": ("sgd", {"momentum": 0.9}),
+    "Nesterov": ("sgd", {"momentum": 0.9, "nesterov": True}),
+    "AdaGrad": ("adagrad", {}),
+    "RMSprop": ("rmsprop", {}),
+    "Adam": ("adam", {}),
+    "AdamW": ("adamw", {}),
+    "Nadam": ("nadam", {}),
+    "Adamax": ("adamax", {}),
+    "AdaDelta": ("adadelta", {}),
+}
 # the issue's targets: fused/torch-fused <= 1.0 where torch has a fused CPU step, else <= 0.2 of foreach
 TARGET = {"fused": 1.0, "foreach": 0.2}
 
@@ -71,7 +85,29 @@ def torch_optimizer(torch, name: str, kwargs: dict, params: list) -> tuple[objec
         return opt, "foreach"
 
 
-def measure(cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time) -> dict:
+def optax_step(optax, jax, label: str, start: list[np.ndarray], grads: list[np.ndarray]):
+    """A jitted optax step on the arrays (donated, so XLA may update them in place); the call
+    waits for the result."""
+    name, kwargs = OPTAX[label]
+    tx = getattr(optax, name)(learning_rate=LR, **kwargs)
+    params = [jax.device_put(p.copy()) for p in start]
+    g = [jax.device_put(x) for x in grads]
+    box = {"params": params, "state": tx.init(params)}
+
+    def update(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    update = jax.jit(update, donate_argnums=(0, 1))
+
+    def step() -> None:
+        box["params"], box["state"] = update(box["params"], box["state"], g)
+        jax.block_until_ready(box["params"])
+
+    return step
+
+
+def measure(cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time, optax=None, label="") -> dict:
     """Per-step seconds (samples) of each contender on float32 arrays of ``sizes``."""
     grads = [rng.standard_normal(n, dtype=np.float32) for n in sizes]
     start = [rng.standard_normal(n, dtype=np.float32) for n in sizes]
@@ -92,41 +128,86 @@ def measure(cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time) 
             t.grad = torch.from_numpy(g)  # shares the array; torch only reads it
         topt, kind = torch_optimizer(torch, torch_name, torch_kwargs, tp)
         contenders["torch"] = topt.step
+        # the guarantee descend's default step gives (a NaN/inf is refused before anything is
+        # written), as a torch user gets it: the gradients' norm, raising when not finite
+        tc = [torch.from_numpy(p.copy()).requires_grad_() for p in start]
+        for t, g in zip(tc, grads, strict=True):
+            t.grad = torch.from_numpy(g)
+        topt_c, _ = torch_optimizer(torch, torch_name, torch_kwargs, tc)
+        tgrads = [t.grad for t in tc]
+        norm = torch.nn.utils.get_total_norm
+
+        def checked() -> None:
+            norm(tgrads, error_if_nonfinite=True)
+            topt_c.step()
+
+        contenders["torch_checked"] = checked
+    if optax is not None:
+        contenders["optax"] = optax_step(optax[0], optax[1], label, start, grads)
     samples = alternate(contenders, rounds, min_time)
     contenders.clear()  # frees this case's arrays before the next case allocates its own
-    return {"samples": samples, "torch_kind": kind}
+    return {
+        "samples": samples,
+        "torch_kind": kind,
+        "arrays": 3 + 2 * len(fused_state.buffers),
+        "n": sum(sizes),
+    }
 
 
-def ratio(result: dict, which: str = "fused") -> float:
-    return median(result["samples"][which]) / median(result["samples"]["torch"])
+def scaling_rounds(rounds: int, n: int) -> int:
+    """Fewer rounds for the largest sizes (a NumPy step on 10^8 parameters takes a second)."""
+    return rounds if n < 50_000_000 else max(3, rounds // 3)
+
+
+def ratio(result: dict, which: str = "fused", peer: str = "torch") -> float:
+    return median(result["samples"][which]) / median(result["samples"][peer])
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f}" if seconds >= 1e-3 else f"{seconds * 1e3:.3f}"
 
 
-def step_table(results: dict, have_torch: bool) -> list[str]:
-    head = "| rule | descend fused (ms) | fused, propagate (ms) | descend NumPy (ms) | NumPy / fused |"
+def step_table(results: dict, have_torch: bool, have_optax: bool) -> list[str]:
+    """Two tables: the times, then the ratios against the targets."""
+    head = "| rule | descend fused (ms) | fused, propagate (ms) | propagate GB/s | descend NumPy (ms) |"
     rule = "|---|---:|---:|---:|---:|"
     if have_torch:
-        head += " torch peer | torch (ms) | **fused / torch** | propagate / torch | target | met |"
-        rule += "---|---:|---:|---:|---:|:-:|"
+        head += " torch peer | torch (ms) | torch + check (ms) |"
+        rule += "---|---:|---:|"
+    if have_optax:
+        head += " optax (ms) |"
+        rule += "---:|"
     head += " noise |"
     rule += "---:|"
-    lines = [head, rule]
+    times = [head, rule]
+    ratios = [
+        "| rule | torch peer | target | **propagate / torch** | **fused / (torch + check)** | "
+        "fused / torch | met |" + (" fused / optax |" if have_optax else ""),
+        "|---|---|---:|---:|---:|---:|:-:|" + ("---:|" if have_optax else ""),
+    ]
     for label, r in results.items():
         s = r["samples"]
         f, n, loose = median(s["fused"]), median(s["numpy"]), median(s["propagate"])
-        row = f"| {label} | {ms(f)} | {ms(loose)} | {ms(n)} | {n / f:.1f} |"
+        rate = r["arrays"] * 4 * r["n"] / loose / 1e9  # float32 bytes read and written
+        row = f"| {label} | {ms(f)} | {ms(loose)} | {rate:.0f} | {ms(n)} |"
         if have_torch:
-            t, kind = median(s["torch"]), r["torch_kind"]
+            t, tc, kind = median(s["torch"]), median(s["torch_checked"]), r["torch_kind"]
+            row += f" {kind} | {ms(t)} | {ms(tc)} |"
             target = TARGET[kind]
-            met = "/".join("yes" if x / t <= target else "no" for x in (f, loose))
-            row += f" {kind} | {ms(t)} | **{f / t:.2f}** | {loose / t:.2f} | ≤ {target} | {met} |"
+            met = "/".join("yes" if a <= target else "no" for a in (loose / t, f / tc))
+            line = (
+                f"| {label} | {kind} | ≤ {target} | **{loose / t:.2f}** | **{f / tc:.2f}** | "
+                f"{f / t:.2f} | {met} |"
+            )
+            if have_optax:
+                line += f" {f / median(s['optax']):.2f} |"
+            ratios.append(line)
+        if have_optax:
+            row += f" {ms(median(s['optax']))} |"
         noise = max(spread(v) for v in s.values())
         row += f" ±{noise:.0%} |"
-        lines.append(row)
-    return lines
+        times.append(row)
+    return times + ([""] + ratios if have_torch else [])
 
 
 def plot(scaling: dict, sizes: list[int], have_torch: bool, path: Path) -> None:
@@ -140,11 +221,12 @@ def plot(scaling: dict, sizes: list[int], have_torch: bool, path: Path) -> None:
         "fused": ("descend fused", "#1f77b4", "-"),
         "numpy": ("descend NumPy", "#7f7f7f", "--"),
         "torch": ("torch.optim", "#d62728", "-."),
+        "optax": ("optax (jit)", "#2ca02c", ":"),
     }
     for ax, (label, per_size) in zip(axes.flat, scaling.items(), strict=True):
         kind = per_size[sizes[-1]]["torch_kind"]
         for key, (name, color, ls) in style.items():
-            if key == "torch" and not have_torch:
+            if key not in per_size[sizes[-1]]["samples"]:
                 continue
             y = [median(per_size[n]["samples"][key]) / n * 1e9 for n in sizes]
             ax.plot(
@@ -176,7 +258,7 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--rounds", type=int, default=9, help="samples per contender (default 9)")
     ap.add_argument("--total", type=float, default=1e7, help="parameters in the step table (default 1e7)")
     ap.add_argument("--leaves", type=int, default=400, help="arrays in the many-array layout (default 400)")
-    ap.add_argument("--sizes", default="1e4,1e5,1e6,1e7", help="parameter counts of the scaling plot")
+    ap.add_argument("--sizes", default="1e4,1e5,1e6,1e7,1e8", help="parameter counts of the scaling plot")
     ap.add_argument("--rules", default="", help="comma-separated labels (default: all)")
     ap.add_argument("--min-time", type=float, default=0.005, help="seconds one sample lasts at least")
     ap.add_argument("--doc", type=Path, default=DOC, help="Markdown file whose optim section is rewritten")
@@ -186,6 +268,13 @@ def main(argv: list[str] | None = None) -> str:
         import torch
     except ImportError:
         torch = None
+    try:
+        import jax
+        import optax as optax_module
+
+        optax = (optax_module, jax)
+    except ImportError:
+        optax = None
     rules = [r for r in RULES if not args.rules or r[0] in args.rules.split(",")]
     total, sizes = int(args.total), [int(float(s)) for s in args.sizes.split(",")]
     rng = np.random.default_rng(0)
@@ -197,12 +286,19 @@ def main(argv: list[str] | None = None) -> str:
         (f"{args.leaves} arrays", leaf_sizes(total, args.leaves, np.random.default_rng(1))),
     ):
         tables[layout] = {
-            label: measure(cls, tname, tkw, layout_sizes, args.rounds, torch, rng, args.min_time)
+            label: measure(
+                cls, tname, tkw, layout_sizes, args.rounds, torch, rng, args.min_time, optax, label
+            )
             for label, cls, tname, tkw in rules
         }
         print(f"measured {layout}", file=sys.stderr)
     scaling = {
-        label: {n: measure(cls, tname, tkw, [n], args.rounds, torch, rng, args.min_time) for n in sizes}
+        label: {
+            n: measure(
+                cls, tname, tkw, [n], scaling_rounds(args.rounds, n), torch, rng, args.min_time, optax, label
+            )
+            for n in sizes
+        }
         for label, cls, tname, tkw in rules
     }
     if len(rules) == len(RULES):
@@ -222,18 +318,34 @@ def main(argv: list[str] | None = None) -> str:
         + ".",
         "",
         "`opt.step(params, grads, state)` on float32 parameters and gradients (torch: `opt.step()`"
-        " with `.grad` set), lr=1e-3, other hyperparameters at their defaults. Times are medians"
-        f" of {args.rounds} alternating rounds; *noise* is the largest half-interquartile range"
-        " among a row's contenders, relative to its median. *descend fused* is the default step,"
-        " which first reads the whole gradient to refuse a NaN/inf before anything is written;"
-        " *fused, propagate* (`nonfinite='propagate'`) skips that read as torch.optim does (it"
-        " is also the step `fit` takes, having checked the gradient norm itself). *met*:"
-        " default / propagate."
-        + ("" if torch is not None else " torch is not installed: its columns are skipped."),
+        " with `.grad` set; optax: a jitted `update` + `apply_updates` with the arrays donated,"
+        " waited for), lr=1e-3, other hyperparameters at their defaults. Times are medians of"
+        f" {args.rounds} alternating rounds; *noise* is the largest half-interquartile range among"
+        " a row's contenders, relative to its median.",
+        "",
+        "- *descend fused* is the default step. Before anything is written it reads the whole"
+        " gradient once, so that a NaN/inf is refused with params and state unchanged.",
+        "- *fused, propagate* (`nonfinite='propagate'`) skips that read, as torch.optim does. It is"
+        " also the step `fit` takes, having checked the gradient's norm itself.",
+        "- *torch + check* gives torch the same guarantee the way a torch user would:"
+        " `torch.nn.utils.get_total_norm(grads, error_if_nonfinite=True)` before `step()`.",
+        "- *propagate GB/s*: the bytes the step must read and write (parameters, gradient and"
+        " every state buffer read, parameters and buffers written: 4 bytes each) over its time.",
+        "",
+        "The targets compare like with like: the step without a check against torch's step"
+        " without one, and the checked default step against torch with its check. *met*:"
+        " propagate / torch, fused / (torch + check)."
+        + ("" if torch is not None else " torch is not installed: its columns are skipped.")
+        + ("" if optax is not None else " optax is not installed: its columns are skipped."),
         "",
     ]
     for layout, results in tables.items():
-        lines += [f"### {total:,} parameters as {layout}", "", *step_table(results, torch is not None), ""]
+        lines += [
+            f"### {total:,} parameters as {layout}",
+            "",
+            *step_table(results, torch is not None, optax is not None),
+            "",
+        ]
     if len(rules) == len(RULES):
         rel = args.plot.resolve().relative_to(args.doc.resolve().parent)
         lines += [
@@ -242,41 +354,59 @@ def main(argv: list[str] | None = None) -> str:
             f"![step time vs size]({rel.as_posix()})",
             "",
         ]
-    if torch is not None:
-        lines += ["Fused / torch ratio by parameter count:", ""]
-        lines += ["| rule | torch peer | " + " | ".join(f"{n:.0e}" for n in sizes) + " |"]
-        lines += ["|---|---|" + "---:|" * len(sizes)]
+    peers = [
+        k for k in ("torch", "torch_checked", "optax") if (k != "optax" or optax) and (k == "optax" or torch)
+    ]
+    for peer in peers:
+        mine = "propagate" if peer == "torch" else "fused"
+        title = {
+            "torch": "descend propagate / torch",
+            "torch_checked": "descend fused (default) / (torch + check)",
+            "optax": "descend fused (default) / optax",
+        }[peer]
+        lines += [f"{title}, by parameter count:", ""]
+        lines += [
+            "| rule | "
+            + ("torch peer | " if peer != "optax" else "")
+            + " | ".join(f"{n:.0e}" for n in sizes)
+            + " |"
+        ]
+        lines += ["|---|" + ("---|" if peer != "optax" else "") + "---:|" * len(sizes)]
         for label, per_size in scaling.items():
-            ratios = [
-                median(per_size[n]["samples"]["fused"]) / median(per_size[n]["samples"]["torch"])
-                for n in sizes
+            cells = [
+                median(per_size[n]["samples"][mine]) / median(per_size[n]["samples"][peer]) for n in sizes
             ]
-            lines.append(
-                f"| {label} | {per_size[sizes[-1]]['torch_kind']} | "
-                + " | ".join(f"{r:.2f}" for r in ratios)
-                + " |"
-            )
+            kind = f"{per_size[sizes[-1]]['torch_kind']} | " if peer != "optax" else ""
+            lines.append(f"| {label} | {kind}" + " | ".join(f"{c:.2f}" for c in cells) + " |")
         lines.append("")
-        by_check, regardless = [], []
+    if torch is not None:
+        missed = []
         for layout, results in tables.items():
             for label, r in results.items():
-                if ratio(r) <= TARGET[r["torch_kind"]]:
-                    continue
-                loose = ratio(r, "propagate")
-                text = f"{label} ({layout}: {ratio(r):.2f}, propagate {loose:.2f} × {r['torch_kind']})"
-                (by_check if loose <= TARGET[r["torch_kind"]] else regardless).append(text)
+                target = TARGET[r["torch_kind"]]
+                loose, checked = ratio(r, "propagate"), ratio(r, "fused", "torch_checked")
+                if loose > target or checked > target:
+                    missed.append(
+                        f"{label} ({layout}: propagate {loose:.2f} × {r['torch_kind']}, "
+                        f"fused {checked:.2f} × {r['torch_kind']} + check)"
+                    )
+        rates = [
+            r["arrays"] * 4 * r["n"] / median(r["samples"]["propagate"]) / 1e9
+            for results in tables.values()
+            for r in results.values()
+        ]
         lines += [
-            "Targets missed in this run, by the default step only (met with `nonfinite='propagate'`): "
-            + ("; ".join(by_check) or "none")
-            + ". Missed either way: "
-            + ("; ".join(regardless) or "none")
-            + ".",
+            "Targets missed in this run: " + ("; ".join(missed) or "none") + ".",
             "",
-            "Why: the default step reads the gradient once more than torch.optim does (the search"
-            " for NaN/inf that lets a refused step change nothing: its cost is the difference between"
-            " the first two columns); the update itself is bound by memory traffic, so that read"
-            " weighs most on the rules with the least state (SGD). Both libraries spread a step"
-            " over the machine's CPUs, so rows"
+            "Why the times are what they are: a step at 10^7 parameters is bound by memory traffic."
+            f" descend's propagate step moves {min(rates):.0f}–{max(rates):.0f} GB/s on every rule"
+            " (the GB/s column), the most this machine's memory gives two threads, so a rule's time"
+            " is set by how many arrays it reads and writes. The check reads the gradient once more"
+            " (one array against SGD's three, Adam's seven), which is why the default step costs most"
+            " over torch's unchecked step for the rules with the least state, and why the like-for-like"
+            " comparison is with torch's own check. The ≤ 0.2 × foreach targets ask for 5× torch's"
+            " foreach step, which for RMSprop, Nadam, Adamax and AdaDelta comes within the noise of"
+            " what that traffic allows. Both libraries spread a step over the machine's CPUs, so rows"
             " measured while other processes held the CPUs (see the load average above and the"
             " *noise* column) move by tens of percent between runs; ratios of the same row are"
             " comparable, a ratio within the noise of the target is a tie.",
