@@ -515,6 +515,22 @@ def test_progress_rich_bar_renders():
     assert "10/10" in out and "done" in out
 
 
+def test_progress_rich_bar_formats_at_most_every_50_ms_and_ends_on_the_last_step(monkeypatch):
+    """Numbers are formatted for the bar at most 20 times a second (a step of a small model is
+    a few µs), and closing shows those of the last step even when it came between updates."""
+    from descend.train import progress
+
+    shown = []
+    monkeypatch.setattr(progress._Rich, "_show", lambda self, *values: shown.append(values[:3]))
+    p = progress.make_progress("rich", stream=io.StringIO())
+    p.start(None, "fit")  # no total: a run that stops when it converges
+    for i in range(1, 1001):
+        p.update(i, 0, 1.0 / i, 0.1, i * 32)
+    assert 1 <= len(shown) < 100 and shown[0] == (1, 0, 1.0)
+    p.close()
+    assert shown[-1] == (1000, 0, 1.0 / 1000)
+
+
 # ---------------------------------------------------------------- checkpoints and resume
 
 WORKER = textwrap.dedent(

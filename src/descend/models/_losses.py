@@ -62,9 +62,12 @@ class BinaryCrossEntropy:
     task = "binary"
 
     def forward(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, Any]:
-        e = np.exp(-np.abs(z))
-        per = np.log1p(e)
-        per += np.maximum(z, 0)
+        # logaddexp(0, z) = max(z, 0) + log1p(exp(-|z|)) in one stable ufunc; e = exp(-|z|)
+        # is kept for the gradient's sigmoid
+        e = np.abs(z)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        per = np.logaddexp(0, z)
         per -= y * z
         if w is None:
             return float(per.sum()) / per.size, e

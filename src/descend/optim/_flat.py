@@ -73,6 +73,8 @@ class FlatStep:
             scalars=state.scalars,  # the same dict: rules and restore_from update it in place
         )
         self.grad = np.empty_like(self.flat)
+        self.flat_leaves, self.grad_leaves = [self.flat], [self.grad]
+        self.grad_views = self._views(self.grad)
 
     def _pack(self, arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
         return np.concatenate([np.asarray(a, dtype=dtype).reshape(-1) for a in arrays])
@@ -80,11 +82,16 @@ class FlatStep:
     def _views(self, flat: np.ndarray) -> list[np.ndarray]:
         return [flat[lo:hi].reshape(shape) for (lo, hi), shape in zip(self.bounds, self.shapes, strict=True)]
 
-    def step(self, grads: Iterable[np.ndarray], state: OptState) -> None:
-        """One update of every leaf from ``grads`` (checked finite by the caller), in ``state``'s
-        count of steps."""
-        np.concatenate([g.reshape(-1) for g in grads], out=self.grad, casting="same_kind")
+    def load(self, grads: Iterable[np.ndarray]) -> np.ndarray:
+        """Copy ``grads`` (one per leaf, in order) into :attr:`grad`, and return it."""
+        for view, g in zip(self.grad_views, grads, strict=True):
+            np.copyto(view, g, casting="same_kind")
+        return self.grad
+
+    def step(self, state: OptState) -> None:
+        """One update of every leaf from the gradient last loaded (checked finite by the
+        caller), in ``state``'s count of steps."""
         flat_state = self.state
         flat_state.t = state.t
-        self.opt._apply([self.flat], [self.grad], flat_state, check_finite=False)
+        self.opt._apply(self.flat_leaves, self.grad_leaves, flat_state, check_finite=False)
         state.t = flat_state.t

@@ -640,7 +640,12 @@ class _Training:
 
     def take_step(self, index: int, loss: float, grads: dict[str, np.ndarray], rows: int) -> bool:
         """One update from a batch's loss and gradient; True when training should stop now."""
-        gnorm = global_norm(grads.values())
+        flat = self.flat if self.checked else None
+        if flat is not None and not self.cbs:  # gathered once: its norm, then the update
+            g = flat.load(grads.values())
+            gnorm = math.sqrt(sq) if math.isfinite(sq := float(np.vdot(g, g))) else global_norm((g,))
+        else:
+            gnorm = global_norm(grads.values())
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             self.diverged(loss, index)
         for cb in self.cbs:
@@ -656,8 +661,10 @@ class _Training:
         if not self.checked:  # validate structure once; it cannot change afterwards
             self.opt.step(self.params, grads, self.state)
             self.checked = True
-        elif self.flat is not None:  # checked finite through the norm, as below
-            self.flat.step(grads.values(), self.state)
+        elif flat is not None:  # checked finite through the norm, as below
+            if self.cbs:  # after the callbacks, which may have changed the gradient (clipping)
+                flat.load(grads.values())
+            flat.step(self.state)
         else:
             # the gradient norm was just checked finite: the optimizer need not read it again
             self.opt._apply(self.leaves, list(grads.values()), self.state, check_finite=False)
@@ -670,7 +677,7 @@ class _Training:
         self.epoch_batches += 1
         now = time.perf_counter() - self.t0
         values = (self.step, self.epoch, loss, lr_now, gnorm, self.samples, now)
-        for column, val in zip(self.history_columns, values, strict=True):
+        for column, val in zip(self.history_columns, values):  # noqa: B905 (same length, hot loop)
             column.append(val)
         self.reporter.update(self.step, self.epoch, loss, lr_now, self.samples)
         stop_now = False
