@@ -775,8 +775,15 @@ def test_flat_step_equals_leaf_by_leaf(monkeypatch, model, optimizer, options):
     def train(flat: bool):
         monkeypatch.setattr(_flat, "MAX_FLAT", 1 << 16 if flat else 0)
         return ds.fit(
-            model, (X, y), optimizer=optimizer, lr=0.01, options=options, batch_size=32, epochs=3,
-            callbacks=[GradientClipping(max_norm=0.5)], progress=False,
+            model,
+            (X, y),
+            optimizer=optimizer,
+            lr=0.01,
+            options=options,
+            batch_size=32,
+            epochs=3,
+            callbacks=[GradientClipping(max_norm=0.5)],
+            progress=False,
         )
 
     flat, plain = train(True), train(False)

@@ -110,7 +110,6 @@ class Optimizer:
     #: Every built-in rule is; a subclass whose update mixes elements must leave it False.
     elementwise = False
 
-
     name: ClassVar[str] = ""
     #: weight decay added to the gradient (L2, PyTorch's default) unless decoupled (AdamW).
     decoupled_weight_decay: bool = False
