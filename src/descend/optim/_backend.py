@@ -310,6 +310,7 @@ class Layout:
         "single",
         "sizes",
         "slow",
+        "tables",
         "total",
         "views",
     )
@@ -340,6 +341,7 @@ class Layout:
         self.single = [v[0].dtype == np.float32 for v in self.views]
         self.has32, self.has64 = any(self.single), not all(self.single)
         self.total = sum(self.sizes)
+        self.tables: dict[Any, Any] = {}  # address tables of many-array steps (see run)
 
     def matches(
         self, p_leaves: Sequence[np.ndarray], buffers: dict[str, list[np.ndarray]], names: Sequence[str]
@@ -358,6 +360,7 @@ def run(
     sizes: tuple[int, ...],
     *,
     check: int | None = None,
+    tables: dict[Any, Any] | None = None,
 ) -> int:
     """Run kernel ``factory(*flags)`` as ``kernel(*arrays, *extra)`` for every job
     ``(arrays, extra)``, over threads.
@@ -366,10 +369,17 @@ def run(
     indexed); a long job is cut into pieces ``arrays[lo:hi]``. With ``check=k``, every job's
     ``arrays[k]`` is first searched for NaN or infinity, and if one holds any, no kernel runs
     and the index of the first such job is returned. Returns -1 when the kernels ran.
+
+    ``tables``: a cache owned by the caller, for whom every array but ``arrays[1]`` (the
+    gradient) is the same from call to call (a :class:`Layout`'s). With it, a step of at least
+    :data:`MANY_ARRAYS` jobs runs as one compiled call per group of pieces (see
+    :func:`_run_tables`) instead of one call per piece.
     """
     kernel = build(factory, flags)
     search_kernel = build(_nonfinite_search) if check is not None else None
     plan = _plan(sizes)
+    if tables is not None and len(jobs) >= MANY_ARRAYS:
+        return _run_tables(factory, flags, jobs, plan, tables, check)
     bad: list[int] = []
 
     def update(pieces: list[tuple[int, int, int]]) -> None:
@@ -390,6 +400,215 @@ def run(
 
     _parallel_for(plan, update, None if search_kernel is None else search)
     return min(bad) if bad else -1
+
+
+# -- many arrays: one compiled call per group -----------------------------------------------------
+#: steps over at least this many arrays run through address tables (one call per group)
+MANY_ARRAYS = 4
+
+
+def _run_tables(
+    factory: Callable[..., Any],
+    flags: tuple[bool, ...],
+    jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]],
+    plan: list[list[tuple[int, int, int]]],
+    tables: dict[Any, Any],
+    check: int | None,
+) -> int:
+    """:func:`run` for many arrays, each group of pieces in one compiled call.
+
+    A call from Python into a kernel holds the GIL while its arguments are unboxed; with one
+    call per array, two threads stepping 400 arrays spend more time handing the GIL to each
+    other than updating (the step ran slower on two threads than on one). Here each group's
+    pieces are rows of an address table, ``(address, length)`` of every array of the piece,
+    and a compiled driver (:func:`_drive`) views them with ``numba.carray`` and calls the
+    kernel on each: one GIL hand-off per group. The tables are built once per layout and
+    thread count; each step only writes the gradients' addresses into them.
+    """
+    n_arrays = len(jobs[0][0])
+    driver = build_driver(factory, flags, n_arrays)
+    key = (_threads, n_arrays)
+    template = tables.get(key)
+    if template is None or template[0] != len(jobs):
+        template = tables[key] = (len(jobs), _address_tables(jobs, plan))
+    # the gradients are the only arrays that change between calls: their addresses, per job
+    grads = [np.ascontiguousarray(arrays[1]) for arrays, _ in jobs]
+    address = _helpers["address"]
+    base = np.fromiter((address(g) for g in grads), dtype=np.intp, count=len(grads))
+    _, groups = template
+    for group in groups:
+        for table, job_of_row, offset, _single in group:
+            table[:, 1] = base[job_of_row] + offset
+    coefficients = {}  # the kernels' coefficients, one tuple per dtype
+    for arrays, extra in jobs:
+        coefficients.setdefault(arrays[0].dtype == np.float32, extra[0])
+        if len(coefficients) == 2:
+            break
+    like = {True: np.empty(0, np.float32), False: np.empty(0, np.float64)}
+    search = build_search_driver() if check is not None else None
+    bad: list[int] = []
+
+    def update(k: int) -> None:
+        for table, _rows, _offset, single in groups[k]:
+            driver(table, like[single], coefficients[single])
+
+    def find(k: int) -> bool:
+        for table, job_of_row, _offset, single in groups[k]:
+            row = search(table, like[single])
+            if row >= 0:
+                bad.append(int(job_of_row[row]))
+                return False
+        return True
+
+    _parallel_for(list(range(len(groups))), update, None if search is None else find)
+    return min(bad) if bad else -1
+
+
+def _address_tables(
+    jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]], plan: list[list[tuple[int, int, int]]]
+) -> list[list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]]:
+    """Per group of the plan, one table per dtype: a row per piece, ``(address, length)`` of
+    each of its arrays (the gradient's address left for each call), with the job of each row
+    and the byte offset of the piece in the gradient."""
+    address = _helpers["address"]
+    n_arrays = len(jobs[0][0])
+    bases = [[address(a) for a in arrays] for arrays, _ in jobs]
+    groups = []
+    for pieces in plan:
+        tables = []
+        for single in (True, False):
+            rows = [
+                (job, lo, hi) for job, lo, hi in pieces if (jobs[job][0][0].dtype == np.float32) == single
+            ]
+            if not rows:
+                continue
+            table = np.zeros((len(rows), 2 * n_arrays), dtype=np.intp)
+            job_of_row = np.array([job for job, _, _ in rows], dtype=np.intp)
+            offset = np.zeros(len(rows), dtype=np.intp)
+            for r, (job, lo, hi) in enumerate(rows):
+                arrays = jobs[job][0]
+                for k, a in enumerate(arrays):
+                    if a.size:  # an absent buffer (empty) keeps length 0 and is never indexed
+                        table[r, k] = bases[job][k] + lo * a.itemsize
+                        table[r, n_arrays + k] = hi - lo
+                offset[r] = lo * arrays[1].itemsize
+            tables.append((table, job_of_row, offset, single))
+        groups.append(tables)
+    return groups
+
+
+def _piece(table, row, k, like):
+    # array k of the table's row: its address and length, as a 1-D array of like's dtype
+    return carray(voidptr(table[row, k]), table[row, table.shape[1] // 2 + k], like.dtype)  # noqa: F821
+
+
+def _drive3(table, like, c):
+    for r in range(table.shape[0]):
+        kernel(_piece(table, r, 0, like), _piece(table, r, 1, like), _piece(table, r, 2, like), c)  # noqa: F821
+
+
+def _drive4(table, like, c):
+    for r in range(table.shape[0]):
+        kernel(  # noqa: F821
+            _piece(table, r, 0, like),
+            _piece(table, r, 1, like),
+            _piece(table, r, 2, like),
+            _piece(table, r, 3, like),
+            c,
+        )
+
+
+def _drive5(table, like, c):
+    for r in range(table.shape[0]):
+        kernel(  # noqa: F821
+            _piece(table, r, 0, like),
+            _piece(table, r, 1, like),
+            _piece(table, r, 2, like),
+            _piece(table, r, 3, like),
+            _piece(table, r, 4, like),
+            c,
+        )
+
+
+def _search_rows(table, like):
+    # the first row whose gradient (array 1) holds a NaN or infinity, or -1
+    for r in range(table.shape[0]):
+        if search(_piece(table, r, 1, like)):  # noqa: F821
+            return r
+    return -1
+
+
+def _address_of(a):
+    return a.ctypes.data
+
+
+_DRIVERS = {3: _drive3, 4: _drive4, 5: _drive5}
+
+
+def _with_globals(fn: Callable[..., Any], tag: str, **names: Any) -> Any:
+    """``fn`` compiled with ``names`` as its globals, under a name that carries ``tag``: numba
+    keys its disk cache by qualified name and invalidates it on changes to this file only, so
+    the tag must change whenever what the names compile to does."""
+    env = dict(fn.__globals__)
+    env.update(names)
+    twin = types.FunctionType(fn.__code__, env, f"{fn.__name__}_{tag}", fn.__defaults__, fn.__closure__)
+    twin.__qualname__ = f"{fn.__qualname__}_{tag}"
+    twin.__module__ = fn.__module__
+    return _jit(twin)
+
+
+def _pointer_helpers() -> None:
+    """``voidptr`` (an address as a pointer, for ``numba.carray``), ``piece`` and ``address``."""
+    if "piece" in _helpers:
+        return
+    from numba import types as nb_types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def voidptr(typingctx, addr):
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+        return nb_types.voidptr(nb_types.intp), codegen
+
+    _helpers["voidptr"] = voidptr
+    _helpers["piece"] = _with_globals(_piece, "v1", carray=_numba.carray, voidptr=voidptr)
+    _helpers["address"] = _jit(_address_of)
+
+
+def _code_tag(factory: Callable[..., Any], flags: tuple[bool, ...]) -> str:
+    import hashlib
+    import marshal
+
+    code = marshal.dumps(factory.__code__) + repr(flags).encode() + _helpers_tag().encode()
+    return hashlib.sha1(code).hexdigest()[:10]
+
+
+def build_driver(factory: Callable[..., Any], flags: tuple[bool, ...], n_arrays: int) -> Any:
+    """The compiled loop that runs kernel ``factory(*flags)`` (of ``n_arrays`` arrays) over
+    the rows of an address table."""
+    key = ("driver", factory, flags)
+    driver = _builds.get(key)
+    if driver is None:
+        kernel = build(factory, flags)
+        _pointer_helpers()
+        tag = _code_tag(factory, flags)
+        driver = _builds[key] = _with_globals(
+            _DRIVERS[n_arrays], tag, kernel=kernel, _piece=_helpers["piece"]
+        )
+    return driver
+
+
+def build_search_driver() -> Any:
+    key = ("driver", _nonfinite_search, ())
+    driver = _builds.get(key)
+    if driver is None:
+        search = build(_nonfinite_search)
+        _pointer_helpers()
+        tag = _code_tag(_nonfinite_search, ())
+        driver = _builds[key] = _with_globals(_search_rows, tag, search=search, _piece=_helpers["piece"])
+    return driver
 
 
 def layout(state: Any, p_leaves: Sequence[np.ndarray], names: Sequence[str]) -> Layout:

@@ -401,7 +401,9 @@ class Optimizer:
             ((views[0], g_leaves[i].reshape(-1), *views[1:]), extras[is32])
             for i, views, is32 in zip(layout.fast, layout.views, layout.single, strict=True)
         ]
-        bad = _backend.run(kernel, tuple(flags), jobs, layout.sizes, check=1 if check else None)
+        bad = _backend.run(
+            kernel, tuple(flags), jobs, layout.sizes, check=1 if check else None, tables=layout.tables
+        )
         return layout.fast[bad] if bad >= 0 else -1
 
     # -- persistence ----------------------------------------------------------------------------
