@@ -404,7 +404,7 @@ def vowpal_wabbit(X, y, reached, quick: bool) -> tuple[str, str, float | None, f
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    n, d = X.shape
+    d = X.shape[1]
     bits = 18
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "train.vw")
