@@ -146,3 +146,21 @@ def test_as_source_and_open_errors(tmp_path):
         ds.data.open(tmp_path / "a.txt")
     with pytest.raises(FileNotFoundError, match="no such file"):
         ds.data.open(tmp_path / "missing.npy", target=tmp_path / "y.npy")
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([-120, 120] * 40, np.int8),
+        np.array([-30000, 30000] * 10000, np.int16),
+        np.array([2**63 + 5, 2**63 + 6], np.uint64),
+        np.array([[3], [1], [3]], np.int64),
+        np.array([7, -2, 7, 5], np.int64),
+        np.array([1_000_000_000, 0], np.int64),  # a wide range: sorted, not counted
+    ],
+    ids=["int8", "int16", "uint64-big", "2-d", "negative", "wide"],
+)
+def test_distinct_labels_of_any_integer_dtype(y):
+    from descend.data.base import _distinct
+
+    assert _distinct(y) == sorted(set(y.reshape(-1).tolist()))

@@ -816,3 +816,12 @@ def test_flat_step_continues_and_skips_non_elementwise_rules():
 
     mine = ds.fit("logistic", (X, y), optimizer=LeafNormalized(lr=0.01), epochs=1, progress=False)
     assert all(v.base is None for v in mine.params.values())
+
+    class OwnUpdate(ds.optim.Adam):  # inherits elementwise = True, but its update is its own
+        name = "adam"
+
+        def _update(self, p, g, b, c):
+            p -= c["lr"] * g / max(float(np.linalg.norm(g)), 1e-12)  # mixes the leaf's elements
+
+    own = ds.fit("logistic", (X, y), optimizer=OwnUpdate(lr=0.01, fused=False), epochs=1, progress=False)
+    assert all(v.base is None for v in own.params.values())

@@ -423,3 +423,34 @@ def test_many_leaves_of_both_dtypes_through_address_tables(info, threads, monkey
         assert int(s_fast.t) == 6
     finally:
         ds.optim.set_backend(threads=before)
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+def test_a_copied_state_steps_its_own_arrays(copier):
+    """A pickled or deep-copied (params, state) pair gets new arrays: its fused steps must
+    update those, not the original's (the cached layouts hold views and addresses)."""
+    import copy
+    import pickle
+
+    params = {f"w{i}": np.full(1000, 1.0, np.float32) for i in range(5)}
+    opt = ds.Momentum(lr=0.1, fused=True)
+    state = opt.init(params)
+    g = {k: np.ones_like(v) for k, v in params.items()}
+    opt.step(params, g, state)
+    pair = (params, state)
+    params2, state2 = copy.deepcopy(pair) if copier == "deepcopy" else pickle.loads(pickle.dumps(pair))
+    opt.step(params2, g, state2)
+    assert params["w0"][0] == np.float32(0.9)  # the original is left alone
+    np.testing.assert_allclose(params2["w0"], 0.9 - 0.1 * 1.9, rtol=1e-6)
+    assert int(state2.t) == 2 and int(state.t) == 1
+
+
+def test_first_nonfinite_leaf_is_named_across_dtypes():
+    """With float32 and float64 leaves mixed, the error names the first bad leaf in order."""
+    leaves = [np.zeros(600, np.float64 if i % 2 == 0 else np.float32) for i in range(4)]
+    opt = ds.Adam(fused=True)
+    state = opt.init(leaves)
+    g = [np.ones_like(p) for p in leaves]
+    g[0][5], g[1][7] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"grads\[0\] has a non-finite value \(nan"):
+        opt.step(leaves, g, state)

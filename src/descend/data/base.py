@@ -323,8 +323,9 @@ def _pieces(n: int, B: int, n_b: int, start: int) -> Iterator[tuple[int, int, in
 class _Accumulator:
     """Streaming class discovery and Chan et al.'s pairwise update of mean and variance."""
 
-    #: rows of a chunk taken at a time for the moments: a block's float64 copy stays in cache
-    #: between the passes over it (sum, centre, square), so the data is read from memory once
+    #: rows of a chunk taken at a time for the moments (fewer for wide rows, see below): a
+    #: block's float64 copy stays in cache between the passes over it (sum, centre, square),
+    #: so the data is read from memory once
     BLOCK_ROWS = 2048
 
     def __init__(self, d: int, classes: bool, moments: bool):
@@ -333,7 +334,9 @@ class _Accumulator:
         self.mean = np.zeros(d)
         self.m2 = np.zeros(d)
         self.labels: set[Any] = set()
-        self.buf = np.empty((self.BLOCK_ROWS, d)) if moments else None
+        # at most ~2 MB of float64 rows at a time, however wide the rows
+        self.block = max(1, min(self.BLOCK_ROWS, (1 << 21) // (8 * max(d, 1))))
+        self.buf = np.empty((self.block, d)) if moments else None
 
     def add(self, X: np.ndarray, y: np.ndarray) -> None:
         m = X.shape[0]
@@ -348,8 +351,8 @@ class _Accumulator:
                 )
         if self.want_moments:
             X = np.asarray(X)
-            for lo in range(0, m, self.BLOCK_ROWS):
-                self._add_block(X[lo : lo + self.BLOCK_ROWS])
+            for lo in range(0, m, self.block):
+                self._add_block(X[lo : lo + self.block])
         else:
             self.n += m
 
@@ -383,11 +386,13 @@ class _Accumulator:
 def _distinct(y: np.ndarray) -> list[Any]:
     """The distinct values of ``y`` (a chunk of targets): by counting for integers in a
     narrow range (no sort), else by ``np.unique``."""
-    y = np.asarray(y)
+    y = np.asarray(y).reshape(-1)
     if y.dtype.kind in "iu" and y.size:
         lo, hi = int(y.min()), int(y.max())
-        if hi - lo < 4 * y.size:
-            return (np.flatnonzero(np.bincount((y - lo).astype(np.intp, copy=False))) + lo).tolist()
+        small = np.iinfo(np.intp).min <= lo and hi <= np.iinfo(np.intp).max
+        if small and hi - lo < 4 * y.size:
+            present = np.flatnonzero(np.bincount(np.subtract(y, lo, dtype=np.intp)))
+            return [int(i) + lo for i in present]
     return np.unique(y).tolist()
 
 

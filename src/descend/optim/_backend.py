@@ -378,7 +378,7 @@ def run(
     kernel = build(factory, flags)
     search_kernel = build(_nonfinite_search) if check is not None else None
     plan = _plan(sizes)
-    if tables is not None and len(jobs) >= MANY_ARRAYS:
+    if tables is not None and len(jobs) >= MANY_ARRAYS and len(jobs[0][0]) in _DRIVERS:
         return _run_tables(factory, flags, jobs, plan, tables, check)
     bad: list[int] = []
 
@@ -453,12 +453,13 @@ def _run_tables(
             driver(table, like[single], coefficients[single])
 
     def find(k: int) -> bool:
-        for table, job_of_row, _offset, single in groups[k]:
-            row = search(table, like[single])
+        clean = True
+        for table, job_of_row, _offset, single in groups[k]:  # every dtype's table: the first
+            row = search(table, like[single])  # bad leaf may be in the second
             if row >= 0:
                 bad.append(int(job_of_row[row]))
-                return False
-        return True
+                clean = False
+        return clean
 
     _parallel_for(list(range(len(groups))), update, None if search is None else find)
     return min(bad) if bad else -1

@@ -28,6 +28,20 @@ __all__ = ["MAX_FLAT", "FlatStep"]
 MAX_FLAT = 1 << 16
 
 
+def _declared_elementwise(cls: type) -> bool:
+    """``cls.elementwise``, trusted only if declared by the class that defines the update (or
+    a subclass of it): a subclass of Adam whose own ``_update`` mixes elements inherits
+    ``elementwise = True`` but has not said so."""
+    mro = cls.__mro__
+    flag = next((c for c in mro if "elementwise" in c.__dict__), None)
+    rule = next((c for c in mro if "_update" in c.__dict__ or "_kernel" in c.__dict__), None)
+    return (
+        bool(getattr(cls, "elementwise", False))
+        and flag is not None
+        and (rule is None or issubclass(flag, rule))
+    )
+
+
 class FlatStep:
     """Step ``opt`` on ``params`` (a dict of arrays) through flat buffers.
 
@@ -40,7 +54,7 @@ class FlatStep:
     def applies(opt: Optimizer, params: dict[str, np.ndarray]) -> bool:
         leaves = list(params.values())
         return (
-            getattr(opt, "elementwise", False)
+            _declared_elementwise(type(opt))
             and len(leaves) > 1
             and len({leaf.dtype for leaf in leaves}) == 1
             and leaves[0].dtype.kind == "f"

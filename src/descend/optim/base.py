@@ -40,6 +40,18 @@ class OptState:
     _layouts: dict[tuple[str, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _size: int = field(default=-1, init=False, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the layouts hold views and raw addresses of these very arrays: a pickled or deep-copied
+        # state gets new arrays, so it must make its own layouts (else its steps would write
+        # through the original's addresses)
+        state = dict(self.__dict__)
+        state["_layouts"], state["_size"] = {}, -1
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._layouts = {}
+
     def __getitem__(self, name: str) -> Any:
         """Buffer ``name`` in the structure of the parameters (a view, not a copy)."""
         if name not in self.buffers:
