@@ -166,17 +166,12 @@ def build(factory: Callable[..., Any], flags: tuple[bool, ...] = ()) -> Any:
     key = (factory, flags)
     jitted = _builds.get(key)
     if jitted is None:
-        if not _helpers:
-            _helpers.update({name: _jit(f) for name, f in _blocks.KERNEL_HELPERS.items()})
-        fn = factory(*flags)
-        env = dict(fn.__globals__)
-        env.update(_helpers)
-        suffix = f"_{_helpers_tag()}"
-        twin = types.FunctionType(fn.__code__, env, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
-        twin.__qualname__ = fn.__qualname__ + suffix
-        twin.__module__ = fn.__module__
-        twin.__doc__ = fn.__doc__
-        jitted = _builds[key] = _jit(twin, getattr(factory, "fastmath", False))
+        for name, f in _blocks.KERNEL_HELPERS.items():
+            if name not in _helpers:
+                _helpers[name] = _jit(f)
+        helpers = {name: _helpers[name] for name in _blocks.KERNEL_HELPERS}
+        fastmath = getattr(factory, "fastmath", False)
+        jitted = _builds[key] = _with_globals(factory(*flags), _helpers_tag(), fastmath, **helpers)
     return jitted
 
 
@@ -375,11 +370,11 @@ def run(
     :data:`MANY_ARRAYS` jobs runs as one compiled call per group of pieces (see
     :func:`_run_tables`) instead of one call per piece.
     """
-    kernel = build(factory, flags)
-    search_kernel = build(_nonfinite_search) if check is not None else None
     plan = _plan(sizes)
     if tables is not None and len(jobs) >= MANY_ARRAYS and len(jobs[0][0]) in _DRIVERS:
         return _run_tables(factory, flags, jobs, plan, tables, check)
+    kernel = build(factory, flags)
+    search_kernel = build(_nonfinite_search) if check is not None else None
     bad: list[int] = []
 
     def update(pieces: list[tuple[int, int, int]]) -> None:
@@ -439,18 +434,14 @@ def _run_tables(
     for group in groups:
         for table, job_of_row, offset, _single in group:
             table[:, 1] = base[job_of_row] + offset
-    coefficients = {}  # the kernels' coefficients, one tuple per dtype
-    for arrays, extra in jobs:
-        coefficients.setdefault(arrays[0].dtype == np.float32, extra[0])
-        if len(coefficients) == 2:
-            break
     like = {True: np.empty(0, np.float32), False: np.empty(0, np.float64)}
     search = build_search_driver() if check is not None else None
     bad: list[int] = []
 
     def update(k: int) -> None:
-        for table, _rows, _offset, single in groups[k]:
-            driver(table, like[single], coefficients[single])
+        for table, job_of_row, _offset, single in groups[k]:
+            coefficients = jobs[job_of_row[0]][1][0]  # one dtype per table: its jobs share them
+            driver(table, like[single], coefficients)
 
     def find(k: int) -> bool:
         clean = True
@@ -546,16 +537,17 @@ def _address_of(a):
 _DRIVERS = {3: _drive3, 4: _drive4, 5: _drive5}
 
 
-def _with_globals(fn: Callable[..., Any], tag: str, **names: Any) -> Any:
+def _with_globals(fn: Callable[..., Any], tag: str, fastmath: Any = False, **names: Any) -> Any:
     """``fn`` compiled with ``names`` as its globals, under a name that carries ``tag``: numba
-    keys its disk cache by qualified name and invalidates it on changes to this file only, so
-    the tag must change whenever what the names compile to does."""
+    keys its disk cache by qualified name and invalidates it on changes to the defining file
+    only, so the tag must change whenever what the names compile to does."""
     env = dict(fn.__globals__)
     env.update(names)
     twin = types.FunctionType(fn.__code__, env, f"{fn.__name__}_{tag}", fn.__defaults__, fn.__closure__)
     twin.__qualname__ = f"{fn.__qualname__}_{tag}"
     twin.__module__ = fn.__module__
-    return _jit(twin)
+    twin.__doc__ = fn.__doc__
+    return _jit(twin, fastmath)
 
 
 def _pointer_helpers() -> None:
@@ -574,7 +566,7 @@ def _pointer_helpers() -> None:
         return nb_types.voidptr(nb_types.intp), codegen
 
     _helpers["voidptr"] = voidptr
-    _helpers["piece"] = _with_globals(_piece, "v1", carray=_numba.carray, voidptr=voidptr)
+    _helpers["piece"] = _with_globals(_piece, "v1", False, carray=_numba.carray, voidptr=voidptr)
     _helpers["address"] = _jit(_address_of)
 
 
@@ -589,26 +581,25 @@ def _code_tag(factory: Callable[..., Any], flags: tuple[bool, ...]) -> str:
 def build_driver(factory: Callable[..., Any], flags: tuple[bool, ...], n_arrays: int) -> Any:
     """The compiled loop that runs kernel ``factory(*flags)`` (of ``n_arrays`` arrays) over
     the rows of an address table."""
-    key = ("driver", factory, flags)
-    driver = _builds.get(key)
-    if driver is None:
-        kernel = build(factory, flags)
-        _pointer_helpers()
-        tag = _code_tag(factory, flags)
-        driver = _builds[key] = _with_globals(
-            _DRIVERS[n_arrays], tag, kernel=kernel, _piece=_helpers["piece"]
-        )
-    return driver
+    return _table_loop(_DRIVERS[n_arrays], "kernel", factory, flags)
 
 
 def build_search_driver() -> Any:
-    key = ("driver", _nonfinite_search, ())
+    """The compiled loop that finds the first row whose gradient is not finite."""
+    return _table_loop(_search_rows, "search", _nonfinite_search, ())
+
+
+def _table_loop(
+    loop: Callable[..., Any], name: str, factory: Callable[..., Any], flags: tuple[bool, ...]
+) -> Any:
+    # ``loop`` compiled with the build of ``factory(*flags)`` as its global ``name``
+    key = ("driver", factory, flags)
     driver = _builds.get(key)
     if driver is None:
-        search = build(_nonfinite_search)
+        inner = build(factory, flags)
         _pointer_helpers()
-        tag = _code_tag(_nonfinite_search, ())
-        driver = _builds[key] = _with_globals(_search_rows, tag, search=search, _piece=_helpers["piece"])
+        tag = _code_tag(factory, flags)
+        driver = _builds[key] = _with_globals(loop, tag, False, _piece=_helpers["piece"], **{name: inner})
     return driver
 
 

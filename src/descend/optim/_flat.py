@@ -63,14 +63,13 @@ class FlatStep:
 
     def __init__(self, opt: Optimizer, params: dict[str, np.ndarray], state: OptState):
         self.opt = opt
-        self.keys = list(params)
         leaves = list(params.values())
         dtype = leaves[0].dtype
         self.shapes = [leaf.shape for leaf in leaves]
         sizes = [leaf.size for leaf in leaves]
         self.bounds = list(zip(np.cumsum([0, *sizes[:-1]]).tolist(), np.cumsum(sizes).tolist(), strict=True))
         self.flat = self._pack(leaves, dtype)
-        for key, view in zip(self.keys, self._views(self.flat), strict=True):
+        for key, view in zip(list(params), self._views(self.flat), strict=True):
             params[key] = view
         flat_buffers = {}
         for name, bufs in state.buffers.items():
