@@ -123,18 +123,19 @@ def measure(cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time, 
     contenders["numpy"] = lambda: numpy.step(numpy_p, grads, numpy_state)
     kind = None
     if torch is not None:
-        tp = [torch.from_numpy(p.copy()).requires_grad_() for p in start]
-        for t, g in zip(tp, grads, strict=True):
-            t.grad = torch.from_numpy(g)  # shares the array; torch only reads it
-        topt, kind = torch_optimizer(torch, torch_name, torch_kwargs, tp)
+
+        def torch_setup():
+            tensors = [torch.from_numpy(p.copy()).requires_grad_() for p in start]
+            for t, g in zip(tensors, grads, strict=True):
+                t.grad = torch.from_numpy(g)  # shares the array; torch only reads it
+            opt, kind = torch_optimizer(torch, torch_name, torch_kwargs, tensors)
+            return opt, kind, [t.grad for t in tensors]
+
+        topt, kind, _ = torch_setup()
         contenders["torch"] = topt.step
         # the guarantee descend's default step gives (a NaN/inf is refused before anything is
         # written), as a torch user gets it: the gradients' norm, raising when not finite
-        tc = [torch.from_numpy(p.copy()).requires_grad_() for p in start]
-        for t, g in zip(tc, grads, strict=True):
-            t.grad = torch.from_numpy(g)
-        topt_c, _ = torch_optimizer(torch, torch_name, torch_kwargs, tc)
-        tgrads = [t.grad for t in tc]
+        topt_c, _, tgrads = torch_setup()
         norm = torch.nn.utils.get_total_norm
 
         def checked() -> None:
