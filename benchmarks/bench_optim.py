@@ -211,6 +211,53 @@ def step_table(results: dict, have_torch: bool, have_optax: bool) -> list[str]:
     return times + ([""] + ratios if have_torch else [])
 
 
+def thread_table(sizes: list[int], rounds: int, min_time: float, rng: np.random.Generator) -> list[str]:
+    """The default (checked) step on one thread, on two threads however small, and as
+    descend chooses (a second thread per ``MIN_BYTES_PER_THREAD`` bytes moved), by size."""
+    from descend.optim import _backend
+
+    threads, limit = _backend._threads, _backend.MIN_BYTES_PER_THREAD
+    if threads < 2:
+        return [f"Skipped: this process may use {threads} CPU, so there is no second thread to wake.", ""]
+
+    def setting(n_threads: int, min_bytes: int):
+        def apply() -> None:
+            _backend._threads, _backend.MIN_BYTES_PER_THREAD = n_threads, min_bytes
+
+        return apply
+
+    modes = {"one": setting(1, limit), "two": setting(2, 0), "auto": setting(threads, limit)}
+    lines = [
+        "| rule | parameters | MB moved | one thread (µs) | two threads (µs) | two / one | "
+        "descend's choice (µs) | choice / faster |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    try:
+        for label, cls in (("SGD", ds.SGD), ("Adam", ds.Adam)):
+            for n in sizes:
+                grad = rng.standard_normal(n, dtype=np.float32)
+                contenders = {}
+                for mode, apply in modes.items():
+                    opt, p = cls(lr=LR, fused=True), rng.standard_normal(n, dtype=np.float32)
+                    state = opt.init(p)
+
+                    def step(opt=opt, p=p, grad=grad, state=state, apply=apply) -> None:
+                        apply()
+                        opt.step(p, grad, state)
+
+                    contenders[mode] = step
+                t = {mode: median(v) for mode, v in alternate(contenders, rounds, min_time).items()}
+                moved = n * 4 * (3 + 2 * len(state.buffers) + 1) / 1e6
+                lines.append(
+                    f"| {label} | {n:.2g} | {moved:.0f} | {t['one'] * 1e6:.0f} | {t['two'] * 1e6:.0f} | "
+                    f"{t['two'] / t['one']:.2f} | {t['auto'] * 1e6:.0f} | "
+                    f"{t['auto'] / min(t['one'], t['two']):.2f} |"
+                )
+    finally:
+        _backend._threads, _backend.MIN_BYTES_PER_THREAD = threads, limit
+    return lines + [""]
+
+
 def plot(scaling: dict, sizes: list[int], have_torch: bool, path: Path) -> None:
     import matplotlib
 
@@ -260,6 +307,11 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--total", type=float, default=1e7, help="parameters in the step table (default 1e7)")
     ap.add_argument("--leaves", type=int, default=400, help="arrays in the many-array layout (default 400)")
     ap.add_argument("--sizes", default="1e4,1e5,1e6,1e7,1e8", help="parameter counts of the scaling plot")
+    ap.add_argument(
+        "--thread-sizes",
+        default="2.5e5,5e5,1e6,2e6,4e6,1e7",
+        help="parameter counts of the one- vs two-thread table",
+    )
     ap.add_argument("--rules", default="", help="comma-separated labels (default: all)")
     ap.add_argument("--min-time", type=float, default=0.005, help="seconds one sample lasts at least")
     ap.add_argument("--doc", type=Path, default=DOC, help="Markdown file whose optim section is rewritten")
@@ -304,6 +356,8 @@ def main(argv: list[str] | None = None) -> str:
     }
     if len(rules) == len(RULES):
         plot(scaling, sizes, torch is not None, args.plot)
+    thread_sizes = [int(float(s)) for s in args.thread_sizes.split(",") if s]
+    threads = thread_table(thread_sizes, args.rounds, args.min_time, rng) if thread_sizes else []
 
     from descend.optim import _backend
 
@@ -380,6 +434,20 @@ def main(argv: list[str] | None = None) -> str:
             kind = f"{per_size[sizes[-1]]['torch_kind']} | " if peer != "optax" else ""
             lines.append(f"| {label} | {kind}" + " | ".join(f"{c:.2f}" for c in cells) + " |")
         lines.append("")
+    if threads:
+        lines += [
+            "### One thread or two (the threads table)",
+            "",
+            "The default step of one float32 array on one thread and on two, alternating; *MB"
+            " moved*: what the step reads and writes, the NaN search included. descend wakes a"
+            f" second thread only for steps that move at least {_backend.MIN_BYTES_PER_THREAD >> 20}"
+            " MiB (`descend.optim._backend.MIN_BYTES_PER_THREAD`): on this VM a sleeping thread"
+            " starts 50–400 µs after it is woken, and two threads have beaten one from 16–32 MB"
+            " moved, varying from run to run. *choice / faster*: descend's choice over the faster"
+            " of one and two threads in this run.",
+            "",
+            *threads,
+        ]
     if torch is not None:
         missed = []
         for layout, results in tables.items():

@@ -4,6 +4,7 @@ no allocations per step; non-finite gradients; the fallback when numba is missin
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import subprocess
 import sys
@@ -67,6 +68,7 @@ def four_threads(monkeypatch):
     """Spread even small steps over more threads than this machine may have, so that pieces
     cut leaves and cross from one leaf to the next."""
     monkeypatch.setattr(_backend, "MIN_PER_THREAD", 1000)
+    monkeypatch.setattr(_backend, "MIN_BYTES_PER_THREAD", 1)
     monkeypatch.setattr(_backend, "_plans", {})
     before = _backend._threads
     ds.optim.set_backend(threads=4)
@@ -275,6 +277,31 @@ def test_set_backend_selects_the_path():
         ds.optim.set_backend(threads=0)
 
 
+def test_a_second_thread_is_woken_only_for_steps_that_move_enough_memory(monkeypatch):
+    """Waking a thread costs as much as one thread moving ~16 MB (MIN_BYTES_PER_THREAD), so
+    a step is spread over threads by the bytes it reads and writes, not by its length."""
+    monkeypatch.setattr(_backend, "_plans", {})
+    before = _backend._threads
+    f32, f64, none = np.empty(8, np.float32), np.empty(8, np.float64), np.empty(0, np.float32)
+    assert _backend._traffic((f32, f32, none), None) == 3 * 4  # SGD: p read+written, g read
+    assert _backend._traffic((f32, f32, none), 1) == 4 * 4  # ... and g searched first
+    assert _backend._traffic((f64, f64, f64, f64, none[:0].astype(np.float64)), None) == 7 * 8  # Adam
+    limit = _backend.MIN_BYTES_PER_THREAD
+    try:
+        ds.optim.set_backend(threads=2)
+        small = _backend._plan((limit // 12 - 1024,), 12)
+        assert len(small) == 1
+        big = _backend._plan((limit // 12 + 1024,), 12)
+        assert len(big) == 4  # two groups per thread
+        pieces = [piece for group in big for piece in group]
+        assert pieces[0][1] == 0 and pieces[-1][2] == limit // 12 + 1024
+        assert all(a[2] == b[1] for a, b in itertools.pairwise(pieces))  # contiguous, in order
+        ds.optim.set_backend(threads=1)
+        assert len(_backend._plan((limit,), 12)) == 1
+    finally:
+        ds.optim.set_backend(threads=before)
+
+
 TESTS = str(Path(__file__).parent)
 
 
@@ -395,6 +422,7 @@ def test_many_leaves_of_both_dtypes_through_address_tables(info, threads, monkey
     float32 and float64 leaves mixed in one step, leaves cut across groups, a strided
     gradient, and a NaN refused from any leaf, all as the NumPy reference does."""
     monkeypatch.setattr(_backend, "MIN_PER_THREAD", 700)
+    monkeypatch.setattr(_backend, "MIN_BYTES_PER_THREAD", 1)
     monkeypatch.setattr(_backend, "_plans", {})
     before = _backend._threads
     ds.optim.set_backend(threads=threads)

@@ -10,8 +10,8 @@ once per process instead).
 A step's work is spread over threads: long arrays are cut into contiguous pieces and short
 ones grouped, two groups of about equal length per thread; the calling thread and up to
 ``threads - 1`` helpers take groups as they come free and run the compiled kernel on them
-with the GIL released. Steps smaller than :data:`MIN_PER_THREAD` elements per extra thread
-stay on the calling thread.
+with the GIL released. A step uses one more thread per :data:`MIN_BYTES_PER_THREAD` bytes it
+reads and writes; smaller steps stay on the calling thread.
 """
 
 from __future__ import annotations
@@ -33,12 +33,17 @@ from . import _blocks
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["BACKENDS", "MIN_FUSED", "MIN_PER_THREAD", "get_backend", "set_backend"]
+__all__ = ["BACKENDS", "MIN_BYTES_PER_THREAD", "MIN_FUSED", "MIN_PER_THREAD", "get_backend", "set_backend"]
 
 #: accepted by :func:`set_backend` (and the ``DESCEND_BACKEND`` environment variable).
 BACKENDS = ("auto", "numba", "numpy")
-#: a step uses one more thread per this many elements (up to the thread count): handing work
-#: to a thread costs about as much as updating a few times 10^4 elements.
+#: a step uses one more thread (up to the thread count) per this many bytes of memory it reads
+#: and writes (every array of the update, and the gradient once more for the NaN search).
+#: Handing work to a sleeping thread and waiting for it costs 50-400 us on the 2-core VM the
+#: benchmarks run on, and two threads beat one from 16-32 MB moved (from run to run):
+#: ``python -m benchmarks optim`` measures the step on one and on two threads by size.
+MIN_BYTES_PER_THREAD = 24 << 20
+#: no group of a multi-threaded step is shorter than this many elements.
 MIN_PER_THREAD = 1 << 16
 #: with ``fused=None``, steps with fewer parameters than this take the NumPy path: for a
 #: model this small the kernel calls cost more than NumPy's few operations.
@@ -175,17 +180,19 @@ def build(factory: Callable[..., Any], flags: tuple[bool, ...] = ()) -> Any:
     return jitted
 
 
-def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
+def _plan(sizes: tuple[int, ...], width: int = 1) -> list[list[tuple[int, int, int]]]:
     """The step cut into groups of pieces ``(job, lo, hi)`` of about equal length: two groups
-    per thread (so a thread that gets the CPU late finds less left to do, while few hand-offs
-    of the GIL between threads), none shorter than :data:`MIN_PER_THREAD` elements; one group
-    when threads are not worth waking."""
-    key = (sizes, _threads)
+    per thread used (so a thread that gets the CPU late finds less left to do, while few
+    hand-offs of the GIL between threads), none shorter than :data:`MIN_PER_THREAD` elements;
+    one group when a second thread is not worth waking. ``width``: bytes read and written per
+    element, which with :data:`MIN_BYTES_PER_THREAD` sets how many threads are."""
+    key = (sizes, width, _threads, MIN_BYTES_PER_THREAD)
     plan = _plans.get(key)
     if plan is not None:
         return plan
     total = sum(sizes)
-    n_groups = 1 if _threads == 1 else max(1, min(2 * _threads, total // MIN_PER_THREAD))
+    threads = min(_threads, 1 + total * width // max(1, MIN_BYTES_PER_THREAD))
+    n_groups = 1 if threads == 1 else max(1, min(2 * threads, total // MIN_PER_THREAD))
     target = -(-total // n_groups)
     target = -(-target // 1024) * 1024  # piece boundaries on whole cache lines
     plan, group, fill = [], [], 0
@@ -206,6 +213,14 @@ def _plan(sizes: tuple[int, ...]) -> list[list[tuple[int, int, int]]]:
         _plans.clear()
     _plans[key] = plan
     return plan
+
+
+def _traffic(arrays: Sequence[np.ndarray], check: int | None) -> int:
+    """Bytes a kernel on ``arrays`` = ``(p, g, *buffers)`` reads and writes per element: the
+    gradient is read, the parameter and each buffer (absent ones are empty) read and written;
+    with ``check``, the gradient is read once more by the NaN search."""
+    present = sum(1 for a in arrays if a.size)
+    return arrays[0].itemsize * (2 * present - 1 + (check is not None))
 
 
 def _parallel_for(
@@ -370,7 +385,7 @@ def run(
     :data:`MANY_ARRAYS` jobs runs as one compiled call per group of pieces (see
     :func:`_run_tables`) instead of one call per piece.
     """
-    plan = _plan(sizes)
+    plan = _plan(sizes, _traffic(jobs[0][0], check) if jobs else 1)
     if tables is not None and len(jobs) >= MANY_ARRAYS and len(jobs[0][0]) in _DRIVERS:
         return _run_tables(factory, flags, jobs, plan, tables, check)
     kernel = build(factory, flags)
