@@ -107,8 +107,84 @@ def optax_step(optax, jax, label: str, start: list[np.ndarray], grads: list[np.n
     return step
 
 
-def measure(cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time, optax=None, label="") -> dict:
-    """Per-step seconds (samples) of each contender on float32 arrays of ``sizes``."""
+# -- the floor: the least any exact step of the rule can cost on this machine --------------------
+# A kernel that reads and writes exactly the arrays a rule's step does, with one add per array
+# in place of the rule's arithmetic, run through descend's own threads and address tables:
+# no exact step of the rule moves fewer bytes, so none on this machine can be faster. The flags
+# say which of the rule's buffers are present (absent ones are empty, as in the rule's step).
+def floor3(u1):
+    def kernel(p, g, b1, c):
+        for i in range(p.size):
+            x = g[i]
+            if u1:
+                x = b1[i] + x
+                b1[i] = x
+            p[i] = p[i] - c[0] * x
+
+    return kernel
+
+
+def floor4(u1, u2):
+    def kernel(p, g, b1, b2, c):
+        for i in range(p.size):
+            x = g[i]
+            if u1:
+                x = b1[i] + x
+                b1[i] = x
+            if u2:
+                x = b2[i] + x
+                b2[i] = x
+            p[i] = p[i] - c[0] * x
+
+    return kernel
+
+
+def floor5(u1, u2, u3):
+    def kernel(p, g, b1, b2, b3, c):
+        for i in range(p.size):
+            x = g[i]
+            if u1:
+                x = b1[i] + x
+                b1[i] = x
+            if u2:
+                x = b2[i] + x
+                b2[i] = x
+            if u3:
+                x = b3[i] + x
+                b3[i] = x
+            p[i] = p[i] - c[0] * x
+
+    return kernel
+
+
+FLOORS = {1: floor3, 2: floor4, 3: floor5}
+
+
+def floor_step(opt, start: list[np.ndarray], grads: list[np.ndarray], check: bool):
+    """The floor of ``opt``'s step on copies of ``start`` and its own state (see floor3)."""
+    from descend.optim import _backend
+
+    params = [p.copy() for p in start]
+    state = opt.init(params)
+    names = opt._kernel_buffers
+    flags = tuple(name in state.buffers for name in names)
+    empty = np.empty(0, np.float32)
+    buffers = [state.buffers[name] if name in state.buffers else None for name in names]
+    extra = ((np.float32(1e-12),),)  # a step too small to move float32 parameters far
+    jobs = [
+        ((p.reshape(-1), g.reshape(-1), *(empty if b is None else b[i].reshape(-1) for b in buffers)), extra)
+        for i, (p, g) in enumerate(zip(params, grads, strict=True))
+    ]
+    sizes, tables = tuple(p.size for p in params), {}
+    factory = FLOORS[len(names)]
+    return lambda: _backend.run(factory, flags, jobs, sizes, check=1 if check else None, tables=tables)
+
+
+def measure(
+    cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time, optax=None, label="", floor=False
+) -> dict:
+    """Per-step seconds (samples) of each contender on float32 arrays of ``sizes`` (with
+    ``floor``, also the floor of the rule's step: see floor3)."""
     grads = [rng.standard_normal(n, dtype=np.float32) for n in sizes]
     start = [rng.standard_normal(n, dtype=np.float32) for n in sizes]
     contenders = {}
@@ -145,6 +221,9 @@ def measure(cls, torch_name, torch_kwargs, sizes, rounds, torch, rng, min_time, 
         contenders["torch_checked"] = checked
     if optax is not None:
         contenders["optax"] = optax_step(optax[0], optax[1], label, start, grads)
+    if floor:
+        contenders["floor"] = floor_step(cls(lr=LR), start, grads, check=False)
+        contenders["floor_checked"] = floor_step(cls(lr=LR), start, grads, check=True)
     samples = alternate(contenders, rounds, min_time)
     contenders.clear()  # frees this case's arrays before the next case allocates its own
     return {
@@ -178,13 +257,14 @@ def step_table(results: dict, have_torch: bool, have_optax: bool) -> list[str]:
     if have_optax:
         head += " optax (ms) |"
         rule += "---:|"
-    head += " noise |"
-    rule += "---:|"
+    head += " floor, propagate (ms) | floor, checked (ms) | noise |"
+    rule += "---:|---:|---:|"
     times = [head, rule]
     ratios = [
         "| rule | torch peer | target | **propagate / torch** | **fused / (torch + check)** | "
-        "fused / torch | met |" + (" fused / optax |" if have_optax else ""),
-        "|---|---|---:|---:|---:|---:|:-:|" + ("---:|" if have_optax else ""),
+        "fused / torch | met | floor / torch | floor checked / (torch + check) |"
+        + (" fused / optax |" if have_optax else ""),
+        "|---|---|---:|---:|---:|---:|:-:|---:|---:|" + ("---:|" if have_optax else ""),
     ]
     for label, r in results.items():
         s = r["samples"]
@@ -196,15 +276,17 @@ def step_table(results: dict, have_torch: bool, have_optax: bool) -> list[str]:
             row += f" {kind} | {ms(t)} | {ms(tc)} |"
             target = TARGET[kind]
             met = "/".join("yes" if a <= target else "no" for a in (loose / t, f / tc))
+            fl, flc = median(s["floor"]), median(s["floor_checked"])
             line = (
                 f"| {label} | {kind} | ≤ {target} | **{loose / t:.2f}** | **{f / tc:.2f}** | "
-                f"{f / t:.2f} | {met} |"
+                f"{f / t:.2f} | {met} | {fl / t:.2f} | {flc / tc:.2f} |"
             )
             if have_optax:
                 line += f" {f / median(s['optax']):.2f} |"
             ratios.append(line)
         if have_optax:
             row += f" {ms(median(s['optax']))} |"
+        row += f" {ms(median(s['floor']))} | {ms(median(s['floor_checked']))} |"
         noise = max(spread(v) for v in s.values())
         row += f" ±{noise:.0%} |"
         times.append(row)
@@ -340,7 +422,7 @@ def main(argv: list[str] | None = None) -> str:
     ):
         tables[layout] = {
             label: measure(
-                cls, tname, tkw, layout_sizes, args.rounds, torch, rng, args.min_time, optax, label
+                cls, tname, tkw, layout_sizes, args.rounds, torch, rng, args.min_time, optax, label, True
             )
             for label, cls, tname, tkw in rules
         }
@@ -449,7 +531,7 @@ def main(argv: list[str] | None = None) -> str:
             *threads,
         ]
     if torch is not None:
-        missed = []
+        missed, beyond = [], []
         for layout, results in tables.items():
             for label, r in results.items():
                 target = TARGET[r["torch_kind"]]
@@ -459,6 +541,9 @@ def main(argv: list[str] | None = None) -> str:
                         f"{label} ({layout}: propagate {loose:.2f} × {r['torch_kind']}, "
                         f"fused {checked:.2f} × {r['torch_kind']} + check)"
                     )
+                floors = (ratio(r, "floor"), ratio(r, "floor_checked", "torch_checked"))
+                if max(floors) > target:
+                    beyond.append(f"{label} ({layout}: {floors[0]:.2f}, checked {floors[1]:.2f})")
         rates = [
             r["arrays"] * 4 * r["n"] / median(r["samples"]["propagate"]) / 1e9
             for results in tables.values()
@@ -466,6 +551,14 @@ def main(argv: list[str] | None = None) -> str:
         ]
         lines += [
             "Targets missed in this run: " + ("; ".join(missed) or "none") + ".",
+            "",
+            "The *floor* columns time a kernel that reads and writes exactly the arrays of the"
+            " rule's step, with one add per array in place of the rule's arithmetic, on descend's"
+            " threads and address tables (`floor3`..`floor5` in benchmarks/bench_optim.py): no exact"
+            " step of the rule moves fewer bytes, so none can be much faster on this machine. Targets"
+            " the floor itself misses in this run (floor / torch, floor checked / (torch + check)): "
+            + ("; ".join(beyond) or "none")
+            + ".",
             "",
             "Why the times are what they are: a step at 10^7 parameters is bound by memory traffic."
             f" descend's propagate step moves {min(rates):.0f}–{max(rates):.0f} GB/s on every rule"
