@@ -567,8 +567,9 @@ def main(argv: list[str] | None = None) -> str:
             " (one array against SGD's three, Adam's seven), which is why the default step costs most"
             " over torch's unchecked step for the rules with the least state, and why the like-for-like"
             " comparison is with torch's own check. The ≤ 0.2 × foreach targets ask for 5× torch's"
-            " foreach step, which for RMSprop, Nadam, Adamax and AdaDelta comes within the noise of"
-            " what that traffic allows. Both libraries spread a step over the machine's CPUs, so rows"
+            " foreach step; for RMSprop, Nadam, Adamax and AdaDelta that is about what the traffic"
+            " allows, and where the floor / torch columns are above 0.2 no exact step on this machine"
+            " meets it. Both libraries spread a step over the machine's CPUs, so rows"
             " measured while other processes held the CPUs (see the load average above and the"
             " *noise* column) move by tens of percent between runs; ratios of the same row are"
             " comparable, a ratio within the noise of the target is a tie.",
