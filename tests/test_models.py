@@ -223,6 +223,26 @@ def test_extreme_logits_give_finite_loss_and_grads(dtype):
                 assert math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_gradient_sigmoid_is_accurate_at_any_logit(dtype):
+    """The log-loss gradient's sigmoid, exp(z - softplus(z)), is within |z| * eps of the
+    exact sigmoid (relatively) wherever it is representable, and exactly 0 or 1 far out."""
+    from descend.models._losses import LOSSES
+
+    bce = LOSSES["binary"]
+    z = np.linspace(-80, 80, 4001, dtype=dtype)[:, None]
+    y = np.zeros_like(z)
+    _, cache = bce.forward(z, y)
+    sig = bce.backward(z, y, cache) * len(z)  # (sigma(z) - 0) / n, times n
+    exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
+    bound = (np.abs(z) + 4) * np.finfo(dtype).eps
+    assert sig.dtype == dtype
+    assert np.all(np.abs(sig - exact) / exact <= bound)
+    far = np.array([[-1e4], [1e4]], dtype=dtype)
+    _, cache = bce.forward(far, np.zeros_like(far))
+    np.testing.assert_array_equal(bce.backward(far, np.zeros_like(far), cache) * 2, [[0.0], [1.0]])
+
+
 # -- dtypes ------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._activations import sigmoid, sigmoid_from_exp
+from ._activations import sigmoid
 
 __all__ = ["LOSSES", "BinaryCrossEntropy", "SoftmaxCrossEntropy", "SquaredError", "softmax"]
 
@@ -62,19 +62,23 @@ class BinaryCrossEntropy:
     task = "binary"
 
     def forward(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, Any]:
-        # logaddexp(0, z) = max(z, 0) + log1p(exp(-|z|)) in one stable ufunc; e = exp(-|z|)
-        # is kept for the gradient's sigmoid
-        e = np.abs(z)
-        np.negative(e, out=e)
-        np.exp(e, out=e)
-        per = np.logaddexp(0, z)
-        per -= y * z
+        # softplus = logaddexp(0, z) = max(z, 0) + log1p(exp(-|z|)), one stable ufunc; it is
+        # kept for the gradient's sigmoid
+        softplus = np.logaddexp(0, z)
+        per = y * z
+        np.subtract(softplus, per, out=per)
         if w is None:
-            return float(per.sum()) / per.size, e
-        return float(np.sum(w[:, None] * per) / w.sum()), e
+            return float(per.sum()) / per.size, softplus
+        return float(np.sum(w[:, None] * per) / w.sum()), softplus
 
-    def backward(self, z: np.ndarray, y: np.ndarray, e: Any, w: np.ndarray | None = None) -> np.ndarray:
-        dz = sigmoid_from_exp(z, e)
+    def backward(
+        self, z: np.ndarray, y: np.ndarray, softplus: Any, w: np.ndarray | None = None
+    ) -> np.ndarray:
+        # sigma(z) = exp(z - log(1 + e^z)): two operations, from the forward's softplus; finite
+        # for any finite z, and relatively within |z| * eps of the exact sigmoid (the gradient
+        # hot path of fit, where the five operations of the stable sigmoid cost 8% of a step)
+        dz = np.subtract(z, softplus)
+        np.exp(dz, out=dz)
         dz -= y
         if w is None:
             dz *= 1.0 / len(z)
