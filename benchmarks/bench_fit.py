@@ -542,11 +542,13 @@ def main(argv: list[str]) -> None:
         "(`hand_adam` in this file) does the same mini-batch work in tight NumPy, its loss "
         "included. Per step: the time of 3 epochs minus that of 1, over 2 epochs of steps, so "
         "the setup each pays once cancels. Hand and fit alternate; times are medians of "
-        f"{args.rounds} rounds, the ratio the median of the rounds' ratios. fit updates a model "
+        f"{3 * args.rounds} rounds (three per `--rounds`: a round takes about a second, and this VM's"
+        " timings move ±20% between rounds), the ratio the median of the rounds' ratios, which"
+        " pairs each fit with the hand loop run next to it. fit updates a model "
         "this small through one flat buffer (one pass over W and b together, "
         "`descend/optim/_flat.py`); the hand loop updates W and b one after the other.",
         "",
-        *overhead(args.rounds),
+        *overhead(3 * args.rounds),
         "",
         "### Time to 1.01 × the optimal log-loss",
         "",
