@@ -224,23 +224,34 @@ def test_extreme_logits_give_finite_loss_and_grads(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_binary_gradient_sigmoid_is_accurate_at_any_logit(dtype):
-    """The log-loss gradient's sigmoid, exp(z - softplus(z)), is within |z| * eps of the
-    exact sigmoid (relatively) wherever it is representable, and exactly 0 or 1 far out."""
+@pytest.mark.parametrize("label", [0, 1])
+def test_binary_loss_and_gradient_are_relatively_accurate_at_any_logit(dtype, label):
+    """Each sample's log-loss and its gradient sigma(z) - y are within |z| eps (relatively) of
+    the exact values for either label, also where the sample is confidently right and both are
+    tiny (e^-80), and exact far out."""
     from descend.models._losses import LOSSES
 
     bce = LOSSES["binary"]
     z = np.linspace(-80, 80, 4001, dtype=dtype)[:, None]
-    y = np.zeros_like(z)
-    _, cache = bce.forward(z, y)
-    sig = bce.backward(z, y, cache) * len(z)  # (sigma(z) - 0) / n, times n
-    exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
+    y = np.full_like(z, label)
+    n = len(z)
+    loss, cache = bce.forward(z, y)
+    grad = bce.backward(z, y, cache) * n
+    zl = z.astype(np.longdouble)
+    sign = 1 - 2 * label  # sigma(z) - y = sign * sigma(sign z), without cancellation
+    exact_grad = sign / (1 + np.exp(-sign * zl))
+    exact_per = np.log1p(np.exp(zl)) - label * zl if label == 0 else np.log1p(np.exp(-zl))
     bound = (np.abs(z) + 4) * np.finfo(dtype).eps
-    assert sig.dtype == dtype
-    assert np.all(np.abs(sig - exact) / exact <= bound)
+    assert grad.dtype == dtype
+    assert np.all(np.abs(grad - exact_grad) <= bound * np.abs(exact_grad))
+    assert loss == pytest.approx(float(np.mean(exact_per)), rel=8 * float(np.finfo(dtype).eps))
+    per = cache[2]  # the per-sample losses the mean is taken over
+    assert np.all(np.abs(per - exact_per) <= bound * exact_per)
     far = np.array([[-1e4], [1e4]], dtype=dtype)
-    _, cache = bce.forward(far, np.zeros_like(far))
-    np.testing.assert_array_equal(bce.backward(far, np.zeros_like(far), cache) * 2, [[0.0], [1.0]])
+    yf = np.full_like(far, label)
+    loss, cache = bce.forward(far, yf)
+    np.testing.assert_array_equal(bce.backward(far, yf, cache) * 2, [[0.0 - label], [1.0 - label]])
+    assert loss == 5e3  # one sample right by 1e4 (loss 0), one wrong by 1e4
 
 
 # -- dtypes ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def sigmoid_from_exp(z: np.ndarray, e: np.ndarray) -> np.ndarray:
-    r"""Sigmoid of ``z`` given ``e = exp(-|z|)`` (shared with the binary cross-entropy)."""
+    r"""Sigmoid of ``z`` given ``e = exp(-|z|)``."""
     r = 1 / (1 + e)  # sigma(|z|); for z < 0, sigma(z) = e * sigma(|z|)
     return np.where(z >= 0, r, e * r)
 
