@@ -294,8 +294,9 @@ def step_table(results: dict, have_torch: bool, have_optax: bool) -> list[str]:
 
 
 def thread_table(sizes: list[int], rounds: int, min_time: float, rng: np.random.Generator) -> list[str]:
-    """The default (checked) step on one thread, on two threads however small, and as
-    descend chooses (a second thread per ``MIN_BYTES_PER_THREAD`` bytes moved), by size."""
+    """The default (checked) step on one thread, on two threads (from 2 * ``MIN_PER_THREAD``
+    elements, the least a two-thread plan takes), and as descend chooses (a second thread per
+    ``MIN_BYTES_PER_THREAD`` bytes moved), by size."""
     from descend.optim import _backend
 
     threads, limit = _backend._threads, _backend.MIN_BYTES_PER_THREAD
@@ -310,7 +311,7 @@ def thread_table(sizes: list[int], rounds: int, min_time: float, rng: np.random.
 
     modes = {"one": setting(1, limit), "two": setting(2, 0), "auto": setting(threads, limit)}
     lines = [
-        "| rule | parameters | MB moved | one thread (µs) | two threads (µs) | two / one | "
+        "| rule | parameters | MiB moved | one thread (µs) | two threads (µs) | two / one | "
         "descend's choice (µs) | choice / faster |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -329,7 +330,7 @@ def thread_table(sizes: list[int], rounds: int, min_time: float, rng: np.random.
 
                     contenders[mode] = step
                 t = {mode: median(v) for mode, v in alternate(contenders, rounds, min_time).items()}
-                moved = n * 4 * (3 + 2 * len(state.buffers) + 1) / 1e6
+                moved = n * 4 * (3 + 2 * len(state.buffers) + 1) / 2**20
                 lines.append(
                     f"| {label} | {n:.2g} | {moved:.0f} | {t['one'] * 1e6:.0f} | {t['two'] * 1e6:.0f} | "
                     f"{t['two'] / t['one']:.2f} | {t['auto'] * 1e6:.0f} | "
@@ -520,11 +521,11 @@ def main(argv: list[str] | None = None) -> str:
         lines += [
             "### One thread or two (the threads table)",
             "",
-            "The default step of one float32 array on one thread and on two, alternating; *MB"
+            "The default step of one float32 array on one thread and on two, alternating; *MiB"
             " moved*: what the step reads and writes, the NaN search included. descend wakes a"
             f" second thread only for steps that move at least {_backend.MIN_BYTES_PER_THREAD >> 20}"
             " MiB (`descend.optim._backend.MIN_BYTES_PER_THREAD`): on this VM a sleeping thread"
-            " starts 50–400 µs after it is woken, and two threads have beaten one from 16–32 MB"
+            " starts 50–400 µs after it is woken, and two threads have beaten one from 16–32 MiB"
             " moved, varying from run to run. *choice / faster*: descend's choice over the faster"
             " of one and two threads in this run.",
             "",

@@ -278,28 +278,45 @@ def test_set_backend_selects_the_path():
 
 
 def test_a_second_thread_is_woken_only_for_steps_that_move_enough_memory(monkeypatch):
-    """Waking a thread costs as much as one thread moving ~16 MB (MIN_BYTES_PER_THREAD), so
+    """Waking a thread costs as much as one thread moving ~24 MB (MIN_BYTES_PER_THREAD), so
     a step is spread over threads by the bytes it reads and writes, not by its length."""
     monkeypatch.setattr(_backend, "_plans", {})
     before = _backend._threads
-    f32, f64, none = np.empty(8, np.float32), np.empty(8, np.float64), np.empty(0, np.float32)
-    assert _backend._traffic((f32, f32, none), None) == 3 * 4  # SGD: p read+written, g read
-    assert _backend._traffic((f32, f32, none), 1) == 4 * 4  # ... and g searched first
-    assert _backend._traffic((f64, f64, f64, f64, none[:0].astype(np.float64)), None) == 7 * 8  # Adam
+    f32, none = np.empty(8, np.float32), np.empty(0, np.float32)
+    assert _backend.moved_bytes((f32, none)) == 3 * 32  # SGD: p read and written, g read
+    assert _backend.moved_bytes((f32, f32, f32, none)) == 7 * 32  # Adam: and m, v
     limit = _backend.MIN_BYTES_PER_THREAD
     try:
         ds.optim.set_backend(threads=2)
-        small = _backend._plan((limit // 12 - 1024,), 12)
-        assert len(small) == 1
-        big = _backend._plan((limit // 12 + 1024,), 12)
+        assert len(_backend._plan((limit // 12 - 1024,), limit - 1)) == 1
+        big = _backend._plan((limit // 12 + 1024,), limit)
         assert len(big) == 4  # two groups per thread
         pieces = [piece for group in big for piece in group]
         assert pieces[0][1] == 0 and pieces[-1][2] == limit // 12 + 1024
         assert all(a[2] == b[1] for a, b in itertools.pairwise(pieces))  # contiguous, in order
         ds.optim.set_backend(threads=1)
-        assert len(_backend._plan((limit,), 12)) == 1
+        assert len(_backend._plan((limit,), 10 * limit)) == 1
     finally:
         ds.optim.set_backend(threads=before)
+
+
+def test_each_step_is_planned_by_what_it_moves(monkeypatch):
+    """Every leaf counts, whatever its dtype, size or place; a checked step counts the gradient
+    once more, and a checked then an unchecked step on one state each get their own plan (and
+    address tables), as fit takes them."""
+    seen = []
+    plan = _backend._plan
+    monkeypatch.setattr(_backend, "_plan", lambda sizes, moved: seen.append(moved) or plan(sizes, moved))
+    leaves = [np.zeros(0, np.float32), np.zeros(10, np.float32), *[np.zeros(3000) for _ in range(5)]]
+    opt = ds.Adam(fused=True)
+    state = opt.init(leaves)
+    grads = [np.ones_like(p) for p in leaves]
+    opt.step(leaves, grads, state)
+    opt._apply(leaves, grads, state, check_finite=False)
+    unchecked = 7 * (10 * 4 + 5 * 3000 * 8)  # p, m and v read and written, g read
+    assert seen == [unchecked + (10 * 4 + 5 * 3000 * 8), unchecked]
+    layout = next(iter(state._layouts.values()))
+    assert {key[1] for key in layout.tables} == {True, False}  # a table set for each plan
 
 
 TESTS = str(Path(__file__).parent)
@@ -378,7 +395,7 @@ def test_a_forked_child_steps_with_threads_of_its_own():
     code = """
         import os, numpy as np, descend as ds
         ds.optim.set_backend(threads=2)
-        p = np.linspace(-1, 1, 400_000)  # large enough to use both threads
+        p = np.linspace(-1, 1, 1_000_000)  # 64 MB moved: both threads
         opt = ds.Adam(lr=0.1)
         st = opt.init(p)
         opt.step(p, np.cos(p), st)  # the parent's pool is running

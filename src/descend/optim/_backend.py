@@ -59,7 +59,7 @@ _numba: Any = None  # the numba module once imported; False when it cannot be im
 _import_error: BaseException | None = None
 _builds: dict[tuple[Callable[..., Any], tuple[bool, ...]], Any] = {}
 _helpers: dict[str, Any] = {}
-_plans: dict[tuple[tuple[int, ...], int], list[list[tuple[int, int, int]]]] = {}
+_plans: dict[tuple[Any, ...], list[list[tuple[int, int, int]]]] = {}  # see _plan
 _pool: ThreadPoolExecutor | None = None
 _pool_key: tuple[int, int] = (0, 0)  # (pid, threads) the pool was made for; a fork needs a new one
 
@@ -180,18 +180,18 @@ def build(factory: Callable[..., Any], flags: tuple[bool, ...] = ()) -> Any:
     return jitted
 
 
-def _plan(sizes: tuple[int, ...], width: int = 1) -> list[list[tuple[int, int, int]]]:
+def _plan(sizes: tuple[int, ...], moved: int) -> list[list[tuple[int, int, int]]]:
     """The step cut into groups of pieces ``(job, lo, hi)`` of about equal length: two groups
     per thread used (so a thread that gets the CPU late finds less left to do, while few
     hand-offs of the GIL between threads), none shorter than :data:`MIN_PER_THREAD` elements;
-    one group when a second thread is not worth waking. ``width``: bytes read and written per
-    element, which with :data:`MIN_BYTES_PER_THREAD` sets how many threads are."""
-    key = (sizes, width, _threads, MIN_BYTES_PER_THREAD)
+    one group when a second thread is not worth waking. ``moved``: the bytes the whole step
+    reads and writes, which with :data:`MIN_BYTES_PER_THREAD` sets how many threads are used."""
+    key = (sizes, moved, _threads, MIN_BYTES_PER_THREAD, MIN_PER_THREAD)
     plan = _plans.get(key)
     if plan is not None:
         return plan
     total = sum(sizes)
-    threads = min(_threads, 1 + total * width // max(1, MIN_BYTES_PER_THREAD))
+    threads = min(_threads, 1 + moved // max(1, MIN_BYTES_PER_THREAD))
     n_groups = 1 if threads == 1 else max(1, min(2 * threads, total // MIN_PER_THREAD))
     target = -(-total // n_groups)
     target = -(-target // 1024) * 1024  # piece boundaries on whole cache lines
@@ -215,12 +215,11 @@ def _plan(sizes: tuple[int, ...], width: int = 1) -> list[list[tuple[int, int, i
     return plan
 
 
-def _traffic(arrays: Sequence[np.ndarray], check: int | None) -> int:
-    """Bytes a kernel on ``arrays`` = ``(p, g, *buffers)`` reads and writes per element: the
-    gradient is read, the parameter and each buffer (absent ones are empty) read and written;
-    with ``check``, the gradient is read once more by the NaN search."""
-    present = sum(1 for a in arrays if a.size)
-    return arrays[0].itemsize * (2 * present - 1 + (check is not None))
+def moved_bytes(arrays: Sequence[np.ndarray]) -> int:
+    """Bytes one kernel call on ``arrays`` = ``(p, *buffers)`` (absent buffers empty) and a
+    gradient like ``p`` reads and writes: ``p`` and each buffer read and written, the gradient
+    read (the NaN search reads it once more: ``p.nbytes`` on top)."""
+    return arrays[0].nbytes * (2 * sum(1 for a in arrays if a.size) + 1)
 
 
 def _parallel_for(
@@ -288,12 +287,13 @@ def _parallel_for(
 
 def _workers() -> ThreadPoolExecutor:
     """The pool of helper threads (``threads - 1`` at most, started as needed); a new one after
-    a fork or a change of ``threads``."""
+    a fork or when ``threads`` grows past the pool's size (a smaller count reuses it: a step
+    submits only as many tasks as it has helpers)."""
     from concurrent.futures import ThreadPoolExecutor
 
     global _pool, _pool_key
     key = (os.getpid(), _threads)
-    if _pool is None or _pool_key != key:
+    if _pool is None or _pool_key[0] != key[0] or _pool_key[1] < key[1]:
         if _pool is not None and _pool_key[0] == key[0]:
             _pool.shutdown(wait=False)
         _pool = ThreadPoolExecutor(max_workers=max(1, _threads - 1), thread_name_prefix="descend-kernel")
@@ -314,9 +314,11 @@ class Layout:
     __slots__ = (
         "buffer_lists",
         "fast",
+        "grad_bytes",
         "has32",
         "has64",
         "leaves",
+        "moved",
         "single",
         "sizes",
         "slow",
@@ -351,6 +353,9 @@ class Layout:
         self.single = [v[0].dtype == np.float32 for v in self.views]
         self.has32, self.has64 = any(self.single), not all(self.single)
         self.total = sum(self.sizes)
+        #: bytes an unchecked step reads and writes, and the gradient's (read again by a check)
+        self.moved = sum(moved_bytes(v) for v in self.views)
+        self.grad_bytes = sum(v[0].nbytes for v in self.views)
         self.tables: dict[Any, Any] = {}  # address tables of many-array steps (see run)
 
     def matches(
@@ -371,6 +376,7 @@ def run(
     *,
     check: int | None = None,
     tables: dict[Any, Any] | None = None,
+    moved: int | None = None,
 ) -> int:
     """Run kernel ``factory(*flags)`` as ``kernel(*arrays, *extra)`` for every job
     ``(arrays, extra)``, over threads.
@@ -384,8 +390,14 @@ def run(
     gradient) is the same from call to call (a :class:`Layout`'s). With it, a step of at least
     :data:`MANY_ARRAYS` jobs runs as one compiled call per group of pieces (see
     :func:`_run_tables`) instead of one call per piece.
+
+    ``moved``: the bytes the step reads and writes, the check included (which sets how many
+    threads it uses); counted here from the jobs when not given (see :func:`moved_bytes`).
     """
-    plan = _plan(sizes, _traffic(jobs[0][0], check) if jobs else 1)
+    if moved is None:
+        searched = sum(a[check].nbytes for a, _ in jobs) if check is not None else 0
+        moved = searched + sum(moved_bytes((a[0], *a[2:])) for a, _ in jobs)
+    plan = _plan(sizes, moved)
     if tables is not None and len(jobs) >= MANY_ARRAYS and len(jobs[0][0]) in _DRIVERS:
         return _run_tables(factory, flags, jobs, plan, tables, check)
     kernel = build(factory, flags)
@@ -437,10 +449,10 @@ def _run_tables(
     """
     n_arrays = len(jobs[0][0])
     driver = build_driver(factory, flags, n_arrays)
-    key = (_threads, n_arrays)
+    key = (n_arrays, check is not None)  # a checked and an unchecked step may differ in plan
     template = tables.get(key)
-    if template is None or template[0] != len(jobs):
-        template = tables[key] = (len(jobs), _address_tables(jobs, plan))
+    if template is None or template[0] is not plan:
+        template = tables[key] = (plan, _address_tables(jobs, plan))
     # the gradients are the only arrays that change between calls: their addresses, per job
     grads = [np.ascontiguousarray(arrays[1]) for arrays, _ in jobs]
     address = _helpers["address"]

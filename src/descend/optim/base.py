@@ -414,7 +414,13 @@ class Optimizer:
             for i, views, is32 in zip(layout.fast, layout.views, layout.single, strict=True)
         ]
         bad = _backend.run(
-            kernel, tuple(flags), jobs, layout.sizes, check=1 if check else None, tables=layout.tables
+            kernel,
+            tuple(flags),
+            jobs,
+            layout.sizes,
+            check=1 if check else None,
+            tables=layout.tables,
+            moved=layout.moved + (layout.grad_bytes if check else 0),
         )
         return layout.fast[bad] if bad >= 0 else -1
 
