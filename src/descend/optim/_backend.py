@@ -61,7 +61,7 @@ _builds: dict[tuple[Callable[..., Any], tuple[bool, ...]], Any] = {}
 _helpers: dict[str, Any] = {}
 _plans: dict[tuple[Any, ...], list[list[tuple[int, int, int]]]] = {}  # see _plan
 _pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] = (0, 0)  # (pid, threads) the pool was made for; a fork needs a new one
+_pool_key: tuple[int, int] = (0, 0)  # (pid, threads) of the pool: a fork or more threads need a new one
 
 
 def set_backend(name: str | None = None, *, threads: int | None = None) -> None:
@@ -445,7 +445,8 @@ def _run_tables(
     pieces are rows of an address table, ``(address, length)`` of every array of the piece,
     and a compiled driver (:func:`_drive`) views them with ``numba.carray`` and calls the
     kernel on each: one GIL hand-off per group. The tables are built once per layout and
-    thread count; each step only writes the gradients' addresses into them.
+    plan (a checked and an unchecked step keep one set each); each step only writes the
+    gradients' addresses into them.
     """
     n_arrays = len(jobs[0][0])
     driver = build_driver(factory, flags, n_arrays)
