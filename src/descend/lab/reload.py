@@ -26,7 +26,25 @@ __all__ = ["load_run"]
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
-    return yaml.safe_load(path.read_text())
+    try:
+        # safe_load builds plain data only: a tag such as !!python/object is refused, never run
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        message = " ".join(str(exc).split())
+        raise ParameterError(
+            f"report: {str(path)!r} is not plain YAML data ({message})",
+            owner="report",
+            param="runs",
+            value=str(path),
+        ) from None
+    if not isinstance(config, dict):
+        raise ParameterError(
+            f"report: {str(path)!r} holds no mapping of settings",
+            owner="report",
+            param="runs",
+            value=str(path),
+        )
+    return config
 
 
 def _num(value: Any) -> float:
@@ -43,7 +61,9 @@ def load_race(config: dict[str, Any], summary: dict[str, Any], directory: Path) 
     if fconf["name"] in fns.names():
         f = fns.get(fconf["name"], **(fconf.get("params") or {}))
     else:
-        f = resolve_function(fconf["name"], start=start)
+        # data only: an expression is re-read by the arithmetic evaluator, and a module:callable
+        # spec is refused rather than imported (anyone may have written this config.yaml)
+        f = resolve_function(fconf["name"], start=start, allow_import=False)
     rows = {r["optimizer"]: r for r in summary["results"]}
     entries = []
     with np.load(directory / "paths.npz", allow_pickle=False) as z:
