@@ -371,8 +371,8 @@ def test_environment_variable_chooses_the_backend():
 
 def test_kernels_come_from_the_cache_in_a_new_process():
     count = """
-        from descend.optim import _backend
-        builds = [*_backend._builds.values(), *_backend._helpers.values()]
+        from descend.optim import _compile
+        builds = _compile.dispatchers()
         print(sum(sum(b.stats.cache_hits.values()) for b in builds),
               sum(sum(b.stats.cache_misses.values()) for b in builds))
     """
@@ -381,7 +381,7 @@ def test_kernels_come_from_the_cache_in_a_new_process():
     assert hits > 0 and misses == 0
 
 
-def test_unwritable_cache_directories_do_not_break_a_step():
+def test_unwritable_cache_directories_do_not_break_a_step(tmp_path):
     refuse = """
         from numba.core import caching
         def refuse(self):
@@ -389,6 +389,14 @@ def test_unwritable_cache_directories_do_not_break_a_step():
         caching._CacheLocator.ensure_cache_path = refuse  # no locator finds a writable directory
     """
     run_python(refuse, STEP_EVERY_RULE)
+    # no directory of descend's own either (a path under a file: not even root can make it)
+    (tmp_path / "file").write_text("")
+    check = """
+        from descend.optim import _compile
+        assert _compile.cache_dir() is None and _compile.dispatchers()
+    """
+    run_python(STEP_EVERY_RULE, check, DESCEND_CACHE_DIR=str(tmp_path / "file" / "kernels"))
+    run_python(STEP_EVERY_RULE, check, DESCEND_CACHE_DIR="")
 
 
 def test_a_forked_child_steps_with_threads_of_its_own():
@@ -415,10 +423,10 @@ def test_nonfinite_search_kernel_finds_every_kind_anywhere(dtype):
     """The vectorized search (a reassociated sum of x - x) answers exactly: huge finite values
     are not mistaken for overflow, and one NaN or infinity is found wherever it sits."""
     pytest.importorskip("numba")
-    from descend.optim import _backend
+    from descend.optim import _backend, _compile
 
     _backend.require_numba("test")
-    search = _backend.build(_backend._nonfinite_search)
+    search = _compile.search_unit(_backend._nonfinite_search, np.dtype(dtype))["search"]
     big = np.finfo(dtype).max
     for n in (1, 7, 1000, 65_537):
         g = np.full(n, big, dtype=dtype)

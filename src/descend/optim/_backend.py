@@ -1,11 +1,10 @@
 """Which code runs an update: numba-fused kernels (the default where numba imports) or NumPy.
 
 Nothing here imports numba until the first fused step, so ``import descend`` stays cheap.
-Each rule's ``_kernel`` is a plain-Python loop over the elements of one parameter array; this
-module compiles it with numba (``nogil``, no fast-math) the first time it runs, and caches
-the build on disk (``cache=True``: in ``__pycache__`` beside the source, or numba's user cache
-directory when the install is read-only; when neither is writable the kernels are compiled
-once per process instead).
+Each rule's ``_kernel`` is a plain-Python loop over the elements of one parameter array;
+:mod:`descend.optim._compile` compiles it with numba (``nogil``, no fast-math) the first time
+it runs, one generated module per rule setting, dtype and arity, cached on disk under a name
+that is the hash of everything the build depends on.
 
 A step's work is spread over threads: long arrays are cut into contiguous pieces and short
 ones grouped, two groups of about equal length per thread; the calling thread and up to
@@ -21,14 +20,13 @@ import math
 import operator
 import os
 import threading
-import types
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import check_choice, check_int, wrong_type
-from . import _blocks
+from . import _compile
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -57,8 +55,6 @@ if _setting not in BACKENDS:
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _numba: Any = None  # the numba module once imported; False when it cannot be imported
 _import_error: BaseException | None = None
-_builds: dict[tuple[Callable[..., Any], tuple[bool, ...]], Any] = {}
-_helpers: dict[str, Any] = {}
 _plans: dict[tuple[Any, ...], list[list[tuple[int, int, int]]]] = {}  # see _plan
 _pool: ThreadPoolExecutor | None = None
 _pool_key: tuple[int, int] = (0, 0)  # (pid, threads) of the pool: a fork or more threads need a new one
@@ -142,42 +138,25 @@ def _load_numba() -> bool:
 
 
 # -- compiling and running ------------------------------------------------------------------------
-def _jit(fn: Callable[..., Any], fastmath: Any = False) -> Any:
-    options = {"fastmath": fastmath, "error_model": "numpy", "nogil": True}
-    try:
-        return _numba.njit(cache=True, **options)(fn)
-    except RuntimeError:  # numba found no writable cache directory: compile in each process
-        return _numba.njit(cache=False, **options)(fn)
+def _units(
+    factory: Callable[..., Any],
+    flags: tuple[bool, ...],
+    jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]],
+) -> dict[np.dtype, _compile.Unit]:
+    """The compiled unit of kernel ``factory(*flags)`` for each dtype among the jobs (see
+    :mod:`descend.optim._compile`: one generated module per rule setting, dtype and arity)."""
+    units: dict[np.dtype, _compile.Unit] = {}
+    for arrays, extra in jobs:
+        dtype = arrays[0].dtype
+        if dtype not in units:
+            if len(extra) != 1:
+                raise TypeError(f"a kernel takes its arrays then one tuple of coefficients, got {len(extra)}")
+            units[dtype] = _compile.kernel_unit(factory, flags, dtype, len(arrays), len(extra[0]))
+    return units
 
 
-def _helpers_tag() -> str:
-    # Part of each kernel's cache name: numba invalidates a cached kernel when its own file
-    # changes, not when a helper it calls (in _blocks.py) does.
-    import hashlib
-    import marshal
-
-    code = b"".join(marshal.dumps(f.__code__) for f in _blocks.KERNEL_HELPERS.values())
-    return hashlib.sha1(code).hexdigest()[:8]
-
-
-def build(factory: Callable[..., Any], flags: tuple[bool, ...] = ()) -> Any:
-    """The numba build of kernel ``factory(*flags)``, made on first use.
-
-    A rule's ``_kernel`` is a factory: it returns the elementwise loop with its flags (e.g.
-    AMSGrad on or off) closed over, so numba compiles them in as constants and each setting
-    gets its own branch-free, vectorized loop (a flag passed as an argument defeats LLVM's
-    loop unswitching: RMSprop ran 3x slower). Closed-over values are part of numba's cache key.
-    """
-    key = (factory, flags)
-    jitted = _builds.get(key)
-    if jitted is None:
-        for name, f in _blocks.KERNEL_HELPERS.items():
-            if name not in _helpers:
-                _helpers[name] = _jit(f)
-        helpers = {name: _helpers[name] for name in _blocks.KERNEL_HELPERS}
-        fastmath = getattr(factory, "fastmath", False)
-        jitted = _builds[key] = _with_globals(factory(*flags), _helpers_tag(), fastmath, **helpers)
-    return jitted
+def _searches(dtypes: Any) -> dict[np.dtype, _compile.Unit]:
+    return {dtype: _compile.search_unit(_nonfinite_search, dtype) for dtype in dtypes}
 
 
 def _plan(sizes: tuple[int, ...], moved: int) -> list[list[tuple[int, int, int]]]:
@@ -398,10 +377,11 @@ def run(
         searched = sum(a[check].nbytes for a, _ in jobs) if check is not None else 0
         moved = searched + sum(moved_bytes((a[0], *a[2:])) for a, _ in jobs)
     plan = _plan(sizes, moved)
-    if tables is not None and len(jobs) >= MANY_ARRAYS and len(jobs[0][0]) in _DRIVERS:
-        return _run_tables(factory, flags, jobs, plan, tables, check)
-    kernel = build(factory, flags)
-    search_kernel = build(_nonfinite_search) if check is not None else None
+    units = _units(factory, flags, jobs)
+    if tables is not None and len(jobs) >= MANY_ARRAYS:
+        return _run_tables(units, jobs, plan, tables, check)
+    kernels = {dtype: unit["kernel"] for dtype, unit in units.items()}
+    searches = {d: u["search"] for d, u in _searches(units).items()} if check is not None else None
     bad: list[int] = []
 
     def update(pieces: list[tuple[int, int, int]]) -> None:
@@ -409,18 +389,18 @@ def run(
             arrays, extra = jobs[job]
             if lo or hi != sizes[job]:
                 arrays = tuple(a[lo:hi] if a.size else a for a in arrays)
-            kernel(*arrays, *extra)
+            kernels[arrays[0].dtype](*arrays, *extra)
 
     def search(pieces: list[tuple[int, int, int]]) -> bool:
         found = False
         for job, lo, hi in pieces:
             x = jobs[job][0][check]
-            if search_kernel(x if lo == 0 and hi == sizes[job] else x[lo:hi]):
+            if searches[x.dtype](x if lo == 0 and hi == sizes[job] else x[lo:hi]):
                 bad.append(job)
                 found = True
         return not found
 
-    _parallel_for(plan, update, None if search_kernel is None else search)
+    _parallel_for(plan, update, None if searches is None else search)
     return min(bad) if bad else -1
 
 
@@ -430,8 +410,7 @@ MANY_ARRAYS = 4
 
 
 def _run_tables(
-    factory: Callable[..., Any],
-    flags: tuple[bool, ...],
+    units: dict[np.dtype, _compile.Unit],
     jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]],
     plan: list[list[tuple[int, int, int]]],
     tables: dict[Any, Any],
@@ -443,38 +422,39 @@ def _run_tables(
     call per array, two threads stepping 400 arrays spend more time handing the GIL to each
     other than updating (the step ran slower on two threads than on one). Here each group's
     pieces are rows of an address table, ``(address, length)`` of every array of the piece,
-    and a compiled driver (:func:`_drive`) views them with ``numba.carray`` and calls the
-    kernel on each: one GIL hand-off per group. The tables are built once per layout and
-    plan (a checked and an unchecked step keep one set each); each step only writes the
-    gradients' addresses into them.
+    and a compiled driver (``drive`` in the kernel's unit) views them with ``numba.carray``
+    and calls the kernel on each: one GIL hand-off per group. The tables are built once per
+    layout and plan (a checked and an unchecked step keep one set each); each step only
+    writes the gradients' addresses into them.
     """
     n_arrays = len(jobs[0][0])
-    driver = build_driver(factory, flags, n_arrays)
     key = (n_arrays, check is not None)  # a checked and an unchecked step may differ in plan
     template = tables.get(key)
     if template is None or template[0] is not plan:
         template = tables[key] = (plan, _address_tables(jobs, plan))
     # the gradients are the only arrays that change between calls: their addresses, per job
+    searches = _searches(units)
+    address = {dtype: unit["address"] for dtype, unit in searches.items()}
     grads = [np.ascontiguousarray(arrays[1]) for arrays, _ in jobs]
-    address = _helpers["address"]
-    base = np.fromiter((address(g) for g in grads), dtype=np.intp, count=len(grads))
+    base = np.fromiter((address[g.dtype](g) for g in grads), dtype=np.intp, count=len(grads))
     _, groups = template
     for group in groups:
-        for table, job_of_row, offset, _single in group:
+        for table, job_of_row, offset, _dtype in group:
             table[:, 1] = base[job_of_row] + offset
-    like = {True: np.empty(0, np.float32), False: np.empty(0, np.float64)}
-    search = build_search_driver() if check is not None else None
+    like = {dtype: np.empty(0, dtype) for dtype in units}
+    drive = {dtype: unit["drive"] for dtype, unit in units.items()}
+    search = {d: u["search_rows"] for d, u in searches.items()} if check is not None else None
     bad: list[int] = []
 
     def update(k: int) -> None:
-        for table, job_of_row, _offset, single in groups[k]:
+        for table, job_of_row, _offset, dtype in groups[k]:
             coefficients = jobs[job_of_row[0]][1][0]  # one dtype per table: its jobs share them
-            driver(table, like[single], coefficients)
+            drive[dtype](table, like[dtype], coefficients)
 
     def find(k: int) -> bool:
         clean = True
-        for table, job_of_row, _offset, single in groups[k]:  # every dtype's table: the first
-            row = search(table, like[single])  # bad leaf may be in the second
+        for table, job_of_row, _offset, dtype in groups[k]:  # every dtype's table: the first
+            row = search[dtype](table, like[dtype])  # bad leaf may be in the second
             if row >= 0:
                 bad.append(int(job_of_row[row]))
                 clean = False
@@ -486,20 +466,18 @@ def _run_tables(
 
 def _address_tables(
     jobs: Sequence[tuple[tuple[np.ndarray, ...], tuple[Any, ...]]], plan: list[list[tuple[int, int, int]]]
-) -> list[list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]]:
+) -> list[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.dtype]]]:
     """Per group of the plan, one table per dtype: a row per piece, ``(address, length)`` of
-    each of its arrays (the gradient's address left for each call), with the job of each row
-    and the byte offset of the piece in the gradient."""
-    address = _helpers["address"]
+    each of its arrays (the gradient's address left for each call), with the job of each row,
+    the byte offset of the piece in the gradient, and the dtype."""
     n_arrays = len(jobs[0][0])
-    bases = [[address(a) for a in arrays] for arrays, _ in jobs]
+    bases = [[a.ctypes.data for a in arrays] for arrays, _ in jobs]
+    dtypes = list(dict.fromkeys(arrays[0].dtype for arrays, _ in jobs))
     groups = []
     for pieces in plan:
         tables = []
-        for single in (True, False):
-            rows = [
-                (job, lo, hi) for job, lo, hi in pieces if (jobs[job][0][0].dtype == np.float32) == single
-            ]
+        for dtype in dtypes:
+            rows = [(job, lo, hi) for job, lo, hi in pieces if jobs[job][0][0].dtype == dtype]
             if not rows:
                 continue
             table = np.zeros((len(rows), 2 * n_arrays), dtype=np.intp)
@@ -512,123 +490,9 @@ def _address_tables(
                         table[r, k] = bases[job][k] + lo * a.itemsize
                         table[r, n_arrays + k] = hi - lo
                 offset[r] = lo * arrays[1].itemsize
-            tables.append((table, job_of_row, offset, single))
+            tables.append((table, job_of_row, offset, dtype))
         groups.append(tables)
     return groups
-
-
-def _piece(table, row, k, like):
-    # array k of the table's row: its address and length, as a 1-D array of like's dtype
-    return carray(voidptr(table[row, k]), table[row, table.shape[1] // 2 + k], like.dtype)  # noqa: F821
-
-
-def _drive3(table, like, c):
-    for r in range(table.shape[0]):
-        kernel(_piece(table, r, 0, like), _piece(table, r, 1, like), _piece(table, r, 2, like), c)  # noqa: F821
-
-
-def _drive4(table, like, c):
-    for r in range(table.shape[0]):
-        kernel(  # noqa: F821
-            _piece(table, r, 0, like),
-            _piece(table, r, 1, like),
-            _piece(table, r, 2, like),
-            _piece(table, r, 3, like),
-            c,
-        )
-
-
-def _drive5(table, like, c):
-    for r in range(table.shape[0]):
-        kernel(  # noqa: F821
-            _piece(table, r, 0, like),
-            _piece(table, r, 1, like),
-            _piece(table, r, 2, like),
-            _piece(table, r, 3, like),
-            _piece(table, r, 4, like),
-            c,
-        )
-
-
-def _search_rows(table, like):
-    # the first row whose gradient (array 1) holds a NaN or infinity, or -1
-    for r in range(table.shape[0]):
-        if search(_piece(table, r, 1, like)):  # noqa: F821
-            return r
-    return -1
-
-
-def _address_of(a):
-    return a.ctypes.data
-
-
-_DRIVERS = {3: _drive3, 4: _drive4, 5: _drive5}
-
-
-def _with_globals(fn: Callable[..., Any], tag: str, fastmath: Any = False, **names: Any) -> Any:
-    """``fn`` compiled with ``names`` as its globals, under a name that carries ``tag``: numba
-    keys its disk cache by qualified name and invalidates it on changes to the defining file
-    only, so the tag must change whenever what the names compile to does."""
-    env = dict(fn.__globals__)
-    env.update(names)
-    twin = types.FunctionType(fn.__code__, env, f"{fn.__name__}_{tag}", fn.__defaults__, fn.__closure__)
-    twin.__qualname__ = f"{fn.__qualname__}_{tag}"
-    twin.__module__ = fn.__module__
-    twin.__doc__ = fn.__doc__
-    return _jit(twin, fastmath)
-
-
-def _pointer_helpers() -> None:
-    """``voidptr`` (an address as a pointer, for ``numba.carray``), ``piece`` and ``address``."""
-    if "piece" in _helpers:
-        return
-    from numba import types as nb_types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def voidptr(typingctx, addr):
-        def codegen(context, builder, signature, args):
-            return builder.inttoptr(args[0], cgutils.voidptr_t)
-
-        return nb_types.voidptr(nb_types.intp), codegen
-
-    _helpers["voidptr"] = voidptr
-    _helpers["piece"] = _with_globals(_piece, "v1", False, carray=_numba.carray, voidptr=voidptr)
-    _helpers["address"] = _jit(_address_of)
-
-
-def _code_tag(factory: Callable[..., Any], flags: tuple[bool, ...]) -> str:
-    import hashlib
-    import marshal
-
-    code = marshal.dumps(factory.__code__) + repr(flags).encode() + _helpers_tag().encode()
-    return hashlib.sha1(code).hexdigest()[:10]
-
-
-def build_driver(factory: Callable[..., Any], flags: tuple[bool, ...], n_arrays: int) -> Any:
-    """The compiled loop that runs kernel ``factory(*flags)`` (of ``n_arrays`` arrays) over
-    the rows of an address table."""
-    return _table_loop(_DRIVERS[n_arrays], "kernel", factory, flags)
-
-
-def build_search_driver() -> Any:
-    """The compiled loop that finds the first row whose gradient is not finite."""
-    return _table_loop(_search_rows, "search", _nonfinite_search, ())
-
-
-def _table_loop(
-    loop: Callable[..., Any], name: str, factory: Callable[..., Any], flags: tuple[bool, ...]
-) -> Any:
-    # ``loop`` compiled with the build of ``factory(*flags)`` as its global ``name``
-    key = ("driver", factory, flags)
-    driver = _builds.get(key)
-    if driver is None:
-        inner = build(factory, flags)
-        _pointer_helpers()
-        tag = _code_tag(factory, flags)
-        driver = _builds[key] = _with_globals(loop, tag, False, _piece=_helpers["piece"], **{name: inner})
-    return driver
 
 
 def layout(state: Any, p_leaves: Sequence[np.ndarray], names: Sequence[str]) -> Layout:

@@ -410,7 +410,8 @@ class Optimizer:
             False: (tuple(map(float, coefficients)),) if layout.has64 else None,
         }
         jobs = [
-            ((views[0], g_leaves[i].reshape(-1), *views[1:]), extras[is32])
+            # the kernels take C-contiguous arrays only (one compiled signature each)
+            ((views[0], np.ascontiguousarray(g_leaves[i]).reshape(-1), *views[1:]), extras[is32])
             for i, views, is32 in zip(layout.fast, layout.views, layout.single, strict=True)
         ]
         bad = _backend.run(
