@@ -25,6 +25,9 @@ def test_readme_quickstart_has_exactly_two_commands_and_ci_runs_the_test_one():
     assert "pytest" in tests and "[test]" in tests
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci
+    # a new user's order, in one checkout: the demo (its quick form), then the tests
+    assert f"{demo} --quick" in ci
+    assert ci.index(f"{demo} --quick") < ci.index(tests)
 
 
 def test_ruff_is_clean():
