@@ -14,7 +14,10 @@ back to NumPy silently when it does not. Choose per optimizer or for the whole p
     DESCEND_BACKEND=numpy python ...       # the same, from the environment
 
 numba is imported on the first fused step, not by ``import descend``; the kernels compile on
-first use (seconds) and are cached on disk for later processes. Arrays of dtypes other than
+first use (seconds) and are cached on disk for later processes, in ``~/.cache/descend/kernels``
+(``$XDG_CACHE_HOME`` is honoured; ``DESCEND_CACHE_DIR`` names another directory, or, set
+empty, turns the disk cache off). Each build is a generated module named by the hash of
+everything it depends on, so a cache can only ever hand back the code asked for. Arrays of dtypes other than
 float32/float64, or not C-contiguous, are updated by the NumPy path, and so (with
 ``fused=None``) are steps of fewer than 512 parameters, where NumPy is quicker.
 
