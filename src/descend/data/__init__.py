@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_int
+from ..errors import ParameterError
 from .arrays import ArraySource, check_arrays, from_npy
 from .base import (
     PART_ROWS,
@@ -22,7 +24,7 @@ from .base import (
     epoch_order,
 )
 from .dask import DaskSource, from_dask, is_dask_collection
-from .files import ON_BAD_ROWS, CSVSource, ParquetSource, _expand
+from .files import ON_BAD_ROWS, SUPPORTED, CSVSource, FileChangedError, ParquetSource, _expand, check_encoding
 from .split import holdout_mask, split
 from .synth import make_data
 
@@ -36,6 +38,7 @@ __all__ = [
     "DaskSource",
     "DataError",
     "DataSource",
+    "FileChangedError",
     "ParquetSource",
     "Summary",
     "as_source",
@@ -81,12 +84,15 @@ def open(
     dtype: str | None = None,
     on_bad_rows: str = "raise",
     window: int = WINDOW_ROWS,
+    encoding: str = "utf-8",
 ) -> DataSource:
     """Open training data from files without loading them whole.
 
     - Parquet: one file, a directory of files, or a glob (``"data/*.parquet"``); read by row
       group, only the ``features`` and ``target`` columns.
-    - CSV with a header row (``.csv``, ``.csv.gz``), streamed by pyarrow.
+    - CSV with a header row (``.csv``; ``.tsv`` tab-separated; either also compressed as
+      ``.gz``, ``.bz2``, ``.zst`` or ``.lz4``), streamed by pyarrow. Quoted fields may hold
+      line breaks; blank lines are skipped.
     - ``X.npy`` with ``target="y.npy"``: a memory-mapped pair.
 
     ``target`` names the target column; ``features=None`` takes every other column, which must
@@ -95,6 +101,12 @@ def open(
     64-bit Parquet columns, else float32). ``on_bad_rows="raise"`` stops at the first missing or
     non-numeric value naming the file, row and column; ``"skip"`` drops such rows and counts them
     per file (``source.skipped``). ``window``: rows whose order is shuffled together.
+    ``encoding`` of a CSV's text: UTF-8 by default; any ASCII-compatible codec (``"latin-1"``,
+    ``"cp1252"``, ...). Text that does not decode is an error naming the file and row.
+
+    Files are read as they were when opened: one that changes afterwards (truncated, appended,
+    rewritten, other row groups) raises :class:`FileChangedError` naming it, before an epoch or
+    as soon as a read meets it; open it again to train on its new contents.
     """
     check_choice("data.open", "on_bad_rows", on_bad_rows, ON_BAD_ROWS)
     window = check_int("data.open", "window", window, low=1)
@@ -107,8 +119,16 @@ def open(
         )
     if format is not None:
         format = check_choice("data.open", "format", format, ("parquet", "csv", "npy"))
+    encoding = check_encoding(encoding)
     files, kind = _expand(path)
     kind = format or kind
+    if kind != "csv" and codecs.lookup(encoding).name != "utf-8":
+        raise ParameterError(
+            f"data.open: encoding applies to CSV files, not to {os.fspath(path)!r}, got {encoding!r}",
+            owner="data.open",
+            param="encoding",
+            value=encoding,
+        )
     if kind == "npy":
         if target is None:
             raise ValueError(
@@ -117,12 +137,16 @@ def open(
         return from_npy(files[0], target)
     if kind not in ("parquet", "csv"):
         raise ValueError(
-            f"data.open: unsupported file type {files[0].suffix!r} for {os.fspath(path)!r}; supported: "
-            ".parquet, .csv, .csv.gz, .npy (or pass format=)"
+            f"data.open: unsupported file type {''.join(files[0].suffixes[-2:])!r} for "
+            f"{os.fspath(path)!r}; supported: {SUPPORTED} (or pass format=)"
         )
     if target is None or not isinstance(target, str):
         raise TypeError(
             f"data.open: target must name the target column of {os.fspath(path)!r}, got {target!r}"
         )
-    cls = ParquetSource if kind == "parquet" else CSVSource
-    return cls(files, target=target, features=features, dtype=dtype, on_bad_rows=on_bad_rows, window=window)
+    kw: dict[str, Any] = dict(
+        target=target, features=features, dtype=dtype, on_bad_rows=on_bad_rows, window=window
+    )
+    if kind == "csv":
+        return CSVSource(files, encoding=encoding, **kw)
+    return ParquetSource(files, **kw)

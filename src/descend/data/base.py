@@ -295,7 +295,9 @@ class DataSource:
         pieces = _pieces(n, B, n_b, start)
         want = next(pieces)
         carry: Chunk | None = None
+        delivered = start * B  # rows of the epoch's order read so far
         for chunk in self._positions(epoch, shuffle, seed, start * B):
+            delivered += len(chunk)
             c = chunk if carry is None else _concat([carry, chunk])
             out: list[Batch] = []
             while want is not None and len(c) >= want[3]:
@@ -309,6 +311,13 @@ class DataSource:
                 yield out
             if want is None:
                 return
+        # the rows ran out before the batches did: an epoch short of what the source reported
+        # (or with no step at all) would pass for a whole one
+        raise DataError(
+            f"{self.description}: epoch {epoch} ended after {delivered} of the {n} rows the source "
+            f"reported (batch {want[0]} of {n_b} incomplete): the data changed while it was read, "
+            "or was miscounted"
+        )
 
 
 def _pieces(n: int, B: int, n_b: int, start: int) -> Iterator[tuple[int, int, int, int]]:
