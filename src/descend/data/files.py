@@ -21,7 +21,9 @@ file's row groups, are recorded at open and checked again before each epoch, whe
 starts, and after each piece of a shard is read, before it is passed on: a file that changed
 raises :class:`FileChangedError` naming it and what changed, so no piece read after a change
 is trained on. A shard that yields other rows than were counted is an error too, so an
-epoch never ends short of the rows the source reported.
+epoch never ends short of the rows the source reported. (What stat cannot see, a rewrite in
+place of the same size within one tick of the file system's clock, is caught only where it
+changes a Parquet footer or a shard's row count.)
 
 **Text.** Cells are UTF-8 unless ``encoding`` names another ASCII-compatible codec (pyarrow
 transcodes it). Bytes that do not decode in a column that is read are an error naming the
