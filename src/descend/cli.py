@@ -803,9 +803,9 @@ def _diverged(outcome: Any) -> None:
     where = f"step {exc.step}" + (f" (epoch {exc.epoch})" if exc.epoch is not None else "")
     with_lr = f" with lr={lr:.3g}" if lr is not None else ""
     curve = "the curve up to it" if outcome.metrics else "its config"
+    cause = getattr(exc, "cause", None) or f"{exc.quantity} became non-finite"
     raise Diverged(
-        f"diverged at {where}{with_lr}; try a smaller lr ({exc.quantity} became non-finite; "
-        f"{curve} is in {outcome.folder.dir})"
+        f"diverged at {where}{with_lr}; try a smaller lr ({cause}; {curve} is in {outcome.folder.dir})"
     )
 
 

@@ -1,10 +1,13 @@
-"""Exceptions raised by descend: bad parameters (which carry their name) and divergence."""
+"""Exceptions and warnings raised by descend: bad parameters (which carry their name), divergence,
+and checkpoints that cannot be used."""
 
 from __future__ import annotations
 
 from typing import Any
 
 __all__ = [
+    "CheckpointError",
+    "CheckpointWarning",
     "DivergenceError",
     "InvalidParameter",
     "ParameterError",
@@ -71,13 +74,17 @@ class UnknownNameError(ParameterError):
 
 
 class DivergenceError(FloatingPointError):
-    """A loss or gradient became NaN or infinite during optimisation.
+    """Optimisation diverged: a loss, gradient or optimizer state became NaN or infinite, or (in
+    :func:`descend.fit`) the loss grew by orders of magnitude from its best.
 
-    The parameters (and optimizer state) are left at the last step whose loss and gradient
-    were finite. ``step`` is the step at which the non-finite value appeared, ``epoch`` the
-    epoch where one applies, ``quantity`` says what was non-finite, ``lr`` is the learning rate
-    of that step where known, and ``run`` (from :func:`descend.fit`) is the partial run: its
-    history up to the divergence and the last finite parameters.
+    The parameters (and optimizer state) are left at the last good state: the last step whose
+    loss and gradient were finite, or, for a loss that grew, the last state kept while the loss
+    was near its best. ``step`` is the step at which the divergence was recognised, ``epoch`` the
+    epoch where one applies, ``quantity`` says what diverged (``"loss"``, ``"gradient"``,
+    ``"update"``, ``"optimizer state"``), ``cause`` says how in words (``"loss became
+    non-finite"``, ``"loss grew from 2.3 to 5e+12"``), ``lr`` is the learning rate of that step
+    where known, and ``run`` (from :func:`descend.fit`) is the partial run: its history up to the
+    divergence and the last good parameters.
     """
 
     def __init__(
@@ -89,6 +96,7 @@ class DivergenceError(FloatingPointError):
         epoch: int | None = None,
         lr: float | None = None,
         run: Any = None,
+        cause: str | None = None,
     ):
         super().__init__(message)
         self.step = step
@@ -96,3 +104,20 @@ class DivergenceError(FloatingPointError):
         self.quantity = quantity
         self.lr = lr
         self.run = run
+        self.cause = cause if cause is not None else f"{quantity} became non-finite"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: no copy of it is intact (each damaged file is named with its
+    damage), or its folder is in use by another run (a lock names that run's pid and host).
+    ``path`` is the file or folder concerned."""
+
+    def __init__(self, message: str, *, path: Any = None):
+        super().__init__(message)
+        self.path = path
+
+
+class CheckpointWarning(UserWarning):
+    """Something about a checkpoint that training worked around and the user should know: a
+    damaged newest checkpoint (training resumed from the previous one), a stale lock taken over
+    from a run that was killed, or ``resume=True`` with no checkpoint (training starts fresh)."""

@@ -443,13 +443,13 @@ def restored_epoch(callbacks: Any) -> int | None:
 
 
 def checkpoint_step(out: str | Path) -> int | None:
-    """The step the checkpoint in run folder ``out`` was taken at (``None``: there is none)."""
-    from .train.checkpoint import CHECKPOINT_NAME, read_checkpoint
+    """The step the checkpoint in run folder ``out`` was taken at (``None``: there is none); the
+    previous checkpoint's when the newest is damaged, as ``fit`` will resume from it."""
+    from .train.checkpoint import load_latest
 
-    path = Path(out) / "checkpoints" / CHECKPOINT_NAME
-    if not path.exists():
-        return None
-    return int(read_checkpoint(path)[2]["step"])
+    folder = Path(out) / "checkpoints"
+    latest = load_latest(folder, owner="train", warn=False) if folder.is_dir() else None
+    return None if latest is None else int(latest[1][2]["step"])
 
 
 # --------------------------------------------------------------------------------------- schedule

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,17 +14,25 @@ import numpy as np
 
 from .._validation import check_bool, check_int, check_real, describe
 from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
-from ..errors import DivergenceError, ParameterError
+from ..errors import CheckpointWarning, DivergenceError, ParameterError
 from ..models.task import source_task
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from ..optim._flat import FlatStep
 from .callbacks import Callback, as_callback
-from .checkpoint import CHECKPOINT_NAME, config_hash, diff_configs, read_checkpoint, write_checkpoint
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointLock,
+    config_hash,
+    diff_configs,
+    load_latest,
+    open_checkpoint_dir,
+    write_checkpoint,
+)
 from .minimize import global_norm
-from .prepare import Labels, Preparer, Scaler, find_labels
+from .prepare import Labels, Preparer, Scaler, check_range, find_labels
 from .progress import make_progress
-from .stopping import PlateauStop
+from .stopping import MIN_ROWS, DivergenceGuard, PlateauStop
 
 __all__ = ["DEFAULT_LR", "Run", "TrainHistory", "fit"]
 
@@ -185,6 +194,11 @@ def _evaluate(
             sq += float(np.sum((np.asarray(pred, dtype=np.float64).reshape(m, -1) - y.reshape(m, -1)) ** 2))
         else:
             correct += int(np.sum(model.predict(params, X) == np.asarray(y).reshape(-1)))
+    if n == 0:  # a source that reported rows and delivered none (or a split that holds none)
+        raise DataError(
+            f"fit: the validation data ({getattr(src, 'description', 'data')}) delivered no rows; "
+            "it needs at least one"
+        )
     out = {"loss": total / n}
     if model.task == "regression":
         out["mse"] = sq / n
@@ -223,6 +237,22 @@ class _Training:
 
     # -- set up ------------------------------------------------------------------------------------
     def __init__(self, model: Any, data: Any, **kw: Any):
+        self.lock: CheckpointLock | None = None
+        try:
+            self._setup(model, data, **kw)
+        except BaseException:
+            self.release(refused=True)
+            raise
+
+    def release(self, refused: bool = False) -> None:
+        """Unlock the checkpoint folder; a refused call also removes the folder it created."""
+        if self.lock is not None:
+            self.lock.release()
+            if refused:
+                self.lock.undo_create()
+            self.lock = None
+
+    def _setup(self, model: Any, data: Any, **kw: Any) -> None:
         owner = self.owner
         self.model = model = _resolve_model(model)
         self.rule: PlateauStop | None = None
@@ -243,6 +273,11 @@ class _Training:
         self.max_steps = kw["max_steps"]
         if self.max_steps is not None:
             self.max_steps = check_int(owner, "max_steps", self.max_steps, low=1)
+        self.divergence_factor = kw["divergence_factor"]
+        if self.divergence_factor is not None:
+            self.divergence_factor = check_real(
+                owner, "divergence_factor", self.divergence_factor, low=1.0, low_open=True
+            )
         if kw["sample_weight"] is not None:
             if not (isinstance(data, (tuple, list)) and len(data) == 2):
                 raise TypeError(f"{owner}: sample_weight needs data as an (X, y) pair of arrays")
@@ -284,6 +319,7 @@ class _Training:
         if self.resume and checkpoint_dir is None:
             raise ValueError(f"{owner}: resume=True needs checkpoint_dir")
         self.ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
+        self.ckpt_loaded: Path | None = None
         self.reporter = make_progress(kw["progress"])
         if init is None:
             opt = resolve_optimizer(
@@ -293,12 +329,30 @@ class _Training:
             opt = init.optimizer  # its schedule (and any plateau state) continues
 
         saved = None
-        if self.resume and self.ckpt_path is not None and self.ckpt_path.exists():
-            saved = read_checkpoint(self.ckpt_path)
+        if checkpoint_dir is not None:
+            # before any pass over the data: a bad folder or a folder in use fails at once
+            self.lock = open_checkpoint_dir(checkpoint_dir, owner=owner)
+        if self.resume and checkpoint_dir is not None:
+            latest = load_latest(checkpoint_dir, owner=owner, set_aside=True)
+            if latest is None:
+                self._say(
+                    f"resume=True but checkpoint_dir {str(checkpoint_dir)!r} holds no checkpoint: "
+                    "training starts fresh"
+                )
+            else:
+                self.ckpt_loaded, saved = latest
         labels, scaler, n_outputs = self._learn_data(
             source, val_source, kw["classes"], standardize, saved, init
         )
         check_batching(owner, self.batch_size, source.n_samples, self.drop_last)
+        self.guard: DivergenceGuard | None = None
+        if self.divergence_factor is not None:
+            n = source.n_samples
+            self.guard = DivergenceGuard(
+                self.divergence_factor,
+                batch_rows=n if self.batch_size is None else self.batch_size,
+                min_rows=min(MIN_ROWS, n),
+            )
         if kw["epochs"] is None:
             n = source.n_samples
             period = PlateauStop.period_for(n, n if self.batch_size is None else self.batch_size)
@@ -363,6 +417,11 @@ class _Training:
             self.samples = int(init.history.steps["samples_seen"][-1]) if init.history.steps["step"] else 0
             self.run.history = self.history = TrainHistory.from_arrays(init.history.to_arrays())
             self.run.epochs_completed, self.run.steps_completed = self.epoch, self.step
+
+    def _say(self, text: str) -> None:
+        """A fact about the checkpoints the user should know: a warning, and a note in the run."""
+        self.notes.append(text)
+        warnings.warn(f"{self.owner}: {text}", CheckpointWarning, stacklevel=5)
 
     def _resolve_output(self, model: Any, source: DataSource, init: Run | None) -> Any:
         """``MLP(output=None)``: the output kind the targets leave no doubt about."""
@@ -436,6 +495,13 @@ class _Training:
 
     def _encode(self, source, labels, val_source):
         owner, model = self.owner, self.model
+        checked = []
+        for src in (source, val_source):  # in memory: values the model's dtype cannot hold, once
+            if isinstance(src, ArraySource) and not any(src.X is X for X in checked):
+                check_range(owner, src.X, model.dtype, names=src.feature_names)
+                if labels is None and model.task == "regression":
+                    check_range(owner, src.y, model.dtype, what="the target value")
+                checked.append(src.X)
         if isinstance(source, ArraySource):  # in memory: check and encode the targets once
             source = self._encode_in_memory(source, labels)
         if isinstance(val_source, ArraySource) and labels is not None:
@@ -468,12 +534,14 @@ class _Training:
             return False
         saved_params, saved_state, meta = self._saved
         self._saved = None
+        where = str(self.ckpt_loaded or self.ckpt_path)
         if meta["config_hash"] != config_hash(self.config):
             diffs = diff_configs(meta["config"], json_roundtrip(self.config))
             raise ValueError(
-                f"{self.owner}: refusing to resume from {str(self.ckpt_path)!r}: it was made by a different "
+                f"{self.owner}: refusing to resume from {where!r}: it was made by a different "
                 "run; " + "; ".join(diffs or ["configuration differs"])
             )
+        self._refuse_if_further(meta, where)
         for k, v in saved_params.items():
             np.copyto(self.params[k], v)
         self.state.restore_from(saved_state)
@@ -488,19 +556,52 @@ class _Training:
             self.opt.lr.load_state_dict(extra["schedule"])
         if self.rule is not None and extra.get("stop_rule") is not None:
             self.rule.load_state_dict(extra["stop_rule"])
+        if self.guard is not None and extra.get("divergence_guard") is not None:
+            self.guard.load_state_dict(extra["divergence_guard"])
+        lrs = self.history.steps["lr"]
+        if lrs:  # an epoch resumed after its last step still reports that step's lr
+            self.last_lr = lrs[-1]
         run = self.run
         run.epochs_completed, run.steps_completed, run.checkpoint = self.epoch, self.step, self.ckpt_path
         run.resumed_from_step = self.step
+        if self.max_steps is not None and self.step >= self.max_steps:
+            run.stop_reason = f"resumed a run that had already reached max_steps={self.max_steps}"
+            return True
         if self.epoch >= self.epochs:
             run.stop_reason = f"resumed a run that had already completed {self.epoch} epochs"
             return True
         return False
 
+    def _refuse_if_further(self, meta: dict[str, Any], where: str) -> None:
+        """A checkpoint past what this call asks for is refused: resuming it would silently hand
+        back a longer run than asked for. Asking for as much continues (or returns) it."""
+        epoch, batch, step = int(meta["epoch"]), int(meta["batch"]), int(meta["step"])
+        name = "epochs" if self.rule is None else "max_epochs"
+        if epoch > self.epochs or (epoch == self.epochs and batch > 0):
+            done = f"{epoch} epochs" + (f" and {batch} batches" if batch else "")
+            raise ParameterError(
+                f"{self.owner}: refusing to resume from {where!r}: that run has already trained {done} "
+                f"(step {step}), further than {name}={self.epochs} asks; give {name} >= "
+                f"{epoch + (1 if batch else 0)} to continue it, or another checkpoint_dir to start over",
+                owner=self.owner,
+                param=name,
+                value=self.epochs,
+            )
+        if self.max_steps is not None and step > self.max_steps:
+            raise ParameterError(
+                f"{self.owner}: refusing to resume from {where!r}: that run has already reached step "
+                f"{step}, further than max_steps={self.max_steps} asks; give max_steps >= {step} to "
+                "continue it, or another checkpoint_dir to start over",
+                owner=self.owner,
+                param="max_steps",
+                value=self.max_steps,
+            )
+
     # -- checkpoint --------------------------------------------------------------------------------
     def save_checkpoint(self, finished: bool = False) -> None:
         if self.ckpt_path is None:
             return
-        if not all(np.all(np.isfinite(p)) for p in self.params.values()):
+        if self.non_finite() is not None:
             return  # never persist a non-finite state; the next loss check raises DivergenceError
         seed, epoch = self.seed, self.epoch
         extra: dict[str, Any] = {
@@ -510,6 +611,7 @@ class _Training:
             "callbacks": [cb.state_dict() for cb in self.cbs],
             "schedule": self.opt.lr.state_dict() if hasattr(self.opt.lr, "state_dict") else None,
             "stop_rule": None if self.rule is None else self.rule.state_dict(),
+            "divergence_guard": None if self.guard is None else self.guard.state_dict(),
         }
         if self.run.labels is not None:
             extra["classes"] = self.run.labels.classes
@@ -556,6 +658,8 @@ class _Training:
             cb.on_train_begin(self.run)
         self.snapshot: tuple[dict[str, np.ndarray], OptState] | None = None
         self.snapshot_step = -1
+        self.good: tuple[dict[str, np.ndarray], OptState] | None = None
+        self.good_step = -1
         self.risk = _RISK[np.dtype(self.model.dtype).name]
         self.leaves = list(self.params.values())
         self.history_columns = [self.history.steps[c] for c in _STEP_COLUMNS]
@@ -580,6 +684,8 @@ class _Training:
         self.run.stop_reason = self.stop
         self.run.steps_completed = self.step
         self.run.skipped_rows = dict(getattr(self.source, "skipped", {}) or self.run.skipped_rows)
+        if (bad := self.non_finite()) is not None:  # never "completed" with a NaN or inf inside
+            self.diverged(math.inf, self.next_batch, what=bad)
         if self.ckpt_path is not None:
             self.save_checkpoint(finished=True)
         return self.run
@@ -605,7 +711,7 @@ class _Training:
     def _remote_epoch(self) -> bool:
         """A distributed source computes each batch's (loss, gradient) where its rows live, for
         the parameters as they are when the next result is asked for."""
-        prep = Preparer(self.model, self.run.labels, self.run.scaler)
+        prep = Preparer(self.model, self.run.labels, self.run.scaler, feature_names=self.source.feature_names)
         for index, loss, grads, rows in self.source.gradients(
             self.model, self.params, prep, self.epoch, self.batch_size, **self._where()
         ):
@@ -615,12 +721,20 @@ class _Training:
 
     def _local_epoch(self) -> bool:
         parts: list[_Part] = []
-        model, params, prepare = self.model, self.params, self.run._prepare_batch
+        model, params = self.model, self.params
+        # in-memory features were checked against the model's dtype up front (fit's _encode)
+        prep = Preparer(
+            model,
+            self.run.labels,
+            self.run.scaler,
+            check_range=not isinstance(self.source, ArraySource),
+            feature_names=self.source.feature_names,
+        )
         # targets were checked up front (in memory) or by the preparer (files): no re-checking
         value_and_grad = getattr(model, "_value_and_grad", None)
         width = (self.run.n_features,)
         for batch in self.source.batches(self.epoch, self.batch_size, **self._where()):
-            X, y = prepare(batch, self.encoded)
+            X, y = prep(batch.X, batch.y, self.encoded, batch.where if batch.lines is not None else None)
             if value_and_grad is not None and X.shape[1:] == width:
                 w = None if batch.w is None else batch.w.astype(model.dtype, copy=False)
                 loss, grads = value_and_grad(params, X, y, w)
@@ -648,6 +762,12 @@ class _Training:
             gnorm = global_norm(grads.values())
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             self.diverged(loss, index)
+        guard = self.guard
+        if guard is not None:  # a loss grown by orders of magnitude diverges before it is infinite
+            if guard.update(loss, rows):
+                self.grew(index)
+            if guard.keep_now:
+                self.keep_good_state()
         for cb in self.cbs:
             cb.on_gradients(self.run, grads)
         lr_now = self.last_lr = self.opt.lr_at(int(self.state.t))
@@ -668,9 +788,9 @@ class _Training:
         else:
             # the gradient norm was just checked finite: the optimizer need not read it again
             self.opt._apply(self.leaves, list(grads.values()), self.state, check_finite=False)
-        if risky and not all(math.isfinite(float(np.sum(p))) or np.isfinite(p).all() for p in self.leaves):
+        if risky and (bad := self.non_finite()) is not None:
             self.restore_snapshot()
-            self.diverged(math.inf, index, what="update")
+            self.diverged(math.inf, index, what=bad)
         self.step += 1
         self.samples += rows
         self.epoch_loss_sum += loss
@@ -715,32 +835,90 @@ class _Training:
             np.copyto(self.params[k], v)
         self.state.restore_from(self.snapshot[1])
 
-    def diverged(self, loss: float, index: int, what: str | None = None) -> None:
-        """Raise DivergenceError (carrying the run) with the parameters at the last finite step."""
-        what = what or ("loss" if not math.isfinite(loss) else "gradient")
-        if what != "update" and self.snapshot is not None and self.snapshot_step == self.step - 1:
-            self.restore_snapshot()  # back to the parameters whose loss and gradient were finite
-        finite = all(np.isfinite(p).all() for p in self.leaves)
+    def non_finite(self) -> str | None:
+        """What holds a NaN or inf: ``"update"`` (the parameters), ``"optimizer state"``, or None.
+
+        A sum is finite exactly when no element is NaN/inf, barring overflow of the sum itself,
+        which the element-wise check settles; a sum reads each array once and allocates nothing.
+        """
+        if not all(math.isfinite(float(np.sum(p))) or np.isfinite(p).all() for p in self.leaves):
+            return "update"
+        for bufs in self.state.buffers.values():
+            if not all(math.isfinite(float(np.sum(b))) or np.isfinite(b).all() for b in bufs):
+                return "optimizer state"
+        return None
+
+    def keep_good_state(self) -> None:
+        """Copy the parameters and optimizer state as the last good state (into the same buffers
+        each time): what a run whose loss grows is rolled back to."""
+        self.good_step = self.step
+        if self.good is None:
+            self.good = ({k: v.copy() for k, v in self.params.items()}, self.state.copy())
+        else:
+            for k, v in self.params.items():
+                np.copyto(self.good[0][k], v)
+            self.good[1].restore_from(self.state)
+
+    def grew(self, index: int) -> None:
+        """Raise DivergenceError for a loss grown by orders of magnitude (train/stopping.py), with
+        the parameters and optimizer state of the last good state."""
+        assert self.guard is not None
+        at = f"step {self.step + 1} (epoch {self.epoch}, batch {index})"
+        if self.good is not None:
+            for k, v in self.good[0].items():
+                np.copyto(self.params[k], v)
+            self.state.restore_from(self.good[1])
+            where = f"parameters are left at step {self.good_step}, the last good state"
+        else:
+            where = "parameters are left at this step (no good state was kept before it)"
+        self._raise(
+            f"{self.owner}: diverged at {at} with {self.opt!r}: {self.guard.reason()}; {where}; try a "
+            "smaller learning rate (or divergence_factor=None to train on)",
+            quantity="loss",
+            cause=f"loss grew from {self.guard.best:.3g} to {self.guard.smoothed:.3g}",
+        )
+
+    def _raise(self, message: str, *, quantity: str, cause: str | None = None) -> None:
         self.reporter.close()
         self.run.stop_reason = f"diverged at step {self.step + 1} (epoch {self.epoch})"
         self.run.steps_completed = self.step
+        exc = DivergenceError(message, step=self.step + 1, epoch=self.epoch, quantity=quantity, cause=cause)
+        exc.run = self.run
+        raise exc
+
+    def diverged(self, loss: float, index: int, what: str | None = None) -> None:
+        """Raise DivergenceError (carrying the run) with the parameters at the last finite step."""
+        what = what or ("loss" if not math.isfinite(loss) else "gradient")
+        rolled_back = what in ("update", "optimizer state")  # by take_step already
+        if not rolled_back and self.snapshot is not None and self.snapshot_step == self.step - 1:
+            self.restore_snapshot()  # back to the parameters whose loss and gradient were finite
+        finite = self.non_finite() is None
         where = (
             "parameters are left at the last finite step"
             if finite
             else ("the parameters overflowed in an update that looked safe; they are not finite")
         )
-        exc = DivergenceError(
+        hint = (
+            "try a smaller learning rate, or standardize the features"
+            if what == "optimizer state"
+            else "try a smaller learning rate"
+        )
+        self._raise(
             f"fit: the {what} became non-finite at step {self.step + 1} (epoch {self.epoch}, batch "
-            f"{index}) with {self.opt!r}; {where}; try a smaller learning rate",
-            step=self.step + 1,
-            epoch=self.epoch,
+            f"{index}) with {self.opt!r}; {where}; {hint}",
             quantity=what,
         )
-        exc.run = self.run
-        raise exc
 
     def end_epoch(self) -> None:
         """Epoch metrics, the plateau schedule, epoch callbacks and the epoch checkpoint."""
+        if self.epoch_batches == 0:
+            # a source that reported rows and delivered none: "completed N epochs" would be a lie
+            n = self.source.n_samples
+            raise DataError(
+                f"{self.owner}: epoch {self.epoch} ran 0 steps: the data ({self.source.description}) "
+                f"reported {n} rows ({self.source.n_batches(self.batch_size, self.drop_last)} batches) "
+                "but delivered none; no epoch may end without an update"
+            )
         row: dict[str, float] = {
             "epoch": self.epoch,
             "train_loss": self.epoch_loss_sum / max(self.epoch_batches, 1),
@@ -751,6 +929,13 @@ class _Training:
         if self.val_source is not None:
             with np.errstate(over="ignore", invalid="ignore"):  # a blow-up shows as inf, not a warning
                 metrics = _evaluate(self.model, self.params, self.val_source, self.run._prepare_batch)
+            if not all(math.isfinite(v) for v in metrics.values()):
+                self._raise(
+                    f"{self.owner}: the validation loss became non-finite after epoch {self.epoch} with "
+                    f"{self.opt!r} (the training loss was finite); the parameters are those at the end "
+                    "of the epoch; try a smaller learning rate",
+                    quantity="validation loss",
+                )
             row.update({f"val_{k}": v for k, v in metrics.items()})
         self.history.add_epoch(row)
         if self.plateau is not None:
@@ -802,6 +987,7 @@ def fit(
     tol: float = 1e-3,
     n_iter_no_change: int = 5,
     max_epochs: int = 100,
+    divergence_factor: float | None = 1e4,
 ) -> Run:
     """Train ``model`` on ``data`` by (stochastic / mini-batch / full-batch) gradient descent.
 
@@ -828,8 +1014,16 @@ def fit(
         :class:`~descend.schedules.ReduceOnPlateau` lr is fed the validation loss (or the training
         loss without validation) after each epoch.
     checkpoint_dir, checkpoint_every, resume : write ``checkpoint.npz`` every N steps and at the
-        end (atomically); ``resume=True`` continues from it bit-exactly, refusing a checkpoint made
-        with another model, optimizer, batching or data.
+        end; ``resume=True`` continues from it bit-exactly, refusing a checkpoint made with another
+        model, optimizer, batching or data, or one that has gone further than ``epochs`` (or
+        ``max_epochs``) and ``max_steps`` ask (asking for more continues it); with no checkpoint it
+        warns that it starts fresh. Each checkpoint is written completely (temporary file, fsync,
+        rename) before the one before it becomes ``checkpoint.prev.npz``; both carry a SHA-256 of
+        their content, verified on resume: a damaged newest file falls back to the previous one,
+        with a :class:`~descend.errors.CheckpointWarning` naming the file and the damage. The folder
+        must be writable (checked, and created, before the first step) and is locked by one run at
+        a time (``checkpoint.lock``; a second run gets a :class:`~descend.errors.CheckpointError`,
+        the lock of a killed run is taken over). No checkpoint holds NaN or inf.
     progress : ``None`` (a bar on a terminal, log lines otherwise), ``False`` silences it.
     standardize : ``True`` trains on every feature scaled to mean 0 and std 1, with statistics
         from one streaming pass over the training rows (with the class pass when there is one);
@@ -846,17 +1040,26 @@ def fit(
         classes, scaling and history carry on, and ``epochs`` more epochs are trained (on the
         same or new data; ``optimizer`` and ``lr`` are taken from ``init``). The given run is
         not modified.
+    divergence_factor : ``> 1``, or ``None`` to disable: the run has diverged when its smoothed
+        batch loss grows from its best by more than this factor times the best (and by more than
+        10 times the first loss); training then stops with :class:`~descend.DivergenceError` at
+        the last good state, long before the loss is infinite. The rule and why it ignores
+        ordinary mini-batch noise: :mod:`descend.train.stopping`.
 
     Raises
     ------
     DivergenceError
-        when a loss or gradient becomes NaN/inf; parameters and optimizer state are left at the
-        last step whose loss and gradient were finite; the exception's ``run`` holds the history
-        up to that step.
+        when a loss, gradient or optimizer state becomes NaN/inf (parameters and optimizer state
+        are left at the last step where they were finite), or when the loss grows by
+        ``divergence_factor`` (left at the last good state); the exception's ``run`` holds the
+        history up to that step.
     DataError
-        for a missing or non-numeric value, naming the file, row and column.
+        for a missing or non-numeric value, or one the model's dtype cannot hold (above
+        float32's range), naming the file, row and column; for an epoch that delivers no rows.
+    CheckpointError
+        when the checkpoint folder is in use by another run, or no checkpoint in it is intact.
     """
-    return _Training(
+    training = _Training(
         model,
         data,
         optimizer=optimizer,
@@ -881,7 +1084,12 @@ def fit(
         tol=tol,
         n_iter_no_change=n_iter_no_change,
         max_epochs=max_epochs,
-    ).run_all()
+        divergence_factor=divergence_factor,
+    )
+    try:
+        return training.run_all()
+    finally:
+        training.release()
 
 
 def json_roundtrip(obj: Any) -> Any:

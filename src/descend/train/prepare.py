@@ -1,4 +1,5 @@
-"""What fit() learns about the data before training: class labels and feature scaling."""
+"""What fit() learns about the data before training: class labels and feature scaling; and the
+check that the data fit the model's dtype."""
 
 from __future__ import annotations
 
@@ -9,7 +10,57 @@ import numpy as np
 
 from ..data import DataError, DataSource
 
-__all__ = ["Labels", "Preparer", "Scaler", "find_labels"]
+__all__ = ["Labels", "Preparer", "Scaler", "check_range", "find_labels"]
+
+#: rows checked at a time for values beyond the model's dtype (a memmap is never loaded whole)
+_RANGE_CHUNK = 1 << 16
+
+
+def _first_too_big(a: np.ndarray, limit: float) -> tuple[int, int] | None:
+    """(row, column) of the first value of ``a`` with magnitude above ``limit``, else None."""
+    for lo in range(0, a.shape[0], _RANGE_CHUNK):
+        chunk = np.asarray(a[lo : lo + _RANGE_CHUNK])
+        big = np.abs(chunk) > limit
+        if big.any():
+            bad = np.argwhere(big)[0]
+            return lo + int(bad[0]), int(bad[1]) if bad.size > 1 else 0
+    return None
+
+
+def _too_big(owner: str, what: str, value: float, at: str, dtype: np.dtype) -> DataError:
+    info = np.finfo(dtype)
+    return DataError(
+        f"{owner}: {what} {value!r} at {at} is beyond {info.dtype.name}'s range "
+        f"(|x| <= {float(info.max):.4g}), the precision the model computes in; rescale that column "
+        "(or give the model dtype='float64')"
+    )
+
+
+def check_range(
+    owner: str,
+    a: np.ndarray,
+    dtype: Any,
+    *,
+    what: str = "the feature value",
+    names: Any = None,
+    where: Any = None,
+) -> None:
+    """Refuse values of ``a`` (float64 data) that the model's ``dtype`` cannot hold: cast, they
+    would become inf, and training would then report a divergence (try a smaller lr) instead of
+    the data error it is. The message names the row (``where(i)`` when given) and the column
+    (its name when ``names`` has one)."""
+    a_dtype, dtype = np.dtype(a.dtype), np.dtype(dtype)
+    if a_dtype.kind != "f" or a_dtype.itemsize <= dtype.itemsize:
+        return
+    bad = _first_too_big(a, float(np.finfo(dtype).max))
+    if bad is None:
+        return
+    r, c = bad
+    value = float(a[r, c] if a.ndim == 2 else a[r])
+    at = where(r) if where is not None else f"row {r}"
+    if a.ndim == 2:
+        at += f", column {c}" + (f" ({names[c]!r})" if names is not None and c < len(names) else "")
+    raise _too_big(owner, what, value, at, dtype)
 
 
 def _tidy(classes: np.ndarray) -> np.ndarray:
@@ -162,9 +213,10 @@ class Scaler:
         std = np.asarray(std, dtype=np.float64)
         return std > 1e-9 * np.maximum(np.abs(np.asarray(mean, dtype=np.float64)), 1e-3)
 
-    def apply(self, X: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    def apply(self, X: np.ndarray, dtype: np.dtype, *, copy: bool = True) -> np.ndarray:
+        """``(X - mean) / scale`` in ``dtype``; ``copy=False`` may scale ``X`` itself in place."""
         out = np.asarray(X, dtype=dtype)
-        if out is X or (isinstance(X, np.ndarray) and np.shares_memory(out, X)):
+        if copy and (out is X or (isinstance(X, np.ndarray) and np.shares_memory(out, X))):
             out = out.copy()
         out -= self.mean.astype(dtype)
         out /= self.scale.astype(dtype)
@@ -181,16 +233,27 @@ class Preparer:
     model: Any
     labels: Labels | None = None
     scaler: Scaler | None = None
+    #: check that the features fit the model's dtype (False: fit checked them all up front)
+    check_range: bool = True
+    feature_names: Any = None
 
     def __call__(
         self, X: np.ndarray, y: np.ndarray, encoded: bool = False, where: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
         model = self.model
-        X = (
-            self.scaler.apply(X, model.dtype)
-            if self.scaler is not None
-            else X.astype(model.dtype, copy=False)
-        )
+        if self.check_range and X.dtype.kind == "f" and X.dtype.itemsize > np.dtype(model.dtype).itemsize:
+            # the cast itself reports overflow: no extra pass over the batch when all is well
+            try:
+                with np.errstate(over="raise"):
+                    cast = X.astype(model.dtype)
+            except FloatingPointError:
+                check_range("fit", X, model.dtype, names=self.feature_names, where=where)
+                raise
+            X = cast if self.scaler is None else self.scaler.apply(cast, model.dtype, copy=False)
+        elif self.scaler is not None:
+            X = self.scaler.apply(X, model.dtype)
+        else:
+            X = X.astype(model.dtype, copy=False)
         if encoded:
             return X, y
         if self.labels is not None:
@@ -203,5 +266,7 @@ class Preparer:
                 f"(e.g. {y[0]!r}); use a classifier for class labels"
             )
         else:  # regression values in the model's dtype, as in-memory targets are checked to
+            if self.check_range and y.dtype.itemsize > np.dtype(model.dtype).itemsize:
+                check_range("fit", y, model.dtype, what="the target value", where=where)
             y = y.astype(model.dtype, copy=False)
         return X, y

@@ -1,6 +1,7 @@
-"""When fit() stops on its own (``epochs=None``): the training loss has stopped improving.
+"""When fit() stops on its own: the training loss has stopped improving (``epochs=None``), or it
+has grown by orders of magnitude from its best (divergence, :class:`DivergenceGuard`).
 
-The rule, checked every ``period`` updates (about :data:`CHECK_SAMPLES` samples, or one epoch
+The plateau rule, checked every ``period`` updates (about :data:`CHECK_SAMPLES` samples, or one epoch
 when that is shorter, so SGD may stop in the middle of an epoch):
 
 - ``m`` is the mean batch loss of the last period (each batch's loss is computed anyway, before
@@ -12,6 +13,26 @@ when that is shorter, so SGD may stop in the middle of an epoch):
 
 The mean over thousands of samples averages out most of the batch-to-batch noise; ``best`` is
 the minimum of noisy means, so once the loss flattens later means rarely beat it by ``tol``.
+
+The divergence rule (``divergence_factor``, default ``1e4``), checked after every update:
+
+- ``s`` is the smoothed batch loss: a bias-corrected exponential moving average over about
+  :data:`SMOOTH_ROWS` rows (at least 10 and at most 1,000 batches), so that one outlier batch moves
+  it little while a blow-up, which multiplies the loss, moves it at once;
+- ``best`` is the lowest ``s`` so far and ``first`` the first one (the loss at the initial
+  parameters); both are taken once ``s`` covers :data:`MIN_ROWS` rows, so a batch of a few rows
+  that happens to fit perfectly is not the reference (before that, with batches of fewer rows,
+  only a growth by ``factor**2`` from the first batch's loss counts);
+- the run has diverged when :func:`grown` holds: ``s - best > max(factor * |best|, 10 * |first|)``:
+  the loss grew by ``factor`` times its best, and by more than ten times the loss it started
+  from (the second term keeps a best near 0, as on separable data, from making ordinary noise
+  look like growth).
+
+At lr=1e6 an MLP's loss goes from about 2 to 1e13 in one update: the rule holds at the next step,
+long before the loss is infinite. fit() then raises :class:`~descend.DivergenceError` with the
+parameters of the last good state: the first state, and then a copy every ``window`` steps
+(about :data:`SMOOTH_ROWS` rows) while ``s`` stays :func:`near_best` (into the same buffers each
+time; the steps in between copy nothing).
 """
 
 from __future__ import annotations
@@ -19,10 +40,171 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["CHECK_SAMPLES", "PlateauStop"]
+__all__ = [
+    "CHECK_SAMPLES",
+    "MIN_ROWS",
+    "SMOOTH_ROWS",
+    "DivergenceGuard",
+    "PlateauStop",
+    "grown",
+    "growth_limit",
+    "near_best",
+]
 
 #: samples between two checks of the rule (or one epoch, whichever is shorter)
 CHECK_SAMPLES = 50_000
+#: rows the divergence rule's smoothed loss averages over (an EMA of 10 to 1,000 batches)
+SMOOTH_ROWS = 1_000
+#: rows the smoothed loss must cover before it becomes the divergence rule's reference
+MIN_ROWS = 32
+#: the divergence rule's floor: growth must also exceed this many times the first loss
+FIRST_MULTIPLE = 10.0
+
+
+def growth_limit(*, best: float, first: float, factor: float) -> float:
+    """The loss above which :func:`grown` holds."""
+    return best + max(factor * abs(best), FIRST_MULTIPLE * abs(first))
+
+
+def grown(loss: float, *, best: float, first: float, factor: float) -> bool:
+    """The divergence rule: ``loss`` has grown from ``best`` by more than ``factor * |best|`` and
+    by more than :data:`FIRST_MULTIPLE` times ``|first|`` (the module docstring says why).
+
+    Shared by every loop that recognises divergence before the loss is infinite.
+
+    >>> grown(5e12, best=2.3, first=2.3, factor=1e4), grown(20.0, best=1e-6, first=2.3, factor=1e4)
+    (True, False)
+    """
+    return loss > growth_limit(best=best, first=first, factor=factor)
+
+
+def near_best(loss: float, *, best: float, first: float) -> bool:
+    """A state worth keeping as the last good one: ``loss`` within ``max(|best|, |first|)`` of
+    ``best``."""
+    return loss <= best + max(abs(best), abs(first))
+
+
+class DivergenceGuard:
+    """fit()'s divergence rule (the module docstring) over a stream of batch losses; its state is
+    checkpointed.
+
+    ``update(loss, rows)`` feeds one batch loss and returns True when the run has diverged;
+    ``keep_now`` then says whether the state before this update is a good one to keep: the first
+    state, then every ``window`` steps while the loss is near its best. It runs once per step, so
+    the two bounds are computed only when ``best`` changes.
+    """
+
+    __slots__ = (
+        "avg",
+        "best",
+        "beta",
+        "decay",
+        "factor",
+        "first",
+        "k",
+        "keep_now",
+        "kept",
+        "limit",
+        "min_rows",
+        "near",
+        "rows",
+        "since_kept",
+        "smoothed",
+        "start",
+        "window",
+    )
+
+    def __init__(self, factor: float, *, batch_rows: int, min_rows: int = MIN_ROWS):
+        self.factor = factor
+        self.window = min(max(10, -(-SMOOTH_ROWS // max(batch_rows, 1))), 1000)
+        self.beta = 1.0 - 1.0 / self.window
+        self.min_rows = max(1, min_rows)
+        self.avg, self.decay, self.k, self.rows = 0.0, 1.0, 0, 0
+        self.smoothed = math.nan
+        self.start: float | None = None  # the first batch loss
+        self.best: float | None = None
+        self.first: float | None = None
+        self.limit = self.near = math.inf  # growth_limit and near_best's bound for best and first
+        self.since_kept = 0
+        self.kept = False  # not checkpointed: a resumed run keeps its first state anew
+        self.keep_now = False
+
+    def update(self, loss: float, rows: int) -> bool:
+        beta = self.beta
+        self.k += 1
+        self.rows += rows
+        self.avg = beta * self.avg + (1.0 - beta) * loss
+        self.decay *= beta  # beta**k: the bias correction
+        s = self.smoothed = self.avg / (1.0 - self.decay)
+        self.since_kept += 1
+        self.keep_now = False
+        if self.first is None:
+            return self._warm_up(loss, s)
+        if s < self.best:  # type: ignore[operator]
+            self._set_best(s)
+        elif s > self.limit:
+            return True
+        if self.since_kept >= self.window and s <= self.near:
+            self.keep_now, self.since_kept = True, 0
+        return False
+
+    def _warm_up(self, loss: float, s: float) -> bool:
+        """Steps until ``s`` covers ``min_rows`` rows (and is not 0): the reference is not set."""
+        if self.start is None:
+            self.start = loss
+        if self.rows < self.min_rows:
+            # too few rows for a reference that one lucky batch cannot fake: only a growth by
+            # factor**2 from the first batch counts (a blow-up is larger still)
+            start = self.start
+            if start != 0.0 and grown(s, best=start, first=start, factor=self.factor**2):
+                return True
+        elif s != 0.0:  # a loss of exactly 0 has no scale to measure growth against yet
+            self.first = s
+            self._set_best(s)
+        if not self.kept:
+            self.keep_now, self.kept, self.since_kept = True, True, 0
+        return False
+
+    def _set_best(self, best: float) -> None:
+        first = self.first
+        assert first is not None
+        self.best = best
+        self.limit = growth_limit(best=best, first=first, factor=self.factor)
+        self.near = best + max(abs(best), abs(first))
+
+    def reason(self) -> str:
+        """What grew, for the DivergenceError."""
+        if self.first is None:
+            return (
+                f"the smoothed loss grew from the first batch's {self.start:.4g} to {self.smoothed:.4g} "
+                f"within {self.min_rows} rows, more than divergence_factor**2={self.factor**2:g} times it"
+            )
+        return (
+            f"the smoothed loss grew from its best {self.best:.4g} to {self.smoothed:.4g}, by more than "
+            f"divergence_factor={self.factor:g} times its best and {FIRST_MULTIPLE:g} times the first "
+            f"loss {self.first:.4g}"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "avg": self.avg,
+            "k": self.k,
+            "rows": self.rows,
+            "start": self.start,
+            "best": self.best,
+            "first": self.first,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.avg, self.k, self.rows = float(state["avg"]), int(state["k"]), int(state["rows"])
+        self.decay = self.beta**self.k
+        self.smoothed = self.avg / (1.0 - self.decay) if self.k else math.nan
+        self.start, first, best = (
+            None if state.get(key) is None else float(state[key]) for key in ("start", "first", "best")
+        )
+        self.first = first
+        if first is not None and best is not None:
+            self._set_best(best)
 
 
 class PlateauStop:
@@ -67,11 +249,12 @@ class PlateauStop:
         return {
             "sum": self.sum,
             "count": self.count,
-            "best": self.best,
+            "best": None if math.isinf(self.best) else self.best,  # checkpoints hold no inf
             "bad": self.bad,
             "checks": self.checks,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sum, self.count = float(state["sum"]), int(state["count"])
-        self.best, self.bad, self.checks = float(state["best"]), int(state["bad"]), int(state["checks"])
+        self.best = math.inf if state["best"] is None else float(state["best"])
+        self.bad, self.checks = int(state["bad"]), int(state["checks"])
