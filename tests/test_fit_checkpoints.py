@@ -397,3 +397,17 @@ def test_the_checkpoint_write_is_durable_in_order(tmp_path, monkeypatch):
     assert events[1] == f"replace {CHECKPOINT_NAME} -> {PREVIOUS_NAME}"
     assert events[2].endswith(f"-> {CHECKPOINT_NAME}")
     assert events[3] == "fsync"  # the folder
+
+
+def test_the_command_lines_resume_reads_the_previous_checkpoint_too(tmp_path):
+    from descend import workflows
+
+    folder = tmp_path / "run" / "checkpoints"
+    assert workflows.checkpoint_step(tmp_path / "run") is None
+    train(folder, epochs=3, checkpoint_every=5, max_steps=10)
+    _truncate(folder / CHECKPOINT_NAME)
+    assert workflows.checkpoint_step(tmp_path / "run") == 10
+    assert (folder / CHECKPOINT_NAME).exists()  # a look does not move anything
+    _garbage(folder / PREVIOUS_NAME)
+    with pytest.raises(CheckpointError, match=r"^no intact checkpoint in .*checkpoint.npz is damaged"):
+        workflows.checkpoint_step(tmp_path / "run")

@@ -448,7 +448,7 @@ def checkpoint_step(out: str | Path) -> int | None:
     from .train.checkpoint import load_latest
 
     folder = Path(out) / "checkpoints"
-    latest = load_latest(folder, owner="train", warn=False) if folder.is_dir() else None
+    latest = load_latest(folder, owner="", warn=False) if folder.is_dir() else None
     return None if latest is None else int(latest[1][2]["step"])
 
 

@@ -273,12 +273,14 @@ def load_latest(
     A damaged (or missing) newest file falls back to the previous one, with a
     :class:`~descend.errors.CheckpointWarning` naming the file, the damage and the step resumed
     from (``warn=False``: silently); when no file is intact, a
-    :class:`~descend.errors.CheckpointError` names each one and its damage. ``set_aside=True``
+    :class:`~descend.errors.CheckpointError` names each one and its damage (messages start with
+    ``owner:`` unless it is empty). ``set_aside=True``
     (for the run that will write the folder) renames a damaged newest file to
     ``checkpoint.npz.damaged``, so that the next checkpoint does not make it the previous one in
     place of the intact one.
     """
     folder = Path(directory)
+    said = f"{owner}: " if owner else ""  # the command line names its command itself
     problems: list[str] = []
     for name in (CHECKPOINT_NAME, PREVIOUS_NAME):
         path = folder / name
@@ -299,7 +301,7 @@ def load_latest(
                 kept = f"; the damaged file is kept as {DAMAGED_NAME}"
             if warn:
                 warnings.warn(
-                    f"{owner}: {'; '.join(problems)}; resuming from {name} at step "
+                    f"{said}{'; '.join(problems)}; resuming from {name} at step "
                     f"{loaded[2].get('step')} (in {str(folder)!r}){kept}",
                     CheckpointWarning,
                     stacklevel=5,  # fit's caller
@@ -307,7 +309,7 @@ def load_latest(
         return path, loaded
     if problems:
         raise CheckpointError(
-            f"{owner}: no intact checkpoint in {str(folder)!r}: {'; '.join(problems)}; move the "
+            f"{said}no intact checkpoint in {str(folder)!r}: {'; '.join(problems)}; move the "
             "folder away to start over",
             path=folder,
         )
