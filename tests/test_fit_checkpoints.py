@@ -362,6 +362,23 @@ def test_a_read_only_checkpoint_dir_fails_before_the_first_step(tmp_path):
     assert steps == []
 
 
+def test_an_unwritable_checkpoint_dir_fails_before_the_first_step_even_as_root(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def refusing_open(path, flags, *args, **kw):  # what a read-only folder answers a non-root user
+        if str(path).startswith(str(tmp_path / "ro")) and flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kw)
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(os, "open", refusing_open)
+    steps = []
+    with pytest.raises(ParameterError, match=r"checkpoint_dir .*ro' is not writable") as exc:
+        train(tmp_path / "ro", epochs=1, callbacks=[lambda info: steps.append(info["step"])])
+    assert exc.value.param == "checkpoint_dir" and steps == []
+    assert (tmp_path / "ro").is_dir()  # a folder that was there stays
+
+
 def test_checkpoint_files_get_the_run_folders_permissions(tmp_path):
     old = os.umask(0o022)
     try:
