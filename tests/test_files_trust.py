@@ -275,7 +275,7 @@ def test_a_csv_changed_after_open_is_named_before_an_epoch_reads_it(tmp_path, ch
     message = rf"churn\.csv' changed after ds\.data\.open.*\({what}[^)]*\); reopen"
     with pytest.raises(FileChangedError, match=message):
         list(src.batches(0, 10))
-    with pytest.raises(DataError, match=message):  # met by fit's pass over the classes
+    with pytest.raises(FileChangedError, match=message):  # met by fit's pass over the classes
         ds.fit("logistic_regression", src, epochs=1, **FIT)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import data, functions, models, optim, schedules
-from .errors import DivergenceError
+from .errors import CheckpointError, CheckpointWarning, DivergenceError
 from .optim import (
     SGD,
     AdaDelta,
@@ -32,6 +32,8 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "CheckpointError",
+    "CheckpointWarning",
     "DivergenceError",
     "MinimizeResult",
     "Momentum",

@@ -469,7 +469,7 @@ class _Training:
             try:
                 summary = source.summarize(classes=want_classes, moments=want_moments)
             except DataError as exc:
-                raise DataError(f"{owner}: {exc}", file=exc.file, row=exc.row, column=exc.column) from None
+                raise type(exc)(f"{owner}: {exc}", file=exc.file, row=exc.row, column=exc.column) from None
         if summary is not None and want_moments:
             if standardize is True or (standardize == "auto" and Scaler.needed(summary.mean, summary.std)):
                 scaler = Scaler.from_moments(summary.mean, summary.std)

@@ -168,8 +168,8 @@ def find_labels(source: DataSource, classes: Any, owner: str) -> Labels:
         else:
             t = np.asarray(source.targets)
             labels = Labels.of(np.unique(t if t.ndim == 1 else t.reshape(len(t), -1)[:, 0]))
-    except DataError as exc:
-        raise DataError(f"{owner}: {exc}") from None
+    except DataError as exc:  # keep the kind (e.g. FileChangedError) and where it happened
+        raise type(exc)(f"{owner}: {exc}", file=exc.file, row=exc.row, column=exc.column) from None
     if len(labels.classes) < 2:
         raise DataError(
             f"{owner}: a classifier needs at least 2 classes, the targets hold "
