@@ -39,6 +39,12 @@ BAD = [
     (["race", "rosenbrock", "--start", "1"], "--start", "expected 2 comma-separated numbers"),
     (["race", "rosenbrock", "--start", "a,b"], "--start", "expected comma-separated numbers"),
     (["race", "rosenbrock", "--start", "nan,1"], "--start", "finite"),
+    (["race", "rosenbrock:dim=3", "--start", "1,2"], "--start", "expected 3 comma-separated numbers"),
+    (["race", "x**2 + y**2", "--start", "1,2,3"], "--start", "a function of x and y, so start must have 2"),
+    (["race", "anyd:f"], "FUNCTION", "takes points of any length, so its dimension is unknown"),
+    (["race", "anyd:f"], "FUNCTION", "give a start point, --start X1,X2,... with one coordinate"),
+    (["race", "anyd:needs5"], "FUNCTION", "cannot be evaluated at the 2-D point"),
+    (["race", "anyd:declared", "--start", "1,2"], "--start", "declares dim=4, so start must have 4"),
     (["race", "rosenbrock", "--noise", "x"], "--noise", "valid number"),
     (["race", "rosenbrock", "--noise", "-1"], "--noise", "greater than or equal to 0"),
     (["race", "rosenbrock", "--seed", "-1"], "--seed", "greater than or equal to 0"),
@@ -93,6 +99,20 @@ BAD = [
     (["train", "digits", "--resume", "--out", "nowhere"], "--resume", "no checkpoint"),
     (["train", "labels.csv", "--target", "y", "--dask", "local:0"], "--dask", "local:N"),
     (["train", "digits", "--dask", "local:1"], "--dask", "data files"),
+    (
+        ["train", "labels.csv", "--target", "y", "--on-bad-rows", "drop"],
+        "--on-bad-rows",
+        "expected skip or error",
+    ),
+    (["train", "digits", "--on-bad-rows", "skip"], "--on-bad-rows", "built-in dataset"),
+    (
+        ["train", "labels.csv", "--target", "y", "--dask", "local:1", "--on-bad-rows", "skip"],
+        "--on-bad-rows",
+        "with --dask",
+    ),
+    # a library's advice in the words of the command line: flags, not Python parameters
+    (["train", "header.csv", "--target", "y"], "DATA", "no data rows"),
+    (["train", "words.csv", "--target", "y"], "--features", "pass --features COL1,COL2 to choose"),
     # ---- make-data
     (["make-data", "out.xyz"], "OUT", "--format"),
     (["make-data", "out.csv", "--rows", "0"], "--rows", "greater than or equal to 1"),
@@ -115,6 +135,9 @@ BAD = [
     (["lr-find", "digits", "--steps", "2"], "--steps", "greater than or equal to 3"),
     (["lr-find", "digits", "--batch-size", "0"], "--batch-size", "greater than or equal to 1"),
     (["lr-find", "digits", "--seed", "x"], "--seed", "valid integer"),
+    (["lr-find", "labels.csv", "--target", "y", "--on-bad-rows", "x"], "--on-bad-rows", "skip or error"),
+    (["lr-find", "digits", "--dask", "local:1"], "--dask", "data files"),
+    (["lr-find", "labels.csv", "--target", "y", "--dask", "local:0"], "--dask", "local:N"),
     # ---- schedule
     (["schedule", "nope:lr=1"], "SPECS", "unknown schedule 'nope'"),
     (["schedule", "cosin:lr0=1,total_steps=9"], "SPECS", "did you mean 'cosine'?"),
@@ -148,6 +171,16 @@ def workdir(tmp_path, monkeypatch):
     from descend.data.synth import make_data
 
     make_data("labels.csv", rows=40, features=3, labels=["stay", "churn"], format="csv")
+    (tmp_path / "holes.csv").write_text("a,b,y\n1,2,0\n3,,1\n4,5,0\n6,7,1\n")
+    (tmp_path / "header.csv").write_text("a,b,y\n")
+    (tmp_path / "words.csv").write_text("a,b,y\n1,x,0\n3,z,1\n")
+    (tmp_path / "anyd.py").write_text(
+        "import numpy as np\n"
+        "def f(x):\n    return float(np.sum((np.asarray(x) - 1.0) ** 2))\n"
+        "def needs5(x):\n    return float(x[4] ** 2)\n"
+        "def declared(x):\n    return float(np.sum(np.asarray(x) ** 2))\n"
+        "declared.dim = 4\n"
+    )
     return tmp_path
 
 
@@ -225,3 +258,19 @@ def test_an_error_raised_while_training_is_mapped_by_its_parameter(capsys, tmp_p
     assert main(["train", "linear"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("descend train: --epochs: epochs must satisfy epochs >= 1, got 0"), err
+
+
+@pytest.mark.parametrize("command", ["train", "lr-find"])
+def test_a_bad_row_found_while_reading_names_file_row_column_and_the_flag_that_skips_it(
+    command, capsys, workdir
+):
+    """The library says ``on_bad_rows='skip'``; the command line says the flag."""
+    assert main([command, "holes.csv", "--target", "y", "--out", "r"]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert lines == [
+        f"descend {command}: holes.csv: row 2, column 'b': a missing value (fix the file, or pass "
+        "--on-bad-rows skip to skip such rows)"
+    ], captured.err
+    assert "on_bad_rows" not in captured.err and "Traceback" not in captured.err
+    assert not (workdir / "r").exists()  # a refused run leaves no folder behind

@@ -188,11 +188,12 @@ def test_progress_on_80_columns_leads_with_epoch_step_loss_lr_rate_eta(monkeypat
     assert lines[0].startswith("fit MLP")  # the description once, above the bar
     bar = lines[-1]
     assert len(bar) <= 80
-    assert re.match(r"epoch 9 step 230/460 loss 0\.1234 lr 0\.0123 \S+ samples/s eta", bar), bar
+    # fit's epoch index 9 is the 10th epoch: progress counts from 1, as "completed 20 epochs" does
+    assert re.match(r"epoch 10 step 230/460 loss 0\.1234 lr 0\.0123 \S+ samples/s eta", bar), bar
     plain = make_progress("plain", stream=(out := io.StringIO()))
     plain.start(460, "d")
     plain.update(460, 19, 0.5, 0.1, 29440)
-    assert re.match(r"step 460/460 epoch 19 loss 0\.5 lr 0\.1 \S+ samples/s", out.getvalue().splitlines()[-1])
+    assert re.match(r"step 460/460 epoch 20 loss 0\.5 lr 0\.1 \S+ samples/s", out.getvalue().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------------ training
@@ -249,7 +250,7 @@ def test_train_says_which_epoch_was_restored_and_shows_that_model_last(capsys, t
     last, best = int(m.group(1)), int(m.group(2))
     assert last == best + 3
     summary = json.loads((out_dir / "summary.json").read_text())
-    assert summary["restored_epoch"] == best
+    assert summary["restored_epoch"] == best - 1  # the files keep fit's epoch index, from 0
     table_rows = [line for line in out.splitlines() if line.startswith("│")]
     assert table_rows[-1].startswith(f"│ {best} (restored)")
     assert f"{summary['validation']['loss']:.4g}" in table_rows[-1]

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand
 
 from . import __version__, optim
 from . import functions as fns
@@ -33,7 +35,49 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: it wraps at the terminal's width and never cuts a default with "…"
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class _Command(TyperCommand):
+    """A command whose help names its arguments as the usage line does (``DATA``, ``RUNS...``),
+    with no ``<str>`` type beside them."""
+
+    @staticmethod
+    def _name(param: Any) -> str:
+        name = param.metavar or param.name.upper()
+        return name + ("..." if param.nargs != 1 else "")
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for p in self.get_params(ctx):
+            if p.param_type_name == "argument":
+                pieces.append(self._name(p) if p.required else f"[{self._name(p)}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        args, opts = [], []
+        for p in self.get_params(ctx):
+            record = p.get_help_record(ctx)
+            if record is None:
+                continue
+            if p.param_type_name == "argument":
+                args.append((self._name(p), record[1]))
+            else:
+                opts.append(record)
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _command(name: str, *, short_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``@app.command`` with :class:`_Command`; ``short_help`` (at most 56 characters) is the
+    line ``descend --help`` shows, whole at 80 columns."""
+    return app.command(name, cls=_Command, short_help=short_help)
+
 
 # ------------------------------------------------------------------------------------ errors
 
@@ -76,6 +120,7 @@ FLAGS: dict[str, str] = {
     "format": "--format",
     "classes": "--classes",
     "labels": "--labels",
+    "on_bad_rows": "--on-bad-rows",
 }
 #: where a command spells a parameter's flag differently
 COMMAND_FLAGS: dict[str, dict[str, str]] = {
@@ -112,6 +157,55 @@ def _message(exc: BaseException) -> str:
     if owner and text.startswith(f"{owner}: ") and not owner[:1].isupper():
         text = text[len(owner) + 2 :]
     return text
+
+
+#: a library message's advice ``on_bad_rows='skip'``, ``features=[...]``, ``validation=0.3``: a
+#: parameter name that is not part of a spec (``adam.lr=3``, ``cosine:lr0=1``, ``'sgd=0.1'``);
+#: one inside a call's repr (``SGD(lr=0.1, ...)``) is left out by :func:`_in_call`
+_ADVICE = re.compile(r"(?<![\w.:\[{='\"/-])\b([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|\[[^\]]*\]|[^\s,;)]*)")
+#: the Python function a data error names first (``data.open: ...``), not a thing typed at the CLI
+_FUNCTION_PREFIX = re.compile(r"^(?:data\.open|fit|lr_find|descend\.data\.dask\.read): ")
+#: how a list placeholder (``features=[...]``) reads as a flag's value
+_LIST_PLACEHOLDER = {"features": "COL1,COL2", "start": "X1,X2,..."}
+
+
+def cli_words(text: str, command: str | None = None, flags: Collection[str] | None = None) -> str:
+    """``text`` with the Python spelling of a parameter that a flag sets (``on_bad_rows='skip'``,
+    ``features=[...]``, ``standardize=True``) replaced by the flag (``--on-bad-rows skip``,
+    ``--features COL1,COL2``, ``--standardize``), by :data:`FLAGS`: at the command line a
+    library's advice names what the user can type. ``flags``: the command's own flags (advice
+    about a parameter no flag of the command sets keeps its Python spelling)."""
+
+    def flag_of(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        flag = COMMAND_FLAGS.get(command or "", {}).get(name) or FLAGS.get(name)
+        if flag is None or not flag.startswith("--") or (flags is not None and flag not in flags):
+            return match.group(0)
+        if value.startswith("(") or _in_call(text, match.start()):
+            return match.group(0)
+        if value in ("", "True"):
+            return flag
+        if value[:1] in "'\"":
+            value = value[1:-1]
+        elif value.startswith("["):
+            items = [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+            value = _LIST_PLACEHOLDER.get(name, "A,B") if items in ([], ["..."]) else ",".join(items)
+        return f"{flag} {value}"
+
+    return _ADVICE.sub(flag_of, text)
+
+
+def _in_call(text: str, at: int) -> bool:
+    """Whether position ``at`` is inside the brackets of a call such as ``SGD(...)``."""
+    depth = 0
+    for i in range(at - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            if depth == 0:
+                return i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")
+            depth -= 1
+    return False
 
 
 def _parse_all(command: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -313,20 +407,35 @@ def _existing(path: str) -> str:
     return path
 
 
-def _load_data(data: str, target: str | None, features: str | None) -> tuple[str, Any, Any]:
-    """``(name, source or Dataset, Task or None)`` for DATA: a built-in dataset or a file."""
+#: ``--on-bad-rows`` -> ``data.open(on_bad_rows=...)``
+ON_BAD_ROWS = {"error": "raise", "skip": "skip"}
+
+
+def _on_bad_rows(value: str) -> str:
+    choice = ON_BAD_ROWS.get(value.strip().lower())
+    if choice is None:
+        raise ValueError(f"expected skip or error, got {value!r}")
+    return choice
+
+
+def _load_data(
+    command: str, data: str, target: str | None, features: str | None, on_bad_rows: str | None = None
+) -> tuple[str, Any, Any]:
+    """``(name, source or Dataset, Task or None)`` for DATA: a built-in dataset or a file (a
+    path that exists is always a file or a folder of files, whatever its name)."""
     from . import data as dsdata
     from .lab import datasets
 
-    if normalize(data) in datasets.names() and not Path(data).exists():
+    exists = Path(data).exists()
+    if normalize(data) in datasets.names() and not exists:
         d = _parse("DATA", datasets.load, data)
-        for flag, given in (("--target", target), ("--features", features)):
+        for flag, given in (("--target", target), ("--features", features), ("--on-bad-rows", on_bad_rows)):
             if given is not None:
                 raise UsageProblem(flag, f"applies to a data file, not to the built-in dataset {d.name!r}")
         from .workflows import Task
 
         return d.name, d, Task(d.task, f"{d.name} is a {d.task} dataset")
-    looks_like_file = any(ch in data for ch in "./\\*?") or Path(data).suffix
+    looks_like_file = exists or any(ch in data for ch in "./\\*?") or Path(data).suffix
     if not looks_like_file:
         _parse("DATA", datasets.load, data)  # an unknown dataset: suggests the closest name
     _parse("DATA", _existing, data)
@@ -337,10 +446,12 @@ def _load_data(data: str, target: str | None, features: str | None) -> tuple[str
     kwargs: dict[str, Any] = {"target": target}
     if features is not None:
         kwargs["features"] = [c.strip() for c in features.split(",") if c.strip()]
+    if on_bad_rows is not None:
+        kwargs["on_bad_rows"] = _parse("--on-bad-rows", _on_bad_rows, on_bad_rows)
     try:
         source = dsdata.open(data, **kwargs)
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        flag = flag_for("train", exc) if isinstance(exc, InvalidParameter) else None
+        flag = flag_for(command, exc) if isinstance(exc, InvalidParameter) else None
         raise UsageProblem(flag or "DATA", _message(exc)) from None
     return Path(data).name, source, None
 
@@ -363,9 +474,11 @@ def _root(
     """Gradient descent, done completely: update rules, schedules, test functions and the lab."""
 
 
-@app.command()
+@_command("demo", short_help="Everything at once: tables, races, batching, lr-find.")
 def demo(
-    out: Annotated[str | None, typer.Option(help="Folder to write (default runs/demo-<time>).")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Folder to write (default runs/demo-<time>).", metavar="DIR")
+    ] = None,
     quick: Annotated[
         bool,
         typer.Option("--quick", help="Fewer steps, a coarser lr grid, smaller pictures: a look in seconds."),
@@ -373,13 +486,15 @@ def demo(
     table: Annotated[bool, typer.Option(help="Print the every-optimizer table first.")] = True,
     steps: Annotated[
         int | None,
-        typer.Option(help="Maximum updates per run in the table (default 1000; 200 with --quick).", min=1),
+        typer.Option(
+            help="Maximum updates per run in the table (default 1000; 200 with --quick).", min=1, metavar="N"
+        ),
     ] = None,
     functions: Annotated[
-        str, typer.Option(help="Comma-separated test functions for the table.")
+        str, typer.Option(help="Comma-separated test functions for the table.", metavar="NAMES")
     ] = "quadratic,rosenbrock,beale,two_well",
     optimizers: Annotated[
-        str, typer.Option(help="Comma-separated optimizers for the table (default: all).")
+        str, typer.Option(help="Comma-separated optimizers for the table (default: all).", metavar="NAMES")
     ] = "",
 ) -> None:
     """Everything at once: a table of every optimizer on test functions, races of the six classic
@@ -454,11 +569,14 @@ def _suite_tables(result: Any, fnames: list[str], onames: list[str], steps: int)
         )
 
 
-@app.command()
+@_command("report", short_help="Re-draw report.html from run folders (merged).")
 def report(
-    runs: Annotated[list[str], typer.Argument(help="One or more run folders written by descend.")],
+    runs: Annotated[
+        list[str], typer.Argument(help="One or more run folders written by descend.", metavar="RUNS")
+    ],
     out: Annotated[
-        str | None, typer.Option(help="HTML file to write (default: report.html in the first folder).")
+        str | None,
+        typer.Option(help="HTML file to write (default: report.html in the first folder).", metavar="FILE"),
     ] = None,
 ) -> None:
     """Re-draw report.html from saved run folders; several folders are merged into one report."""
@@ -471,51 +589,64 @@ def report(
     say(f"wrote [bold]{path}[/bold]")
 
 
-@app.command()
+@_command("race", short_help="Race optimizers from one start on a function.")
 def race(
     function: Annotated[
         str,
         typer.Argument(
             help="Built-in name (see `descend functions`, parameters as quadratic:kappa=50), "
-            "module:callable, or a NumPy expression in x and y such as 'x**2 + 10*y**2'."
+            "module:callable, or a NumPy expression in x and y such as 'x**2 + 10*y**2'.",
+            metavar="FUNCTION",
         ),
     ],
     optimizers: Annotated[
-        str, typer.Option(help="Comma-separated optimizers.")
+        str, typer.Option(help="Comma-separated optimizers.", metavar="NAMES")
     ] = "sgd,momentum,nesterov,adagrad,rmsprop,adam",
     lr: Annotated[
-        str | None, typer.Option(help="One lr for all (0.01) or per optimizer (sgd=0.001,adam=0.05).")
+        str | None,
+        typer.Option(help="One lr for all (0.01) or per optimizer (sgd=0.001,adam=0.05).", metavar="LR"),
     ] = None,
     tune: Annotated[bool, typer.Option("--tune", help="Pick each lr by a disclosed grid search.")] = False,
-    steps: Annotated[int, typer.Option(min=1, help="Updates per optimizer.")] = 500,
-    start: Annotated[str | None, typer.Option(help="Start point x,y (default: the function's).")] = None,
-    noise: Annotated[float, typer.Option(min=0.0, help="Std of Gaussian gradient noise (seeded).")] = 0.0,
-    seed: Annotated[int, typer.Option(min=0, help="Seed for the noise.")] = 0,
-    out: Annotated[str | None, typer.Option(help="Run folder (default runs/race-<time>).")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Updates per optimizer.", metavar="N")] = 500,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Start point, one coordinate per dimension (x,y for a 2-D function; default: the "
+            "function's).",
+            metavar="X,Y,...",
+        ),
+    ] = None,
+    noise: Annotated[
+        float, typer.Option(min=0.0, help="Std of Gaussian gradient noise (seeded).", metavar="SD")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for the noise.", metavar="N")] = 0,
+    out: Annotated[
+        str | None, typer.Option(help="Run folder (default runs/race-<time>).", metavar="DIR")
+    ] = None,
     gif: Annotated[bool, typer.Option(help="Write an animated GIF.")] = True,
     mp4: Annotated[bool, typer.Option("--mp4", help="Also write an MP4 (needs ffmpeg).")] = False,
-    frames: Annotated[int, typer.Option(min=2, help="Animation frames.")] = 60,
+    frames: Annotated[int, typer.Option(min=2, help="Animation frames.", metavar="N")] = 60,
     set_: Annotated[
         list[str] | None,
         typer.Option(
             "--set",
             help="Hyperparameter of one optimizer, repeatable: momentum.momentum=0.95, "
             "adam.betas=[0.8,0.99].",
+            metavar="OPT.KEY=VALUE",
         ),
     ] = None,
 ) -> None:
     """Race optimizers from one start on a surface: contour, 3-D view, loss curves, GIF, report."""
     from . import workflows
-    from .lab.custom import resolve_function
 
     names = _parse("--optimizers", _name_list, optimizers, optim.get, "optimizer")
     if tune and lr is not None:
         raise UsageProblem("--lr", "give --lr or --tune, not both")
     lrs = _parse("--lr", _race_lrs, lr, names)
-    x0 = None if start is None else _parse("--start", _numbers, start, 2)
-    f = _parse("FUNCTION", resolve_function, function, start=x0)
-    if x0 is not None and getattr(f, "dim", 2) != 2:
-        raise UsageProblem("--start", f"{f.name} has {f.dim} coordinates; --start takes 2")
+    x0 = None if start is None else _parse("--start", _numbers, start)
+    f = _parse("FUNCTION", _race_function, function, x0)
+    if x0 is not None:
+        _parse("--start", _numbers, start, getattr(f, "dim", 2))
     options = _parse("--set", _hyperparameters, set_ or [], names)
     with _console().status("racing…"):
         result, outcome = workflows.run_race(
@@ -533,8 +664,11 @@ def race(
             frames=frames,
             options=options,
         )
+    x0_text = str(list(map(float, result.start)))
+    if result.start.size > 6:
+        x0_text = f"a {result.start.size}-D start ({x0_text[:40].rsplit(',', 1)[0]}, ...])"
     say(
-        f"[bold]{result.function.name}[/bold] from {list(map(float, result.start))}, {steps} steps; "
+        f"[bold]{result.function.name}[/bold] from {x0_text}, {steps} steps; "
         f"lr {result.lr_rule}; gradient: {result.grad_method}"
         + (f"; gradient noise sd {noise:g} (seed {seed})" if noise else "")
     )
@@ -554,89 +688,112 @@ def race(
     _wrote(outcome.folder)
 
 
-@app.command()
+def _race_function(spec: str, x0: list[float] | None) -> Any:
+    """FUNCTION resolved with the start point: a refusal about the start is --start's."""
+    from .lab.custom import resolve_function
+
+    try:
+        return resolve_function(spec, start=x0)
+    except InvalidParameter as exc:
+        if exc.param == "start":
+            raise UsageProblem("--start", _message(exc)) from None
+        raise
+
+
+@_command("train", short_help="Train a model on built-in data or a data file.")
 def train(
     data: Annotated[
         str,
         typer.Argument(
             help="Built-in dataset (digits, iris, breast_cancer, diabetes, linear) or a data file "
-            "(.parquet, .csv, .csv.gz, or a .npy feature file with --target y.npy)."
+            "(.parquet, .csv, .csv.gz, or a .npy feature file with --target y.npy).",
+            metavar="DATA",
         ),
     ],
     target: Annotated[
-        str | None, typer.Option(help="Target column of a data file, or the targets' .npy file.")
+        str | None,
+        typer.Option(help="Target column of a data file, or the targets' .npy file.", metavar="COL"),
     ] = None,
     features: Annotated[
-        str | None, typer.Option(help="Comma-separated feature columns (default: all but the target).")
+        str | None,
+        typer.Option(help="Comma-separated feature columns (default: all but the target).", metavar="COLS"),
     ] = None,
     standardize: Annotated[
         bool, typer.Option("--standardize", help="Scale each feature of a data file to mean 0, sd 1.")
     ] = False,
     model: Annotated[
         str | None,
-        typer.Option(help="linear, logistic, softmax or mlp (default: chosen from the targets, and said)."),
+        typer.Option(
+            help="linear, logistic, softmax or mlp (default: chosen from the targets, and said).",
+            metavar="NAME",
+        ),
     ] = None,
     hidden: Annotated[
-        str | None, typer.Option(help="MLP hidden sizes, e.g. 64,32 (implies --model mlp).")
+        str | None, typer.Option(help="MLP hidden sizes, e.g. 64,32 (implies --model mlp).", metavar="SIZES")
     ] = None,
     activation: Annotated[
-        str, typer.Option(help="MLP activation: relu, tanh, sigmoid, leaky_relu.")
+        str, typer.Option(help="MLP activation: relu, tanh, sigmoid, leaky_relu.", metavar="NAME")
     ] = "relu",
-    optimizer: Annotated[str, typer.Option(help="Update rule (see `descend optimizers`).")] = "adam",
+    optimizer: Annotated[
+        str, typer.Option(help="Update rule (see `descend optimizers`).", metavar="NAME")
+    ] = "adam",
     lr: Annotated[
-        float | None, typer.Option(help="Learning rate > 0 (default: the optimizer's fit default).")
+        float | None,
+        typer.Option(help="Learning rate > 0 (default: the optimizer's fit default).", metavar="LR"),
     ] = None,
     schedule_spec: Annotated[
         str | None,
         typer.Option(
             "--schedule",
             help="Learning-rate schedule instead of --lr, e.g. linear_decay:lr0=0.1,lr_final=0.001,tau=1000.",
+            metavar="SPEC",
         ),
     ] = None,
     batch_size: Annotated[
-        str, typer.Option(help="'full' (batch GD), 1 (stochastic) or B (mini-batch).")
+        str, typer.Option(help="'full' (batch GD), 1 (stochastic) or B (mini-batch).", metavar="B")
     ] = "64",
-    epochs: Annotated[int, typer.Option(min=1)] = 20,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    epochs: Annotated[int, typer.Option(min=1, metavar="N")] = 20,
+    seed: Annotated[int, typer.Option(min=0, metavar="N")] = 0,
     val_fraction: Annotated[
         float | None,
         typer.Option(
             min=0.0,
             max=0.9,
             help="Held-out share for validation (default 0.2 for built-in data, 0 for files).",
+            metavar="F",
         ),
     ] = None,
     early_stopping: Annotated[
         int | None,
         typer.Option(
-            min=0, help="Stop N epochs after the best validation loss; restore that epoch's parameters."
+            min=0,
+            help="Stop N epochs after the best validation loss; restore that epoch's parameters.",
+            metavar="N",
         ),
     ] = None,
     checkpoint_every: Annotated[
-        int | None, typer.Option(min=1, help="Checkpoint every N steps (into the run folder).")
+        int | None, typer.Option(min=1, help="Checkpoint every N steps (into the run folder).", metavar="N")
     ] = None,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Resume from the checkpoint in --out (a folder of an earlier run)."),
     ] = False,
-    out: Annotated[str | None, typer.Option(help="Run folder (default runs/train-<time>).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            help="Train on a Dask cluster: tcp://HOST:PORT (a running scheduler) or local:N (N worker "
-            "processes for this run); DATA is then a Parquet/CSV path the workers can read."
-        ),
+    out: Annotated[
+        str | None, typer.Option(help="Run folder (default runs/train-<time>).", metavar="DIR")
     ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    dask: Annotated[str | None, typer.Option(help=DASK_HELP, metavar="ADDRESS")] = None,
+    on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
 ) -> None:
-    """Train a model with any optimizer and batch size; write metrics, plots and report."""
+    """Train a model with any optimizer and batch size; write metrics, plots and report.
+
+    Ctrl-C stops at the end of the current step, saves the run folder and its checkpoint, and
+    prints the command that resumes it (a second Ctrl-C quits at once)."""
     from contextlib import ExitStack
 
+    given = dict(locals())
     with ExitStack() as stack:
-        if dask is None:
-            name, source, task = _load_data(data, target, features)
-        else:
-            name, source, task = _load_on_cluster(stack, dask, data, target, features)
+        name, source, task = _open_data(stack, "train", data, target, features, on_bad_rows, dask)
         _train(
             name,
             source,
@@ -657,14 +814,46 @@ def train(
             resume=resume,
             out=out,
             progress=progress,
+            given=given,
         )
 
 
-def _load_on_cluster(stack: Any, spec: str, data: str, target: str | None, features: str | None) -> Any:
+DASK_HELP = (
+    "Train on a Dask cluster: tcp://HOST:PORT (a running scheduler) or local:N (N worker processes "
+    "for this run); DATA is then a Parquet/CSV path the workers can read."
+)
+ON_BAD_ROWS_HELP = (
+    "A row of a data file with a missing or non-numeric value: error (stop, naming file, row and "
+    "column; the default) or skip (drop it; the count is printed)."
+)
+
+
+def _open_data(
+    stack: Any,
+    command: str,
+    data: str,
+    target: str | None,
+    features: str | None,
+    on_bad_rows: str | None,
+    dask: str | None,
+) -> tuple[str, Any, Any]:
+    """DATA read here (:func:`_load_data`) or by the workers of a Dask cluster."""
+    if dask is None:
+        return _load_data(command, data, target, features, on_bad_rows)
+    if on_bad_rows is not None and _parse("--on-bad-rows", _on_bad_rows, on_bad_rows) != "raise":
+        raise UsageProblem(
+            "--on-bad-rows", "skip applies to files read here; with --dask a bad row stops the run"
+        )
+    return _load_on_cluster(stack, command, dask, data, target, features)
+
+
+def _load_on_cluster(
+    stack: Any, command: str, spec: str, data: str, target: str | None, features: str | None
+) -> Any:
     from .data import dask as dsdask
     from .lab import datasets
 
-    if normalize(data) in datasets.names():
+    if normalize(data) in datasets.names() and not Path(data).exists():
         raise UsageProblem("--dask", f"applies to data files, not to the built-in dataset {data!r}")
     _parse("DATA", _existing, data)
     if target is None:
@@ -674,7 +863,7 @@ def _load_on_cluster(stack: Any, spec: str, data: str, target: str | None, featu
     if cluster is not None:
         stack.callback(cluster.close)
     cols = None if features is None else [c.strip() for c in features.split(",") if c.strip()]
-    source = _parse_all("train", dsdask.read, data, target=target, features=cols, client=client)
+    source = _parse_all(command, dsdask.read, data, target=target, features=cols, client=client)
     say(f"on the Dask cluster {spec} ({len(client.scheduler_info().get('workers', {}))} workers)")
     return Path(data).name, source, None
 
@@ -700,6 +889,7 @@ def _train(
     resume: bool,
     out: str | None,
     progress: bool,
+    given: dict[str, Any],
 ) -> None:
     from . import workflows
     from .train.callbacks import EarlyStopping
@@ -772,12 +962,45 @@ def _train(
         seed=seed,
         callbacks=callbacks,
         progress=None if progress else False,
+        interruptible=True,
         **extra,
     )
     if outcome.error is not None:
         _diverged(outcome)
+    if outcome.interrupted is not None:
+        where = outcome.interrupted
+        raise Interrupted(
+            f"interrupted at epoch {where['epoch']}, step {where['step']}: saved {outcome.folder.dir}; "
+            f"resume with: {_resume_command('train', given, outcome.folder.dir)}"
+        )
     _train_summary(run, outcome, early_stopping)
     _wrote(outcome.folder)
+
+
+class Interrupted(Exception):
+    """A run stopped by Ctrl-C and saved: one line, exit code 130 (as for SIGINT)."""
+
+
+def _resume_command(command: str, given: dict[str, Any], out: Path) -> str:
+    """The command line that continues a run: the flags it was given, ``--out`` its folder and
+    ``--resume``."""
+    import shlex
+
+    cmd = typer.main.get_command(app).commands[command]
+    words = ["descend", command]
+    for p in cmd.params:
+        value = given.get(p.name)
+        if p.name in ("out", "resume") or p.name not in given:
+            continue
+        if p.param_type_name == "argument":
+            words.append(str(value))
+        elif value is None or value == p.default:
+            continue
+        elif getattr(p, "is_flag", False):
+            words.append(p.opts[0] if value else p.secondary_opts[0])
+        else:
+            words += [p.opts[0], str(value)]
+    return shlex.join([*words, "--out", str(out), "--resume"])
 
 
 def _model_name(name: str) -> str:
@@ -800,7 +1023,7 @@ def _diverged(outcome: Any) -> None:
 
     exc = outcome.error
     lr = divergence_lr(exc)
-    where = f"step {exc.step}" + (f" (epoch {exc.epoch})" if exc.epoch is not None else "")
+    where = f"step {exc.step}" + (f" (epoch {exc.epoch + 1})" if exc.epoch is not None else "")
     with_lr = f" with lr={lr:.3g}" if lr is not None else ""
     curve = "the curve up to it" if outcome.metrics else "its config"
     cause = getattr(exc, "cause", None) or f"{exc.quantity} became non-finite"
@@ -814,23 +1037,31 @@ class Diverged(Exception):
 
 
 def _train_summary(run: Any, outcome: Any, patience: int | None) -> None:
+    """What a finished run did. Epochs are counted from 1 here, as "completed 20 epochs" counts
+    them (the files keep fit's epoch index, from 0)."""
     restored = outcome.summary.get("restored_epoch")
     if restored is not None:
-        last = run.history.epochs["epoch"][-1]
+        last = int(run.history.epochs["epoch"][-1]) + 1
         say(
-            f"stopped early after epoch {int(last)}: val loss had not improved for {patience} epochs "
-            f"since epoch {restored}; restored the parameters of epoch {restored}"
+            f"stopped early after epoch {last}: val loss had not improved for {patience} epochs "
+            f"since epoch {restored + 1}; restored the parameters of epoch {restored + 1}"
         )
     else:
         say(f"{run.stop_reason}; {run.steps_completed} steps with {run.optimizer!r}")
+    skipped = {f: n for f, n in (run.skipped_rows or {}).items() if n}
+    if skipped:
+        say(
+            f"skipped {sum(skipped.values())} rows with a missing or non-numeric value (--on-bad-rows "
+            "skip): " + ", ".join(f"{n} in {Path(f).name}" for f, n in skipped.items())
+        )
     if run.history.epochs:
         rows = run.history.epoch_rows()
         for r in rows:
-            r["epoch_label"] = str(int(r["epoch"]))
+            r["epoch_label"] = str(int(r["epoch"]) + 1)
         shown = rows[-5:]
         if restored is not None:
             best = dict(rows[restored])
-            best["epoch_label"] = f"{restored} (restored)"
+            best["epoch_label"] = f"{restored + 1} (restored)"
             shown = [r for r in shown if int(r["epoch"]) != restored] + [best]
         cols = [("epoch_label", "epoch")] + [
             (k, k.replace("_", " "))
@@ -841,30 +1072,88 @@ def _train_summary(run: Any, outcome: Any, patience: int | None) -> None:
         print_table(title, shown, cols)
 
 
-@app.command("lr-find")
+@_command("lr-find", short_help="LR range test: one recommended lr, and why.")
 def lr_find_cmd(
     data: Annotated[
-        str, typer.Argument(help="Built-in dataset or a data file (see `descend train`).")
+        str, typer.Argument(help="Built-in dataset or a data file (see `descend train`).", metavar="DATA")
     ] = "digits",
-    target: Annotated[str | None, typer.Option(help="Target column, or the targets' .npy file.")] = None,
-    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns.")] = None,
-    model: Annotated[str | None, typer.Option(help="linear, logistic, softmax or mlp.")] = None,
-    hidden: Annotated[str | None, typer.Option(help="MLP hidden sizes (implies --model mlp).")] = None,
-    optimizer: Annotated[str, typer.Option(help="Update rule.")] = "sgd",
-    start_lr: Annotated[float, typer.Option(help="Sweep start (> 0).")] = 1e-6,
-    end_lr: Annotated[float, typer.Option(help="Sweep end (> --start-lr).")] = 10.0,
-    steps: Annotated[int, typer.Option(min=3)] = 100,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
-    out: Annotated[str | None, typer.Option(help="Run folder (default runs/lr-find-<time>).")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Target column, or the targets' .npy file.", metavar="COL")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated feature columns.", metavar="COLS")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="linear, logistic, softmax or mlp.", metavar="NAME")
+    ] = None,
+    hidden: Annotated[
+        str | None, typer.Option(help="MLP hidden sizes (implies --model mlp).", metavar="SIZES")
+    ] = None,
+    optimizer: Annotated[str, typer.Option(help="Update rule.", metavar="NAME")] = "sgd",
+    start_lr: Annotated[float, typer.Option(help="Sweep start (> 0).", metavar="LR")] = 1e-6,
+    end_lr: Annotated[float, typer.Option(help="Sweep end (> --start-lr).", metavar="LR")] = 10.0,
+    steps: Annotated[int, typer.Option(min=3, metavar="N")] = 100,
+    batch_size: Annotated[int, typer.Option(min=1, metavar="B")] = 64,
+    seed: Annotated[int, typer.Option(min=0, metavar="N")] = 0,
+    out: Annotated[
+        str | None, typer.Option(help="Run folder (default runs/lr-find-<time>).", metavar="DIR")
+    ] = None,
     json_only: Annotated[bool, typer.Option("--json", help="Print only the JSON summary.")] = False,
+    standardize: Annotated[
+        bool, typer.Option("--standardize", help="Scale each feature of a data file to mean 0, sd 1.")
+    ] = False,
+    on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
+    dask: Annotated[
+        str | None, typer.Option(help=DASK_HELP.replace("Train", "Sweep"), metavar="ADDRESS")
+    ] = None,
 ) -> None:
-    """LR range test: sweep lr exponentially until the loss blows up; recommend one lr and say why."""
+    """LR range test: sweep lr exponentially until the loss blows up; recommend one lr and say why.
+
+    The sweep prepares the data as `descend train` does (classes, encoding, and standardization
+    of ill-scaled file features unless --standardize), so the lr is for that training."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        name, source, task = _open_data(stack, "lr-find", data, target, features, on_bad_rows, dask)
+        _lr_find(
+            name,
+            source,
+            task,
+            model=model,
+            hidden=hidden,
+            optimizer=optimizer,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            out=out,
+            json_only=json_only,
+            standardize=standardize,
+        )
+
+
+def _lr_find(
+    name: str,
+    source: Any,
+    task: Any,
+    *,
+    model: str | None,
+    hidden: str | None,
+    optimizer: str,
+    start_lr: float,
+    end_lr: float,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    out: str | None,
+    json_only: bool,
+    standardize: bool,
+) -> None:
     import json
 
     from . import workflows
 
-    name, source, task = _load_data(data, target, features)
     sizes = _parse("--hidden", _sizes, hidden) if hidden is not None else (64,)
     if hidden is not None and model is None:
         model = "mlp"
@@ -876,10 +1165,12 @@ def lr_find_cmd(
     if task is None:
         task = workflows.source_task(source, name=f"the targets of {name}")
     m, chosen = _parse("--model", workflows.build_model, model, task, hidden=sizes)
-    xy = (source.X, source.y) if hasattr(source, "X") else source
+    is_file = not hasattr(source, "X")
+    # built-in datasets come standardized; a file gets fit's own rule unless --standardize
+    scaling: bool | str = True if standardize else ("auto" if is_file else False)
     result, outcome = workflows.run_lr_find(
         m,
-        xy,
+        source if is_file else (source.X, source.y),
         optimizer,
         out=out,
         dataset_name=name,
@@ -888,12 +1179,15 @@ def lr_find_cmd(
         steps=steps,
         batch_size=batch_size,
         seed=seed,
+        standardize=scaling,
     )
     summary = result.to_dict()
     if json_only:
         typer.echo(json.dumps(summary))
         return
     say(chosen)
+    if result.config.get("standardized") and not standardize:
+        say("features: standardized, as train does for ill-scaled features (the lr is for that)")
     say(f"LR range test on {name} with {optimizer} ({len(result.lrs)} steps; {result.reason})")
     say(f"recommended lr: {result.lr:.3g}: {result.advice}")
     say(
@@ -905,18 +1199,21 @@ def lr_find_cmd(
     _wrote(outcome.folder)
 
 
-@app.command()
+@_command("schedule", short_help="Plot one or several learning-rate schedules.")
 def schedule(
     specs: Annotated[
         list[str],
         typer.Argument(
             help="One or more schedules: name:key=value,... e.g. linear_decay:lr0=0.1,lr_final=0.001,tau=500 "
-            "or multi_step:lr0=1,milestones=[100,200]"
+            "or multi_step:lr0=1,milestones=[100,200]",
+            metavar="SPECS",
         ),
     ],
-    steps: Annotated[int, typer.Option(min=1, help="Steps to plot.")] = 1000,
+    steps: Annotated[int, typer.Option(min=1, help="Steps to plot.", metavar="N")] = 1000,
     log: Annotated[bool, typer.Option("--log", help="Log lr axis.")] = False,
-    out: Annotated[str | None, typer.Option(help="Run folder (default runs/schedule-<time>).")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Run folder (default runs/schedule-<time>).", metavar="DIR")
+    ] = None,
 ) -> None:
     """Plot one or several learning-rate schedules."""
     from . import workflows
@@ -937,17 +1234,22 @@ def schedule(
     _wrote(outcome.folder)
 
 
-@app.command("compare-batching")
+@_command("compare-batching", short_help="Full batch vs stochastic vs mini-batch.")
 def compare_batching_cmd(
     data: Annotated[
-        str, typer.Option(help="Built-in dataset (a finite sum; default: synthetic least squares).")
+        str,
+        typer.Option(
+            help="Built-in dataset (a finite sum; default: synthetic least squares).", metavar="NAME"
+        ),
     ] = "linear",
-    batch_sizes: Annotated[str, typer.Option(help="Comma-separated: full, 1, B...")] = "full,1,32",
-    epochs: Annotated[int, typer.Option(min=1)] = 10,
-    optimizer: Annotated[str, typer.Option(help="Update rule.")] = "sgd",
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    batch_sizes: Annotated[
+        str, typer.Option(help="Comma-separated: full, 1, B...", metavar="LIST")
+    ] = "full,1,32",
+    epochs: Annotated[int, typer.Option(min=1, metavar="N")] = 10,
+    optimizer: Annotated[str, typer.Option(help="Update rule.", metavar="NAME")] = "sgd",
+    seed: Annotated[int, typer.Option(min=0, metavar="N")] = 0,
     out: Annotated[
-        str | None, typer.Option(help="Run folder (default runs/compare-batching-<time>).")
+        str | None, typer.Option(help="Run folder (default runs/compare-batching-<time>).", metavar="DIR")
     ] = None,
 ) -> None:
     """Full-batch vs stochastic vs mini-batch: loss vs epochs and vs wall time."""
@@ -986,20 +1288,25 @@ def compare_batching_cmd(
     _wrote(outcome.folder)
 
 
-@app.command("make-data")
+@_command("make-data", short_help="Write a seeded synthetic dataset.")
 def make_data_cmd(
-    out: Annotated[str, typer.Argument(help="File to write (.parquet, .csv, .csv.gz or .npy).")],
-    rows: Annotated[int, typer.Option(min=1, help="Rows.")] = 10_000,
-    features: Annotated[int, typer.Option(min=1, help="Feature columns x0..x{D-1}.")] = 10,
-    task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
+    out: Annotated[
+        str, typer.Argument(help="File to write (.parquet, .csv, .csv.gz or .npy).", metavar="OUT")
+    ],
+    rows: Annotated[int, typer.Option(min=1, help="Rows.", metavar="N")] = 10_000,
+    features: Annotated[int, typer.Option(min=1, help="Feature columns x0..x{D-1}.", metavar="N")] = 10,
+    task: Annotated[
+        str, typer.Option(help="classification or regression.", metavar="KIND")
+    ] = "classification",
     format: Annotated[
-        str | None, typer.Option(help="parquet, csv or npy (default: from OUT's suffix).")
+        str | None, typer.Option(help="parquet, csv or npy (default: from OUT's suffix).", metavar="FORMAT")
     ] = None,
-    classes: Annotated[int, typer.Option(min=2, help="Classes of a classification target.")] = 2,
+    classes: Annotated[int, typer.Option(min=2, help="Classes of a classification target.", metavar="K")] = 2,
     labels: Annotated[
-        str | None, typer.Option(help="Class names, comma-separated (the target is then strings).")
+        str | None,
+        typer.Option(help="Class names, comma-separated (the target is then strings).", metavar="NAMES"),
     ] = None,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(min=0, metavar="N")] = 0,
 ) -> None:
     """Write a seeded synthetic dataset (some columns ill-scaled, so --standardize matters)."""
     from .data.synth import make_data
@@ -1027,7 +1334,7 @@ def make_data_cmd(
     say(f"wrote {', '.join(str(f) for f in files)}: {rows} rows x {features} features + target y ({task})")
 
 
-@app.command("optimizers")
+@_command("optimizers", short_help="List the update rules and their defaults.")
 def list_optimizers() -> None:
     """List the update rules and their default hyperparameters."""
     rows = [
@@ -1042,7 +1349,7 @@ def list_optimizers() -> None:
     )
 
 
-@app.command("functions")
+@_command("functions", short_help="List the test functions: start, minima, dimension.")
 def list_functions() -> None:
     """List the test functions with their start, minima and dimension."""
     rows = []
@@ -1098,8 +1405,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = _command_name(args, group)
     err = _console(stderr=True)
+    own_flags = {o for p in group.commands[command].params for o in p.opts} if command else None
 
     def fail(flag: str | None, message: str, code: int = 2) -> int:
+        if code == 2:  # a refusal: the library's advice in the words of this command's flags
+            message = cli_words(_FUNCTION_PREFIX.sub("", message), command, own_flags)
         err.print(_line(command, flag, message), highlight=False, markup=False, soft_wrap=True)
         return code
 
@@ -1125,6 +1435,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(flag_for(command, exc), _message(exc) if flag_for(command, exc) else str(exc))
     except Diverged as exc:
         return fail(None, str(exc), 1)
+    except Interrupted as exc:
+        return fail(None, str(exc), 130)
     except DivergenceError as exc:
         return fail(None, f"{_message(exc)}", 1)
     except (ValueError, FileNotFoundError) as exc:

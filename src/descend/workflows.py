@@ -6,8 +6,11 @@ runs are available from Python. This layer sits above ``viz`` (it draws) and bel
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,12 @@ from .lab.lr_find import LRFindResult, lr_find
 from .lab.race import CLASSIC_SIX, RaceResult, race
 from .lab.runfolder import RunFolder, plain
 from .models.task import MAX_CLASSES, Task, infer_task, source_task
+from .train.callbacks import Callback
 
 __all__ = [
     "MAX_CLASSES",
     "Outcome",
+    "StopRequest",
     "Task",
     "batching_outputs",
     "build_model",
@@ -36,6 +41,7 @@ __all__ = [
     "run_race",
     "run_train",
     "source_task",
+    "stop_on_interrupt",
 ]
 
 
@@ -50,6 +56,8 @@ class Outcome:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: Exception | None = None  # a run that diverged: the DivergenceError
+    #: a run stopped by Ctrl-C: ``{"epoch": E (from 1), "step": S, "checkpoint": path}``
+    interrupted: dict[str, Any] | None = None
 
 
 def _function_config(f: Any) -> dict[str, Any]:
@@ -93,9 +101,17 @@ def race_outputs(
     sub = "" if prefix == "race" else f"{prefix}/"
     folder.write_npz(f"{sub}paths.npz", **arrays)
     (folder.dir / sub).mkdir(parents=True, exist_ok=True)
-    pngs = vrace.save_race_pngs(result, folder.dir / sub, size=size)
-    for p in pngs.values():
-        folder.path(f"{sub}{Path(p).name}")
+    if getattr(f, "dim", 2) != 2:  # no surface to draw paths on: the loss curves only
+        from .viz import lab_plots
+
+        drawn = vrace.plot_loss(result)
+        lab_plots.save_png(drawn.ax.figure, folder.path(f"{sub}race_loss.png"), size=size)
+        out.notes.append(f"{f.name} has {f.dim} dimensions: loss curves only (no contour, surface or GIF)")
+        gif = mp4 = False
+    else:
+        pngs = vrace.save_race_pngs(result, folder.dir / sub, size=size)
+        for p in pngs.values():
+            folder.path(f"{sub}{Path(p).name}")
     if gif:
         t0 = time.perf_counter()
         gif_size = (800, 600) if size[0] >= 800 else (size[0], size[0] * 3 // 4)
@@ -196,7 +212,7 @@ def run_lr_find(
     result = lr_find(model, data, optimizer, **kwargs)
     folder = RunFolder(out, "lr-find")
     outcome = lr_find_outputs(result, folder)
-    outcome.config = {"data": dataset_name, "model": model.config(), **outcome.config}
+    outcome.config = {"data": dataset_name, "model": result.model.config(), **outcome.config}
     finish(outcome, title=f"descend lr-find: {dataset_name}", command="lr-find")
     return result, outcome
 
@@ -356,6 +372,48 @@ def divergence_lr(exc: Any) -> float | None:
     return None if lr is None else float(lr)
 
 
+class StopRequest(Callback):
+    """Stops :func:`~descend.fit` at the next step boundary once :attr:`requested` is set (by
+    :func:`stop_on_interrupt`): fit then ends as after any callback's stop, writing its final
+    checkpoint. Appended after the user's callbacks, so a resume restores theirs by position."""
+
+    def __init__(self) -> None:
+        self.started = self.requested = False
+        self.where: dict[str, int] | None = None
+
+    def on_train_begin(self, run: Any) -> None:
+        self.started = True
+
+    def on_step_end(self, run: Any, info: dict[str, Any]) -> bool | None:
+        if not self.requested:
+            return None
+        self.where = {"epoch": int(info["epoch"]) + 1, "step": int(info["step"])}
+        return True
+
+
+@contextmanager
+def stop_on_interrupt(stop: StopRequest) -> Iterator[StopRequest]:
+    """While training, the first Ctrl-C (SIGINT) asks ``stop`` to end the run at the next step
+    boundary; a second one, or one before training has begun, interrupts at once
+    (``KeyboardInterrupt``). Only the main thread can take signals: elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C is an ordinary one
+        if not stop.started:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_train(
     model: Any,
     train: tuple[np.ndarray, np.ndarray] | Any,
@@ -365,9 +423,16 @@ def run_train(
     out: str | Path | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    interruptible: bool = False,
     **fit_kwargs: Any,
 ) -> tuple[Any, Outcome]:
     """``descend train``: fit, then write metrics (per step), epochs, summary, plots and report.
+
+    The run folder always holds a checkpoint of the last step (``checkpoints/``), written every
+    ``checkpoint_every`` steps too when given, so that any run can be continued with
+    ``resume=True``. ``interruptible=True``: Ctrl-C stops training at the next step boundary
+    (:func:`stop_on_interrupt`) and the folder is written as for a finished run, with
+    ``outcome.interrupted`` saying where it stopped.
 
     A run that diverges still writes its folder (the curve up to the divergence, the config, and
     ``summary.json`` saying where it diverged): the :class:`~descend.DivergenceError` is in
@@ -377,18 +442,24 @@ def run_train(
     from .viz import lab_plots, report
 
     folder = RunFolder(out, "train")
-    ckpt = folder.dir / "checkpoints" if (checkpoint_every or resume) else None
+    ckpt = folder.dir / "checkpoints"
+    # the folders this run creates: a run refused before its first step leaves none of them
+    new = [d for d in (ckpt, *ckpt.parents) if not d.exists()]
     outcome = Outcome(folder)
+    stop = StopRequest()
+    if interruptible:
+        fit_kwargs["callbacks"] = [*(fit_kwargs.get("callbacks") or ()), stop]
     try:
-        run = fit(
-            model,
-            train,
-            validation=validation,
-            checkpoint_dir=ckpt,
-            checkpoint_every=checkpoint_every,
-            resume=resume,
-            **fit_kwargs,
-        )
+        with stop_on_interrupt(stop) if interruptible else nullcontext(stop):
+            run = fit(
+                model,
+                train,
+                validation=validation,
+                checkpoint_dir=ckpt,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+                **fit_kwargs,
+            )
     except DivergenceError as exc:
         run = getattr(exc, "run", None)
         outcome.error = exc
@@ -405,14 +476,23 @@ def run_train(
         }
         finish(outcome, title=f"descend train: {dataset_name} (diverged)", command="train")
         return run, outcome
+    except BaseException:
+        for d in new:  # innermost first; a folder holding anything stays
+            with suppress(OSError):
+                d.rmdir()
+        raise
     outcome.metrics = run.history.step_rows()
     folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
     lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
     np.savez(folder.path("params.npz"), **run.params)
     final = {k: v[-1] for k, v in run.history.epochs.items()} if run.history.epochs else {}
+    stop_reason = run.stop_reason
+    if stop.where is not None:
+        stop_reason = f"interrupted at epoch {stop.where['epoch']}, step {stop.where['step']} (Ctrl-C)"
+        outcome.interrupted = {**stop.where, "checkpoint": str(run.checkpoint or ckpt)}
     outcome.summary = {
         "data": dataset_name,
-        "stop_reason": run.stop_reason,
+        "stop_reason": stop_reason,
         "steps": run.steps_completed,
         "epochs": run.epochs_completed,
         "final_epoch": final,

@@ -6,6 +6,8 @@ import ast
 import importlib
 import math
 import operator
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -76,10 +78,12 @@ _NUMPY_NAMES = frozenset(_FUNCTIONS) | frozenset(_CONSTANTS)
 
 
 class CustomObjective:
-    """A 2-D objective from user code; gradient by central differences unless one is given.
+    """An objective from user code, in as many dimensions as its start point has coordinates
+    (2 by default); gradient by central differences unless one is given.
 
     It quacks like :class:`descend.functions.Objective` where the lab needs it: ``__call__``,
-    ``grad``, ``value_and_grad``, ``grid``, ``start``, ``domain``, ``minima`` (empty: unknown).
+    ``grad``, ``value_and_grad``, ``grid`` (2-D only), ``start``, ``domain``, ``minima`` (empty:
+    unknown).
     """
 
     log_scale = False
@@ -93,15 +97,17 @@ class CustomObjective:
         grid_fun: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         grad: Callable[[np.ndarray], np.ndarray] | None = None,
         start: Sequence[float] = (1.0, 1.0),
-        domain: Sequence[tuple[float, float]] = ((-3.0, 3.0), (-3.0, 3.0)),
+        domain: Sequence[tuple[float, float]] | None = None,
         description: str = "",
     ):
         self.name = name
-        self.dim = 2
         self._fun = fun
         self._grid_fun = grid_fun
         self._grad = grad
-        self._start = np.array(start, dtype=np.float64)
+        self._start = np.array(start, dtype=np.float64).reshape(-1)
+        self.dim = self._start.size
+        if domain is None:
+            domain = [(-3.0, 3.0)] * self.dim
         self.domain = tuple((float(a), float(b)) for a, b in domain)
         self.description = description or name
         self.grad_method = "analytic" if grad is not None else "central differences"
@@ -358,6 +364,89 @@ def compile_expression(expr: str) -> Callable[[Any, Any], Any]:
     return _compile(_parse_expression(expr), expr)
 
 
+def _import_user_module(name: str, spec: str) -> Any:
+    """Import the module a user named, looking in the current directory first, as ``python -m``
+    and ``python script.py`` do (the ``descend`` script's own directory is not the user's)."""
+    here = os.getcwd()
+    added = here not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise _bad(f"cannot import module {name!r} (looked in {here} and on sys.path): {exc}", spec) from None
+    finally:
+        if added:
+            sys.path.remove(here)
+
+
+def _user_objective(
+    spec: str, fun: Callable[..., Any], start: Sequence[float] | None, domain: Any
+) -> CustomObjective:
+    """A plain callable ``f(x) -> float`` as an objective, in the dimension it is for: that of
+    ``start`` when given, else that of ``f.start`` or ``f.dim`` when ``f`` declares them, else 2
+    when ``f`` takes 2-D points only. A callable that takes points of any length, or none of
+    length 2, is refused: its dimension is unknown and racing it in 2-D would be a guess."""
+    declared_start = getattr(fun, "start", None)
+    declared_dim = getattr(fun, "dim", None)
+    if start is None and declared_start is not None:
+        start = np.asarray(declared_start, dtype=np.float64).reshape(-1).tolist()
+    if start is None and declared_dim is not None:
+        raise _bad(
+            f"{spec} declares dim={declared_dim!r} but no start point: give start=[...] with "
+            f"{declared_dim} coordinates, or set {spec.split(':')[1]}.start",
+            spec,
+        )
+    if start is not None and declared_dim is not None and len(start) != declared_dim:
+        raise ParameterError(
+            f"function: {spec} declares dim={declared_dim}, so start must have {declared_dim} "
+            f"coordinates, got {len(start)}",
+            owner="function",
+            param="start",
+            value=list(start),
+        )
+    if start is None:
+        takes = [n for n in (2, 3) if _evaluates(fun, np.ones(n))]
+        if takes == [2, 3]:
+            raise _bad(
+                f"{spec} takes points of any length, so its dimension is unknown: give a start point, "
+                f"start=[...] with one coordinate per dimension, or set {spec.split(':')[1]}.start",
+                spec,
+            )
+        if not takes:
+            why = _evaluates(fun, np.ones(2), reason=True)
+            raise _bad(
+                f"{spec} cannot be evaluated at the 2-D point [1.0, 1.0] ({why}): give a start point, "
+                f"start=[...] with one coordinate per dimension, or set {spec.split(':')[1]}.start",
+                spec,
+            )
+        start = [1.0, 1.0]
+    probe = _evaluates(fun, np.asarray(start, dtype=np.float64), reason=True)
+    if probe is not True:
+        raise _bad(f"{spec} cannot be evaluated at the start point {list(start)}: {probe}", spec)
+    grad = getattr(fun, "grad", None)
+    return CustomObjective(
+        spec,
+        lambda p: fun(p),
+        grad=grad if callable(grad) else None,
+        start=start,
+        domain=domain,
+        description=f"{spec} (user code)",
+    )
+
+
+def _evaluates(fun: Callable[..., Any], x: np.ndarray, reason: bool = False) -> Any:
+    """Whether ``fun(x)`` gives a finite number (or, with ``reason``, what went wrong)."""
+    try:
+        with np.errstate(all="ignore"):
+            value = float(fun(x.copy()))
+    except Exception as exc:  # user code: any failure means "not at this point"
+        return f"{type(exc).__name__}: {exc}" if reason else False
+    if not math.isfinite(value):
+        return f"f = {value}" if reason else False
+    return True
+
+
 def resolve_function(
     spec: Any,
     *,
@@ -412,22 +501,22 @@ def resolve_function(
                 f"{spec!r}` yourself to race your own code)",
                 spec,
             )
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise _bad(f"cannot import module {module_name!r}: {exc}", spec) from None
+        module = _import_user_module(module_name, spec)
         obj = getattr(module, attr, None)
         if obj is None or not callable(obj):
             raise _bad(f"{module_name!r} has no callable {attr!r}", spec)
-        grad = getattr(obj, "grad", None)
-        return CustomObjective(
-            spec,
-            lambda p: obj(p),
-            grad=grad if callable(grad) else None,
-            description=f"{spec} (user code)",
-            **kw,
-        )
+        if isinstance(obj, fns.Objective):  # a built-in made in user code: its own dim, start, minima
+            return obj
+        return _user_objective(spec, obj, start, domain)
     grid_fun = compile_expression(spec)
+    if start is not None and len(start) != 2:
+        raise ParameterError(
+            f"function: {_shown(spec)} is a function of x and y, so start must have 2 coordinates, "
+            f"got {len(start)}",
+            owner="function",
+            param="start",
+            value=list(start),
+        )
 
     def fun(p: np.ndarray) -> float:
         return float(grid_fun(p[0], p[1]))

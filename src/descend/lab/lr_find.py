@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, check_real, invalid
-from ..data import as_source, check_batching
-from ..optim import optimizer as make_optimizer
+from ..data import check_batching
 from ..schedules import Exponential
-from ..train.minimize import global_norm
+from ..train.callbacks import Callback
 
 __all__ = [
     "BACKOFF",
@@ -50,6 +49,8 @@ class LRFindResult:
     config: dict[str, Any] = field(default_factory=dict)
     lr: float = math.nan
     advice: str = ""
+    #: the model swept (resolved from its name when a name was given); not part of the summary
+    model: Any = field(default=None, repr=False, compare=False)
 
     def marks(self) -> dict[str, float]:
         """The lrs a picture marks: the recommended one first, then the other readings."""
@@ -116,6 +117,50 @@ def recommend(lrs: np.ndarray, smoothed: np.ndarray, *, stopped_early: bool) -> 
     return lr, why
 
 
+class _Sweep(Callback):
+    """Records each step's lr and batch loss during an LR range test and stops fit once the
+    smoothed loss exceeds ``diverge_factor`` times its best; ``params`` (if given) replace the
+    initial parameters before the first step."""
+
+    def __init__(self, beta: float, diverge_factor: float, params: dict[str, np.ndarray] | None):
+        self.beta, self.diverge_factor, self.params = beta, diverge_factor, params
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.avg, self.best = 0.0, math.inf
+        self.reason = ""
+        self.model: Any = None
+        self.standardized = False
+
+    def on_train_begin(self, run: Any) -> None:
+        self.model, self.standardized = run.model, run.scaler is not None
+        if self.params is None:
+            return
+        if set(self.params) != set(run.params):
+            raise ValueError(
+                f"lr_find: params must hold the model's arrays {sorted(run.params)}, "
+                f"got {sorted(self.params)}"
+            )
+        for k, v in run.params.items():
+            given = np.asarray(self.params[k])
+            if given.shape != v.shape:
+                raise ValueError(f"lr_find: params[{k!r}] must have shape {v.shape}, got {given.shape}")
+            np.copyto(v, given)  # the run's own arrays: the caller's stay untouched
+
+    def on_step_end(self, run: Any, info: dict[str, Any]) -> bool | None:
+        k, loss, lr = len(self.lrs), float(info["loss"]), float(info["lr"])
+        self.avg = self.beta * self.avg + (1 - self.beta) * loss
+        sm = self.avg / (1 - self.beta ** (k + 1))
+        self.lrs.append(lr)
+        self.losses.append(loss)
+        self.smoothed.append(sm)
+        self.best = min(self.best, sm)
+        if k > 0 and sm > self.diverge_factor * self.best:
+            self.reason = f"loss exceeded {self.diverge_factor:g}x its best at lr={lr:.3g}"
+            return True
+        return None
+
+
 def lr_find(
     model: Any,
     data: Any,
@@ -130,6 +175,8 @@ def lr_find(
     params: dict[str, np.ndarray] | None = None,
     seed: int = 0,
     options: dict[str, Any] | None = None,
+    standardize: bool | str = "auto",
+    classes: Any = None,
 ) -> LRFindResult:
     """Run the LR range test (Smith, 2017; the fastai learning-rate finder).
 
@@ -138,7 +185,15 @@ def lr_find(
     sweep stops once the smoothed loss exceeds ``diverge_factor`` times its best value or turns
     non-finite. It works on a copy: ``params`` (if given) and everything else are left as they
     were, so a model under training is not disturbed.
+
+    ``model`` and ``data`` are what :func:`descend.fit` takes (a model or its name; ``(X, y)``
+    arrays or any :mod:`descend.data` source: files, Dask), and the sweep is a short ``fit``:
+    class labels are found and encoded, and features standardized (``standardize``, as in
+    ``fit``), exactly as the training the recommended lr is for.
     """
+    from ..errors import DivergenceError
+    from ..train import fit
+
     owner = "lr_find"
     start_lr = check_real(owner, "start_lr", start_lr, low=0.0, low_open=True)
     end_lr = check_real(owner, "end_lr", end_lr, low=0.0, low_open=True)
@@ -147,56 +202,42 @@ def lr_find(
     steps = check_int(owner, "steps", steps, low=3)
     beta = check_real(owner, "beta", beta, low=0.0, high=1.0, high_open=True)
     diverge_factor = check_real(owner, "diverge_factor", diverge_factor, low=1.0, low_open=True)
-    source = as_source(data, owner=owner)
-    batch_size, _ = check_batching(owner, batch_size, source.n_samples, False)
-    y_all = source.targets
-    n_outputs = model.n_outputs(model.check_targets(y_all)) if y_all is not None else model.n_outputs(None)
-    if params is None:
-        work = model.init(np.random.default_rng([seed, 0]), source.n_features, n_outputs)
-    else:
-        work = {k: np.array(v, copy=True) for k, v in params.items()}
+    batch_size, _ = check_batching(owner, batch_size, None, False)
     gamma = (end_lr / start_lr) ** (1.0 / (steps - 1))
-    opt = make_optimizer(optimizer, lr=Exponential(start_lr, gamma), **(options or {}))
-    state = opt.init(work)
-    lrs, losses, smoothed = [], [], []
-    avg, best = 0.0, math.inf
+    schedule = Exponential(start_lr, gamma)
+    sweep = _Sweep(beta, diverge_factor, params)
     reason, stopped = f"completed {steps} steps", False
-    epoch = 0
-    k = 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        while k < steps:
-            for batch in source.batches(epoch, batch_size, seed=seed):
-                X = batch.X.astype(model.dtype, copy=False)
-                y = model.check_targets(batch.y)
-                loss, grads = model.loss_and_grad(work, X, y)
-                lr = opt.lr_at(k)
-                if not (math.isfinite(loss) and math.isfinite(global_norm(grads.values()))):
-                    what = "loss" if not math.isfinite(loss) else "gradient"
-                    reason, stopped = f"{what} became non-finite at lr={lr:.3g}", True
-                    break
-                avg = beta * avg + (1 - beta) * loss
-                sm = avg / (1 - beta ** (k + 1))
-                lrs.append(lr)
-                losses.append(loss)
-                smoothed.append(sm)
-                best = min(best, sm)
-                if k > 0 and sm > diverge_factor * best:
-                    reason, stopped = f"loss exceeded {diverge_factor:g}x its best at lr={lr:.3g}", True
-                    break
-                opt.step(work, grads, state)
-                k += 1
-                if k >= steps:
-                    break
-            if stopped:
-                break
-            epoch += 1
-    lr_arr, sm_arr = np.asarray(lrs), np.asarray(smoothed)
+    try:
+        # every epoch holds at least one batch, so `steps` epochs always reach max_steps
+        fit(
+            model,
+            data,
+            optimizer,
+            lr=schedule,
+            batch_size=batch_size,
+            epochs=steps,
+            max_steps=steps,
+            seed=seed,
+            callbacks=[sweep],
+            progress=False,
+            standardize=standardize,
+            classes=classes,
+            options=options,
+        )
+    except DivergenceError as exc:
+        if sweep.model is None:  # it did not get as far as training
+            raise
+        lr = exc.lr if exc.lr is not None else schedule(max(int(exc.step) - 1, 0))
+        reason, stopped = f"{exc.cause} at lr={float(lr):.3g}", True
+    if sweep.reason:
+        reason, stopped = sweep.reason, True
+    lr_arr, sm_arr = np.asarray(sweep.lrs), np.asarray(sweep.smoothed)
     # suggestions ignore the final blow-up, which the stop rule lets in by one point
     cut = len(lr_arr) - 1 if stopped and len(lr_arr) > 3 else len(lr_arr)
     recommended, advice = recommend(lr_arr[:cut], sm_arr[:cut], stopped_early=stopped)
     return LRFindResult(
         lrs=lr_arr,
-        losses=np.asarray(losses),
+        losses=np.asarray(sweep.losses),
         smoothed=sm_arr,
         suggestions=suggest(lr_arr[:cut], sm_arr[:cut]),
         stopped_early=stopped,
@@ -204,14 +245,16 @@ def lr_find(
         lr=recommended,
         advice=advice,
         config={
-            "optimizer": optimizer,
+            "optimizer": optimizer if isinstance(optimizer, str) else optimizer.name,
             "start_lr": start_lr,
             "end_lr": end_lr,
             "batch_size": batch_size,
             "beta": beta,
             "diverge_factor": diverge_factor,
             "seed": seed,
+            "standardized": sweep.standardized,
         },
+        model=sweep.model,
     )
 
 
@@ -282,7 +325,7 @@ def check_recommendation(
         loss = run.loss(*validation)
         return loss if math.isfinite(loss) else math.inf
 
-    found = lr_find(make_model(), train, optimizer, batch_size=batch_size, seed=seed)
+    found = lr_find(make_model(), train, optimizer, batch_size=batch_size, seed=seed, standardize=False)
     return RecommendationCheck(
         problem=problem,
         recommended=found.lr,

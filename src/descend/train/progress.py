@@ -10,7 +10,11 @@ __all__ = ["Progress", "make_progress"]
 
 
 class Progress:
-    """Silent progress (``progress=False``); the base of the two visible kinds."""
+    """Silent progress (``progress=False``); the base of the two visible kinds.
+
+    ``update`` takes fit's epoch index (from 0); the lines show epochs counted from 1, as
+    ``"completed 20 epochs"`` counts them: the last line of a 20-epoch run says ``epoch 20``.
+    """
 
     def start(self, total_steps: int | None, description: str) -> None:
         pass
@@ -47,7 +51,7 @@ class _Plain(Progress):
         if self.total and step:
             eta = f" eta {((now - self.t0) / step) * (self.total - step):.0f}s"
         self.stream.write(
-            f"step {step}{of} epoch {epoch} loss {loss:.4g} lr {lr:.3g} {_rate(rate)} samples/s{eta}\n"
+            f"step {step}{of} epoch {epoch + 1} loss {loss:.4g} lr {lr:.3g} {_rate(rate)} samples/s{eta}\n"
         )
         self.stream.flush()
         self.last = now
@@ -90,7 +94,7 @@ class _Rich(Progress):
         self.console.print(description, highlight=False, soft_wrap=True)
         self.t0 = time.perf_counter()
         self.next_at, self.last = 0.0, None
-        self.task = self.bar.add_task("", total=total_steps, epoch=0, step=0, loss="-", lr="-", rate="-")
+        self.task = self.bar.add_task("", total=total_steps, epoch=1, step=0, loss="-", lr="-", rate="-")
         self.bar.start()
 
     #: seconds between updates of the bar's numbers (rich redraws 10 times a second; formatting
@@ -109,7 +113,7 @@ class _Rich(Progress):
             self.task,
             completed=step,
             step=step,
-            epoch=epoch,
+            epoch=epoch + 1,
             loss=f"{loss:.4g}",
             lr=f"{lr:.3g}",
             rate=_rate(samples / max(now - self.t0, 1e-9)),
