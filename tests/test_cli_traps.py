@@ -345,13 +345,14 @@ def test_ctrl_c_from_outside_a_running_train_command(tmp_path):
         env=env,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "run" / "checkpoints").exists():  # training has begun
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        time.sleep(1.0)
+        seen = []
+        while not seen or not seen[-1].startswith("fit "):  # progress starts once training has begun
+            line = proc.stderr.readline()
+            assert line, (seen, proc.communicate())
+            seen.append(line)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
