@@ -52,7 +52,7 @@ def main() -> None:
         f"{platform.machine()}; NumPy {np.__version__}, descend {ds.__version__}) in "
         f"{time.perf_counter() - t0:.0f} s; not edited by hand.",
         "",
-        "`descend lr-find` (and `descend.lab.lr_find.lr_find`) recommends one lr: the lr at which the "
+        "`descend lr-find` (and `descend.lab.lr_find`) recommends one lr: the lr at which the "
         f"smoothed loss of the sweep was lowest, divided by {BACKOFF:g}. At the lowest point the lr is "
         "at the edge of what the model tolerates; a whole run there overshoots, so the recommendation "
         "backs off. Below, each problem's range test ran on its training split (80%, seed 0; SGD, "

@@ -55,3 +55,12 @@ __all__ = [
     "save_state",
     "schedules",
 ]
+
+
+def __getattr__(name: str):
+    # the lab (and the drawing it leads to) loads on first use, so ``import descend`` stays cheap
+    if name in ("lab", "viz"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'descend' has no attribute {name!r}")
