@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validation import check_choice, check_int, wrong_type
-from . import _compile
+
+if TYPE_CHECKING:
+    from . import _compile
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -145,6 +147,8 @@ def _units(
 ) -> dict[np.dtype, _compile.Unit]:
     """The compiled unit of kernel ``factory(*flags)`` for each dtype among the jobs (see
     :mod:`descend.optim._compile`: one generated module per rule setting, dtype and arity)."""
+    from . import _compile  # only on a fused step: import descend need not load it
+
     units: dict[np.dtype, _compile.Unit] = {}
     for arrays, extra in jobs:
         dtype = arrays[0].dtype
@@ -156,6 +160,8 @@ def _units(
 
 
 def _searches(dtypes: Any) -> dict[np.dtype, _compile.Unit]:
+    from . import _compile
+
     return {dtype: _compile.search_unit(_nonfinite_search, dtype) for dtype in dtypes}
 
 
