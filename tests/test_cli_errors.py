@@ -274,3 +274,19 @@ def test_a_bad_row_found_while_reading_names_file_row_column_and_the_flag_that_s
     ], captured.err
     assert "on_bad_rows" not in captured.err and "Traceback" not in captured.err
     assert not (workdir / "r").exists()  # a refused run leaves no folder behind
+
+
+def test_a_damaged_checkpoint_is_one_warning_line_and_the_run_resumes(tmp_path, capsys):
+    """A resumed run that falls back from a damaged newest checkpoint says so in one line."""
+    out = tmp_path / "run"
+    assert main(["train", "iris", "--epochs", "3", "--checkpoint-every", "5", "--out", str(out)]) == 0
+    newest = out / "checkpoints" / "checkpoint.npz"
+    assert (out / "checkpoints" / "checkpoint.prev.npz").exists()
+    newest.write_bytes(newest.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(["train", "iris", "--epochs", "4", "--out", str(out), "--resume"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("descend train: warning: ") and "checkpoint.npz is damaged" in lines[0]
+    assert "Traceback" not in err and "warnings.warn" not in err

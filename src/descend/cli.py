@@ -27,7 +27,7 @@ from . import __version__, optim
 from . import functions as fns
 from ._registry import normalize
 from ._spec import parse_kv, parse_spec, split_top
-from .errors import DivergenceError, InvalidParameter, UnknownNameError
+from .errors import CheckpointWarning, DivergenceError, InvalidParameter, UnknownNameError
 
 app = typer.Typer(
     name="descend",
@@ -1415,6 +1415,22 @@ def main(argv: list[str] | None = None) -> int:
 
     if os.environ.get("DESCEND_TRACEBACK"):
         return _run(group, args)
+
+    def warn(message: Any, category: type, *_: Any, **__: Any) -> None:
+        # a library warning (a damaged checkpoint fallen back from, a fresh start on --resume)
+        # is one line on stderr, like the errors, not Python's two-line form with a source line
+        text = " ".join(str(message).split())
+        err.print(_line(command, None, f"warning: {text}"), highlight=False, markup=False, soft_wrap=True)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = warn
+        warnings.simplefilter("always", CheckpointWarning)  # shown, whatever -W says: the run goes on
+        return _guarded(group, args, command, fail, usage_error)
+
+
+def _guarded(group: Any, args: list[str], command: str | None, fail: Any, usage_error: type) -> int:
     try:
         return _run(group, args)
     except usage_error as exc:
