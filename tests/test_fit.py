@@ -52,21 +52,24 @@ def multiclass_data(n=600, d=4, k=3, seed=2):
 
 def test_full_batch_gd_linear_regression_matches_lstsq():
     X, y = regression_data()
-    run = ds.fit(
-        ds.models.LinearRegression(dtype="float64"),
-        (X, y),
-        optimizer="sgd",
-        lr=0.2,
-        batch_size=None,
-        epochs=300,
-        progress=False,
-    )
     A = np.hstack([X, np.ones((len(X), 1))])
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    kw = dict(optimizer="sgd", lr=0.2, batch_size=None, epochs=300, progress=False)
+    # the target as given: the parameters are the least-squares coefficients themselves
+    run = ds.fit(ds.models.LinearRegression(dtype="float64"), (X, y), standardize_target=False, **kw)
+    assert run.target_scaler is None
     w = np.concatenate([run.params["W"].ravel(), run.params["b"].ravel()])
     np.testing.assert_allclose(w, coef, rtol=1e-6)
     assert run.steps_completed == 300  # full batch: one update per epoch
     assert len(run.history.epochs["train_loss"]) == 300
+    # by default the target is standardized: the parameters are those of (y - mean) / std
+    run = ds.fit(ds.models.LinearRegression(dtype="float64"), (X, y), **kw)
+    t = run.target_scaler
+    assert t is not None and t.mean[0] == pytest.approx(y.mean()) and t.scale[0] == pytest.approx(y.std())
+    w = np.concatenate([run.params["W"].ravel() * t.scale[0], run.params["b"].ravel() * t.scale + t.mean])
+    np.testing.assert_allclose(w, coef, rtol=1e-6)
+    np.testing.assert_allclose(run.predict(X), A @ coef, rtol=1e-6, atol=1e-9)
+    assert any("standardized the target" in n for n in run.notes)
 
 
 def test_minibatch_sgd_with_linear_decay_reaches_optimal_mse_within_1_percent():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import data, functions, models, optim, schedules
-from .errors import CheckpointError, CheckpointWarning, DivergenceError
+from .errors import CheckpointError, CheckpointWarning, DivergenceError, RunFileError
 from .optim import (
     SGD,
     AdaDelta,
@@ -21,7 +21,7 @@ from .optim import (
     optimizer,
     save_state,
 )
-from .train import MinimizeResult, Run, fit, minimize
+from .train import MinimizeResult, Run, fit, load_run, minimize
 
 __version__ = "0.1.0"
 
@@ -43,10 +43,12 @@ __all__ = [
     "Optimizer",
     "RMSprop",
     "Run",
+    "RunFileError",
     "__version__",
     "data",
     "fit",
     "functions",
+    "load_run",
     "load_state",
     "minimize",
     "models",

@@ -1,5 +1,5 @@
 """Exceptions and warnings raised by descend: bad parameters (which carry their name), divergence,
-and checkpoints that cannot be used."""
+and checkpoints or saved runs that cannot be used."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = [
     "InvalidParameter",
     "ParameterError",
     "ParameterTypeError",
+    "RunFileError",
     "UnknownNameError",
 ]
 
@@ -110,6 +111,16 @@ class DivergenceError(FloatingPointError):
 class CheckpointError(ValueError):
     """A checkpoint cannot be used: no copy of it is intact (each damaged file is named with its
     damage), or its folder is in use by another run (a lock names that run's pid and host).
+    ``path`` is the file or folder concerned."""
+
+    def __init__(self, message: str, *, path: Any = None):
+        super().__init__(message)
+        self.path = path
+
+
+class RunFileError(ValueError):
+    """A saved run (``model.npz``, written by :meth:`descend.Run.save`) cannot be loaded: missing,
+    damaged (truncated, checksum mismatch), not a descend model file, or of an unknown format.
     ``path`` is the file or folder concerned."""
 
     def __init__(self, message: str, *, path: Any = None):

@@ -317,6 +317,9 @@ class _DescendEstimator(BaseEstimator):
             callbacks=callbacks,
             progress="plain" if self.verbose else False,
             standardize=self.standardize,
+            # the regressor standardizes its targets itself (weighted by sample_weight, and
+            # before warm starts): fit must not scale them again
+            standardize_target=False,
             classes=fit_classes,
             sample_weight=sample_weight,
             init=init,

@@ -80,6 +80,7 @@ def open(
     *,
     target: str | os.PathLike[str] | None = None,
     features: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
     format: str | None = None,
     dtype: str | None = None,
     on_bad_rows: str = "raise",
@@ -95,8 +96,14 @@ def open(
       line breaks; blank lines are skipped.
     - ``X.npy`` with ``target="y.npy"``: a memory-mapped pair.
 
-    ``target`` names the target column; ``features=None`` takes every other column, which must
-    all be numeric (a non-numeric one is an error naming it: choose columns with ``features``).
+    ``target`` names the target column. ``features=None`` takes every other column but the
+    identifiers, which must all be numeric (a non-numeric one is an error naming it: choose
+    columns with ``features``, or leave some out with ``drop=[...]``). An identifier is a column
+    named ``id``, ``*_id``, ``*Id``/``*ID`` (camelCase), ``uuid`` or ``guid``, a text column whose
+    values all differ, or an integer column counting the rows (0, 1, 2, ... or 1, 2, 3, ...):
+    the rule is in :mod:`descend.data.columns`. Each one left out is named, with the reason, in
+    ``source.notes`` (and ``run.notes`` after ``fit``) and ``source.excluded``; name it in
+    ``features=[...]`` to train on it. ``source.columns`` lists every column of the files.
     ``dtype`` of the features: ``"float32"``, ``"float64"`` or None (float64 for CSV and for
     64-bit Parquet columns, else float32). ``on_bad_rows="raise"`` stops at the first missing or
     non-numeric value naming the file, row and column; ``"skip"`` drops such rows and counts them
@@ -129,6 +136,21 @@ def open(
             param="encoding",
             value=encoding,
         )
+    if drop is not None:
+        if isinstance(drop, str) or not all(isinstance(c, str) for c in drop):
+            raise ParameterError(
+                f"data.open: drop must be a list of column names, got {drop!r}",
+                owner="data.open",
+                param="drop",
+                value=drop,
+            )
+        if kind == "npy":
+            raise ParameterError(
+                "data.open: drop=[...] names columns of a Parquet or CSV file; a .npy pair has none",
+                owner="data.open",
+                param="drop",
+                value=list(drop),
+            )
     if kind == "npy":
         if target is None:
             raise ValueError(
@@ -145,7 +167,7 @@ def open(
             f"data.open: target must name the target column of {os.fspath(path)!r}, got {target!r}"
         )
     kw: dict[str, Any] = dict(
-        target=target, features=features, dtype=dtype, on_bad_rows=on_bad_rows, window=window
+        target=target, features=features, dtype=dtype, on_bad_rows=on_bad_rows, window=window, drop=drop
     )
     if kind == "csv":
         return CSVSource(files, encoding=encoding, **kw)

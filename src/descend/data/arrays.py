@@ -12,6 +12,7 @@ import numpy as np
 
 from .._validation import check_choice, check_int, describe
 from .base import PART_ROWS, WINDOW_ROWS, Batch, Chunk, DataSource, Summary, _Accumulator, epoch_order
+from .columns import column_names, named_matrix, series_name
 
 __all__ = ["ArraySource", "check_arrays", "from_npy"]
 
@@ -95,7 +96,10 @@ class ArraySource(DataSource):
     """Arrays (or memory-mapped arrays) ``X`` (n, d) and ``y`` (n,) or (n, k) as a data source.
 
     The arrays are checked once, at construction (NaN/inf, shapes, emptiness), and never copied
-    except batch by batch. ``order="full"`` (in-memory default) shuffles an epoch by one
+    except batch by batch. ``X`` may be a named table (a pandas DataFrame, a pyarrow Table, a
+    dict of columns: :mod:`descend.data.columns`): its columns are read into one float64 matrix
+    and their names kept as ``feature_names``, as is the name of a named ``y`` (a pandas Series)
+    as ``target``. ``order="full"`` (in-memory default) shuffles an epoch by one
     permutation of every row; ``order="windowed"`` uses the file order of
     :mod:`descend.data.base` over shards of ``shard_rows`` consecutive rows (the default for
     memory-mapped files, and the way to reproduce a file run in memory: a Parquet file written
@@ -119,6 +123,13 @@ class ArraySource(DataSource):
         window: int = WINDOW_ROWS,
         sample_weight: Any = None,
     ):
+        names = column_names(X)
+        if names is not None:  # a DataFrame, an Arrow table, a dict of columns: names kept
+            X = named_matrix(X, None, owner=owner, check_finite=False)
+            self.feature_names = self.columns = names
+        self.target = series_name(y)
+        if self.target is not None and self.columns is not None:
+            self.columns = (*self.columns, self.target)
         self.X, self.y = check_arrays(owner, X, y)
         self.w = None if sample_weight is None else _check_weights(owner, sample_weight, self.X.shape[0])
         self.description = description
@@ -176,8 +187,8 @@ class ArraySource(DataSource):
             rows = self.rows[lo:hi]
             yield Chunk(self.X[rows], self.y[rows], rows, self.description, None if w is None else w[rows])
 
-    def summarize(self, *, classes: bool, moments: bool) -> Summary:
-        acc = _Accumulator(self.n_features, classes, moments)
+    def summarize(self, *, classes: bool, moments: bool, targets: bool = False) -> Summary:
+        acc = _Accumulator(self.n_features, classes, moments, targets)
         n = self.n_samples
         for lo in range(0, n, _CHECK_CHUNK):  # in chunks: no full-size float64 copy
             if self.rows is None:

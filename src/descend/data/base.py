@@ -171,13 +171,16 @@ def n_batches_for(n: int, batch_size: int | None, drop_last: bool) -> int:
 
 @dataclass
 class Summary:
-    """What one streaming pass learned: row counts, classes, feature moments, skipped rows."""
+    """What one streaming pass learned: row counts, classes, feature moments, target moments
+    (per output), skipped rows."""
 
     n_rows: int = 0
     classes: np.ndarray | None = None
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+    target_mean: np.ndarray | None = None
+    target_std: np.ndarray | None = None
 
 
 class DataSource:
@@ -194,6 +197,12 @@ class DataSource:
     description: str = "data"
     #: column names of the features, when the data has names
     feature_names: tuple[str, ...] | None = None
+    #: the target column's name, when the data names it
+    target: str | None = None
+    #: every column of the data, when it has names: the features, the target and any others
+    columns: tuple[str, ...] | None = None
+    #: what the source chose on its own and why (e.g. identifier columns left out of the features)
+    notes: Sequence[str] = ()
     #: rows whose order is permuted together (see module docstring)
     window: int = WINDOW_ROWS
 
@@ -224,9 +233,10 @@ class DataSource:
         """The rows of ``shard`` from its ``skip``-th row on, in file order, in chunks."""
         raise NotImplementedError
 
-    def summarize(self, *, classes: bool, moments: bool) -> Summary:
-        """One streaming pass: the sorted distinct targets and/or per-feature mean and std."""
-        acc = _Accumulator(self.n_features, classes, moments)
+    def summarize(self, *, classes: bool, moments: bool, targets: bool = False) -> Summary:
+        """One streaming pass: the sorted distinct targets, per-feature mean and std, and/or
+        (``targets``) the mean and std of each numeric target output."""
+        acc = _Accumulator(self.n_features, classes, moments, targets)
         for shard in range(len(self.shard_sizes())):
             for chunk in self.read_shard(shard):
                 acc.add(chunk.X, chunk.y)
@@ -337,8 +347,11 @@ class _Accumulator:
     #: so the data is read from memory once
     BLOCK_ROWS = 2048
 
-    def __init__(self, d: int, classes: bool, moments: bool):
+    def __init__(self, d: int, classes: bool, moments: bool, targets: bool = False):
         self.d, self.want_classes, self.want_moments = d, classes, moments
+        #: the moments of the targets: an accumulator of their own, made at the first rows
+        self.want_targets = targets
+        self.y_acc: _Accumulator | None = None
         self.n = 0
         self.mean = np.zeros(d)
         self.m2 = np.zeros(d)
@@ -358,12 +371,27 @@ class _Accumulator:
                     f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
                     "labels (use a regression model for real-valued targets, or give classes=)"
                 )
+        if self.want_targets:
+            self._add_targets(y)
         if self.want_moments:
             X = np.asarray(X)
             for lo in range(0, m, self.block):
                 self._add_block(X[lo : lo + self.block])
         else:
             self.n += m
+
+    def _add_targets(self, y: np.ndarray) -> None:
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            example = y.reshape(-1)[0] if y.size else None
+            raise DataError(
+                f"a regression model needs numeric targets, got {y.dtype} values (e.g. {example!r}); "
+                "use a classifier for class labels"
+            )
+        y2 = y.reshape(len(y), -1)
+        if self.y_acc is None:
+            self.y_acc = _Accumulator(y2.shape[1], False, True)
+        self.y_acc.add(y2, y2)
 
     def _add_block(self, X: np.ndarray) -> None:
         m = X.shape[0]
@@ -389,6 +417,9 @@ class _Accumulator:
         if self.want_moments:
             s.mean = self.mean
             s.std = np.sqrt(self.m2 / max(self.n, 1))
+        if self.y_acc is not None:
+            t = self.y_acc.result()
+            s.target_mean, s.target_std = t.mean, t.std
         return s
 
 

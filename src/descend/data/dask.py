@@ -332,8 +332,11 @@ def _params(params: _Literal) -> dict[str, np.ndarray]:
     return params.value
 
 
-def _summary(part: tuple[np.ndarray, np.ndarray, Any], classes: bool, moments: bool, index: int) -> tuple:
-    """(rows, mean, M2, sorted distinct labels) of one partition (Chan et al.'s pieces)."""
+def _summary(
+    part: tuple[np.ndarray, np.ndarray, Any], classes: bool, moments: bool, index: int, targets: bool = False
+) -> tuple:
+    """(rows, mean, M2, sorted distinct labels) of one partition (Chan et al.'s pieces); with
+    ``targets`` the mean and M2 of each target output follow those of the features."""
     X, y, _ = part
     n = int(X.shape[0])
     labels: list[Any] = []
@@ -347,8 +350,11 @@ def _summary(part: tuple[np.ndarray, np.ndarray, Any], classes: bool, moments: b
                 file=f"partition {index}",
             )
     mean = m2 = None
-    if moments and n:
-        Xf = np.asarray(X, dtype=np.float64)
+    if (moments or targets) and n:
+        cols = [np.asarray(X, dtype=np.float64)] if moments else []
+        if targets:
+            cols.append(np.asarray(y, dtype=np.float64).reshape(n, -1))
+        Xf = np.concatenate(cols, axis=1)
         mean = Xf.mean(axis=0)
         m2 = ((Xf - mean) ** 2).sum(axis=0)
     return n, mean, m2, labels
@@ -438,15 +444,16 @@ class DaskSource(DataSource):
             "layout": layout,
         }
 
-    def summarize(self, *, classes: bool, moments: bool) -> Summary:
-        """Classes and per-feature mean/std from one task per partition, merged on the client in
-        partition order with Chan et al.'s pairwise update (the data stays on the workers)."""
+    def summarize(self, *, classes: bool, moments: bool, targets: bool = False) -> Summary:
+        """Classes and per-feature (and with ``targets``, per-output) mean/std from one task per
+        partition, merged on the client in partition order with Chan et al.'s pairwise update
+        (the data stays on the workers)."""
         name = f"descend-{self._id}-{next(self._count)}-summary"  # keys unique per call
         futures = [
-            self.client.submit(_summary, f, classes, moments, i, key=f"{name}-{i}")
+            self.client.submit(_summary, f, classes, moments, i, targets, key=f"{name}-{i}")
             for i, f in enumerate(self._parts)
         ]
-        n, mean, m2 = 0, np.zeros(self.n_features), np.zeros(self.n_features)
+        n, mean, m2 = 0, 0.0, 0.0
         labels: set[Any] = set()
         for m, mean_c, m2_c, labels_c in self.client.gather(futures):
             labels.update(labels_c)
@@ -455,7 +462,7 @@ class DaskSource(DataSource):
                     f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
                     "labels (use a regression model for real-valued targets, or give classes=)"
                 )
-            if moments and m:
+            if (moments or targets) and m:
                 total = n + m
                 delta = mean_c - mean
                 mean = mean + delta * (m / total)
@@ -464,8 +471,14 @@ class DaskSource(DataSource):
         out = Summary(n_rows=n)
         if classes:
             out.classes = np.array(sorted(labels))
+        d = self.n_features if moments else 0
+        if np.ndim(mean) == 0:  # no rows at all
+            mean = m2 = np.zeros(d)
+        std = np.sqrt(m2 / max(n, 1))
         if moments:
-            out.mean, out.std = mean, np.sqrt(m2 / max(n, 1))
+            out.mean, out.std = mean[:d], std[:d]
+        if targets and len(mean) > d:  # the targets' columns follow the features'
+            out.target_mean, out.target_std = mean[d:], std[d:]
         return out
 
     def read_shard(self, shard: int, skip: int = 0) -> Iterator[Chunk]:

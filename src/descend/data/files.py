@@ -45,6 +45,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .base import Chunk, DataError, DataSource, Summary, _Accumulator
+from .columns import id_name, id_reason
 
 __all__ = ["CSVSource", "FileChangedError", "FileSource", "FileStamp", "ParquetSource", "Shard"]
 
@@ -178,6 +179,7 @@ class FileSource(DataSource):
         on_bad_rows: str,
         window: int,
         kind: str,
+        drop: Sequence[str] | None = None,
     ):
         self.paths = list(paths)
         # first of all: a change after this moment, while the layout is read too, is seen
@@ -187,6 +189,13 @@ class FileSource(DataSource):
         self.window = window
         self.kind = kind
         self._requested_features = None if features is None else list(features)
+        self._drop = [] if drop is None else list(drop)
+        #: every column of the files, in order (the features, the target and the rest)
+        self.columns: tuple[str, ...] = ()
+        #: columns left out of the features by default, each with the reason (identifiers)
+        self.excluded: dict[str, str] = {}
+        #: what ds.data.open chose on its own and why (fit copies them into ``run.notes``)
+        self.notes: list[str] = []
         self._dtype_arg = dtype
         self._kept: list[int] | None = None
         #: rows skipped per file in one whole pass (``on_bad_rows="skip"``), known after a pass
@@ -197,8 +206,14 @@ class FileSource(DataSource):
         self.description = f"{first}{more}"
 
     # -- columns ---------------------------------------------------------------------------------
-    def _choose_columns(self, names: list[str], types: dict[str, Any], where: str) -> None:
+    def _choose_columns(
+        self, names: list[str], types: dict[str, Any], where: str, samples: dict[str, Any] | None = None
+    ) -> None:
+        """The feature columns: those asked for, or every column but the target, the identifiers
+        (by name, or by ``samples``: ``{column: (first values, "text" | "integer")}``, see
+        :mod:`descend.data.columns`) and ``drop``."""
         self._refuse_duplicates(names, where)
+        self.columns = tuple(names)
         if self.target not in names:
             raise ParameterError(
                 f"data.open: target column {self.target!r} is not in {where}; columns: {', '.join(names)}",
@@ -206,13 +221,42 @@ class FileSource(DataSource):
                 param="target",
                 value=self.target,
             )
+        if self._drop:
+            self._check_drop(names, where)
         if self._requested_features is None:
-            feats = [c for c in names if c != self.target]
+            feats, counts = [], []
+            for c in names:
+                if c == self.target or c in self._drop:
+                    continue
+                values, kind = (samples or {}).get(c, (None, None))
+                why = id_reason(c, values, kind)
+                if why is None:
+                    feats.append(c)
+                elif kind == "integer" and not id_name(c):
+                    counts.append((c, why))  # a row count, unless nothing else is left to learn from
+                else:
+                    self.excluded[c] = why
+            if counts and not any(_is_numeric(types[c]) for c in feats):
+                # toy data (x = 0, 1, 2, ...): a model of no feature would be no model at all
+                feats = [c for c in names if c in feats or c in dict(counts)]
+                self.notes.append(
+                    f"data.open kept column(s) {_names([c for c, _ in counts])} of {self.description}, "
+                    "which count the rows like an identifier: they are the only numeric features; "
+                    "leave them out with drop=[...]"
+                )
+            else:
+                self.excluded.update(counts)
+            self.excluded = {c: self.excluded[c] for c in names if c in self.excluded}
+            for c, why in self.excluded.items():
+                self.notes.append(
+                    f"data.open left out column {c!r} of {self.description} ({why}); name it in "
+                    "features=[...] to train on it"
+                )
             for c in feats:
                 if not _is_numeric(types[c]):
                     raise ParameterError(
                         f"data.open: column {c!r} of {where} is not numeric ({types[c]}); pass "
-                        "features=[...] to choose the feature columns",
+                        "features=[...] to choose the feature columns, or drop=[...] to leave it out",
                         owner="data.open",
                         param="features",
                         value=None,
@@ -244,13 +288,35 @@ class FileSource(DataSource):
                         value=c,
                     )
         if not feats:
-            raise DataError(f"data.open: {where} has no feature columns besides the target {self.target!r}")
+            left = "".join(f"; left out {c!r}: {why}" for c, why in self.excluded.items())
+            hint = "; name the features with features=[...]" if self.excluded else ""
+            raise DataError(
+                f"data.open: {where} has no feature columns besides the target {self.target!r}{left}{hint}"
+            )
         self.feature_names = tuple(feats)
         floats64 = any(_pa().types.is_float64(types[c]) or _pa().types.is_int64(types[c]) for c in feats)
         if self._dtype_arg is None:
             self.dtype = np.dtype(np.float64 if floats64 or self.kind == "csv" else np.float32)
         else:
             self.dtype = np.dtype(self._dtype_arg)
+
+    def _check_drop(self, names: list[str], where: str) -> None:
+        def refuse(why: str) -> ParameterError:
+            return ParameterError(
+                f"data.open: {why}", owner="data.open", param="drop", value=list(self._drop)
+            )
+
+        if self._requested_features is not None:
+            raise refuse(
+                "give features=[...] (the columns to use) or drop=[...] (columns to leave out), not both"
+            )
+        missing = [c for c in self._drop if c not in names]
+        if missing:
+            raise refuse(
+                f"drop names column(s) {_names(missing)} not in {where}; columns: {', '.join(names)}"
+            )
+        if self.target in self._drop:
+            raise refuse(f"drop names the target column {self.target!r}")
 
     def _refuse_duplicates(self, names: list[str], where: str) -> None:
         """Columns are found by name: two of one name that would be read cannot be told apart."""
@@ -446,8 +512,8 @@ class FileSource(DataSource):
             column=column,
         )
 
-    def summarize(self, *, classes: bool, moments: bool) -> Summary:
-        acc = _Accumulator(self.n_features, classes, moments)
+    def summarize(self, *, classes: bool, moments: bool, targets: bool = False) -> Summary:
+        acc = _Accumulator(self.n_features, classes, moments, targets)
         kept: list[int] = []
         self._skip_count = {}
         layout = self._layout()
@@ -487,7 +553,7 @@ class ParquetSource(FileSource):
             if schema is None:
                 schema, first = s, p
                 names = list(s.names)
-                self._choose_columns(names, {f.name: f.type for f in s}, str(p))
+                self._choose_columns(names, {f.name: f.type for f in s}, str(p), self._samples(pf, s))
             else:
                 self._refuse_duplicates(list(s.names), str(p))
                 want = {c: schema.field(c).type for c in (*self.feature_names, self.target)}
@@ -502,6 +568,27 @@ class ParquetSource(FileSource):
                     )
             self._files_meta.append(_row_groups(pf))
         self._shard_list = self._number_shards(enumerate(groups) for groups in self._files_meta)
+
+    def _samples(self, pf: Any, schema: Any) -> dict[str, tuple[list[Any], str]]:
+        """The first rows of the text and integer columns that could be identifiers (for
+        :func:`~descend.data.columns.id_reason`); only when the features are not named."""
+        if self._requested_features is not None:
+            return {}
+        pa = _pa()
+        kinds = {}
+        for f in schema:
+            if f.name in (self.target, *self._drop):
+                continue
+            if pa.types.is_integer(f.type):
+                kinds[f.name] = "integer"
+            elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+                kinds[f.name] = "text"
+        if not kinds or pf.num_row_groups == 0:
+            return {}
+        head = next(pf.iter_batches(batch_size=CHUNK_ROWS, columns=list(kinds), use_threads=False), None)
+        if head is None:
+            return {}
+        return {c: (head.column(c).to_pylist(), k) for c, k in kinds.items()}
 
     def _layout(self) -> list[Shard]:
         return self._shard_list
@@ -549,6 +636,8 @@ class _Peek(NamedTuple):
     types: dict[str, Any]
     has_rows: bool
     undecodable: dict[str, tuple[int, bytes]]
+    #: the first values of the text and integer columns: {column: (values, "text" | "integer")}
+    samples: dict[str, tuple[list[Any], str]]
 
 
 class _LineScan(NamedTuple):
@@ -661,7 +750,7 @@ class CSVSource(FileSource):
             if c in peek.undecodable:
                 row, value = peek.undecodable[c]
                 raise self._not_text(p, f"row {row}, column {c!r}", value, row=row, column=c)
-        self._choose_columns(self._names, self._types, str(p))
+        self._choose_columns(self._names, self._types, str(p), peek.samples)
         pa = _pa()
         self._column_types = {c: pa.float64() for c in self.feature_names}
         self._column_types[self.target] = (
@@ -737,7 +826,15 @@ class CSVSource(FileSource):
                     if v is not None and not _decodes(v):
                         undecodable.setdefault(name, (r + 1, v))
                         break
-        return _Peek(names, types, batch is not None and batch.num_rows > 0, undecodable)
+        samples: dict[str, tuple[list[Any], str]] = {}
+        for i, name in enumerate(names):
+            if batch is None:
+                break
+            if pa.types.is_integer(types[name]):
+                samples[name] = (batch.column(i).to_pylist(), "integer")
+            elif pa.types.is_string(types[name]) or pa.types.is_large_string(types[name]):
+                samples[name] = (batch.column(i).to_pylist(), "text")
+        return _Peek(names, types, batch is not None and batch.num_rows > 0, undecodable, samples)
 
     def _peek_header(self, p: Path, head: bytes) -> _Peek:
         """A file that is a header line alone."""
@@ -746,7 +843,7 @@ class CSVSource(FileSource):
             read_options=self._csv.ReadOptions(use_threads=False, encoding=self.encoding),
             parse_options=self._parse_options(p, None, multiline=True),
         )
-        return _Peek(list(table.column_names), {c: _pa().null() for c in table.column_names}, False, {})
+        return _Peek(list(table.column_names), {c: _pa().null() for c in table.column_names}, False, {}, {})
 
     def _encoding_name(self) -> str:
         return "UTF-8" if codecs.lookup(self.encoding).name == "utf-8" else repr(self.encoding)

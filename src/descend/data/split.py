@@ -42,6 +42,7 @@ class RowSplit(DataSource):
         side = "validation" if held_out else "training"
         self.description = f"{base.description} ({side} {fraction if held_out else 1 - fraction:.0%})"
         self.feature_names = base.feature_names
+        self.target, self.columns, self.notes = base.target, base.columns, base.notes
         self.window = base.window
         self._sizes: list[int] | None = None
 

@@ -2,14 +2,16 @@
 
 from . import callbacks
 from .callbacks import Callback, Convergence, EarlyStopping, GradientClipping, LambdaCallback
-from .fit import DEFAULT_LR, Run, TrainHistory, fit
+from .fit import DEFAULT_LR, FitQuality, Run, TrainHistory, fit
 from .minimize import History, MinimizeResult, central_difference_grad, global_norm, minimize, safe_norm
+from .saved import iter_predictions, load_run, predict_file
 
 __all__ = [
     "DEFAULT_LR",
     "Callback",
     "Convergence",
     "EarlyStopping",
+    "FitQuality",
     "GradientClipping",
     "History",
     "LambdaCallback",
@@ -20,6 +22,9 @@ __all__ = [
     "central_difference_grad",
     "fit",
     "global_norm",
+    "iter_predictions",
+    "load_run",
     "minimize",
+    "predict_file",
     "safe_norm",
 ]

@@ -45,7 +45,9 @@ __all__ = [
     "load_latest",
     "open_checkpoint_dir",
     "read_checkpoint",
+    "read_sealed",
     "write_checkpoint",
+    "write_sealed",
 ]
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -154,11 +156,28 @@ def write_checkpoint(
             "refusing to write a checkpoint: a number of its header or extra is NaN or inf"
         ) from None
     arrays["meta"] = np.array(text)
-    arrays["checksum"] = np.array(_digest(arrays))
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
     newest, previous = folder / CHECKPOINT_NAME, folder / PREVIOUS_NAME
-    tmp = folder / f"{_TMP_PREFIX}{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+
+    def keep_previous() -> None:  # the new file is complete on disk: only now may the older copy go
+        if newest.exists():
+            os.replace(newest, previous)
+
+    return write_sealed(newest, arrays, before_replace=keep_previous)
+
+
+def write_sealed(
+    path: str | os.PathLike[str], arrays: dict[str, np.ndarray], *, before_replace: Any = None
+) -> Path:
+    """Write ``arrays`` plus their SHA-256 (``checksum``) as the ``.npz`` file ``path``, atomically:
+    a temporary file in the same folder (``.<name>.<pid>.<random>.tmp``), fsynced, then renamed
+    over ``path`` and the folder fsynced. ``before_replace()`` runs between the fsync and the
+    rename. Read it back with :func:`read_sealed`."""
+    path = Path(path)
+    arrays = {**arrays, "checksum": np.array(_digest(arrays))}
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
     # 0o666 less the umask, as any file the run folder holds (mkstemp's 0o600 would differ)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -166,16 +185,35 @@ def write_checkpoint(
             np.savez(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
-        # the new file is complete on disk: only now may the older copy go
-        if newest.exists():
-            os.replace(newest, previous)
-        os.replace(tmp, newest)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     _fsync_dir(folder)
-    return newest
+    return path
+
+
+def read_sealed(
+    path: str | os.PathLike[str],
+    *,
+    what: str = "descend checkpoint",
+    error: type[Exception] = CheckpointError,
+) -> dict[str, np.ndarray]:
+    """The arrays of a file written by :func:`write_sealed`, its checksum verified (and dropped).
+
+    A file that is missing, empty, truncated, not an ``.npz``, holds pickled objects, or whose
+    checksum is absent or wrong raises ``error`` (with ``path=``) saying so and naming the file.
+    """
+    path = Path(path)
+    data = _load_arrays(path, what=what, error=error)
+    if "checksum" not in data:
+        raise error(f"{str(path)!r} is damaged or not a {what} (its checksum is missing)", path=path)
+    if str(data.pop("checksum")) != _digest(data):
+        raise error(f"{str(path)!r} is damaged (checksum mismatch)", path=path)
+    return data
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -229,20 +267,23 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
     return params, state, meta
 
 
-def _load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz``; numpy's errors become a one-line reason naming the file."""
+def _load_arrays(
+    path: Path, *, what: str = "descend checkpoint", error: type[Exception] = CheckpointError
+) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``; numpy's errors become a one-line reason naming the file
+    (``what`` the file should be, raised as ``error``)."""
     try:
         fh = open(path, "rb")  # ours to close: np.load leaks its own handle on a broken archive
     except OSError as exc:
-        raise CheckpointError(f"{str(path)!r} cannot be read ({exc.strerror or exc})", path=path) from None
+        raise error(f"{str(path)!r} cannot be read ({exc.strerror or exc})", path=path) from None
     with fh:
         magic = fh.read(4)
         if magic != b"PK\x03\x04":
             # numpy would try to unpickle it and advise allow_pickle=True: never the right advice here
-            what = "is empty" if not magic else "is damaged or not a descend checkpoint (not an .npz archive)"
+            why = "is empty" if not magic else f"is damaged or not a {what} (not an .npz archive)"
             if magic[:1] == b"\x93":
-                what = "is damaged or not a descend checkpoint (a single .npy array)"
-            raise CheckpointError(f"{str(path)!r} {what}", path=path)
+                why = f"is damaged or not a {what} (a single .npy array)"
+            raise error(f"{str(path)!r} {why}", path=path)
         fh.seek(0)
         try:
             with np.load(fh, allow_pickle=False) as z:
@@ -252,16 +293,12 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             why = f"is damaged ({reason})"
         except ValueError as exc:
             pickled = "pickle" in str(exc)
-            why = (
-                "is not a descend checkpoint (an array holds Python objects)"
-                if pickled
-                else f"is damaged ({exc})"
-            )
+            why = f"is not a {what} (an array holds Python objects)" if pickled else f"is damaged ({exc})"
         except (OSError, EOFError) as exc:
             why = f"is damaged ({exc or 'unexpected end of file'})"
         except Exception as exc:  # any other failure to parse a damaged archive
             why = f"is damaged ({type(exc).__name__}: {exc})"
-    raise CheckpointError(f"{str(path)!r} {why}", path=path)
+    raise error(f"{str(path)!r} {why}", path=path)
 
 
 def load_latest(

@@ -6,7 +6,8 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 
 from .._validation import check_bool, check_int, check_real, describe
 from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
+from ..data.base import _Accumulator
+from ..data.columns import column_names, named_matrix
 from ..errors import CheckpointWarning, DivergenceError, ParameterError
 from ..models.task import source_task
 from ..optim import Optimizer, OptState
@@ -34,7 +37,7 @@ from .prepare import Labels, Preparer, Scaler, check_range, find_labels
 from .progress import make_progress
 from .stopping import MIN_ROWS, DivergenceGuard, PlateauStop
 
-__all__ = ["DEFAULT_LR", "Run", "TrainHistory", "fit"]
+__all__ = ["DEFAULT_LR", "FitQuality", "Run", "TrainHistory", "fit"]
 
 #: lr used when fit() is given none: values that train standardized data well (checked by
 #: tests/test_fit.py::test_default_lr_trains_standardized_data for every optimizer).
@@ -112,18 +115,70 @@ class TrainHistory:
 
 
 @dataclass
+class FitQuality:
+    """How well a run fits held-out rows: accuracy for a classifier; R², RMSE and MSE (in the
+    target's units) for regression. ``str()`` gives one line for a report or the command line.
+
+    ``r2`` is None when the rows' targets are constant (R² is undefined there).
+    """
+
+    split: str
+    rows: int
+    accuracy: float | None = None
+    r2: float | None = None
+    rmse: float | None = None
+    mse: float | None = None
+    target: str | None = None
+
+    @classmethod
+    def of(cls, metrics: dict[str, float], split: str, target: str | None) -> FitQuality:
+        return cls(
+            split=split,
+            rows=int(metrics["rows"]),
+            accuracy=metrics.get("accuracy"),
+            r2=metrics.get("r2"),
+            rmse=metrics.get("rmse"),
+            mse=metrics.get("mse"),
+            target=target,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __str__(self) -> str:
+        where = f"{self.split} ({self.rows:,} rows)"
+        if self.accuracy is not None:
+            return f"{where}: accuracy {self.accuracy:.4f}"
+        units = f" ({self.target}'s units)" if self.target else ""
+        r2 = "R² undefined (constant target)" if self.r2 is None else f"R² {self.r2:.4f}"
+        return f"{where}: {r2}, RMSE {self.rmse:.4g}{units}"
+
+
+@dataclass
 class Run:
-    """The outcome of :func:`fit`: parameters, history, and prediction helpers.
+    """The outcome of :func:`fit` (or of :func:`~descend.load_run`): parameters, history, and
+    prediction helpers.
 
     ``labels`` maps class indices to the labels as stored (``"churn"``/``"stay"``) for
-    classifiers; ``scaler`` is the standardization learned with ``standardize=True``; both
-    are applied by :meth:`predict` and :meth:`predict_proba`.
+    classifiers; ``scaler`` is the standardization of the features (``standardize``) and
+    ``target_scaler`` that of a regression target (``standardize_target``); all are applied
+    (and the target's undone) by :meth:`predict` and :meth:`predict_proba`.
+    ``feature_names`` are the feature columns in the order the model takes them when the data
+    had names (files, DataFrames, Arrow tables, dicts of columns), else None; data with names
+    is then matched to them by name (:meth:`predict`). ``target`` names the target column and
+    ``other_columns`` the training data's other columns that are not features (identifiers,
+    columns left out): prediction data may hold them. ``quality`` (a :class:`FitQuality`)
+    says how well the run fits its validation rows, when it had some.
+
+    :meth:`save` writes what prediction needs into a folder (``model.npz``), and
+    :func:`~descend.load_run` reads it back; a loaded run predicts bit for bit as this one, and
+    has no optimizer state (``optimizer`` and ``state`` are None).
     """
 
     model: Any
     params: dict[str, np.ndarray]
-    optimizer: Optimizer
-    state: OptState
+    optimizer: Optimizer | None
+    state: OptState | None
     history: TrainHistory
     config: dict[str, Any]
     n_features: int
@@ -139,59 +194,183 @@ class Run:
     resumed_from_step: int | None = None
     #: what fit chose on its own and why (e.g. an MLP's output kind from the targets)
     notes: list[str] = field(default_factory=list)
+    target_scaler: Scaler | None = None
+    feature_names: tuple[str, ...] | None = None
+    target: str | None = None
+    other_columns: tuple[str, ...] = ()
+    quality: FitQuality | None = None
 
     @property
     def classes(self) -> np.ndarray | None:
         """The class labels of a classifier, in the order of ``predict_proba``'s columns."""
-        return None if self.labels is None else self.labels.classes
+        return None if self.labels is None else self.labels.values
 
+    # -- prediction ------------------------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions (the stored labels for classifiers, values for regression)."""
-        out = self.model.predict(self.params, self._features(X))
-        return out if self.labels is None else self.labels.decode(out)
+        """Predictions: the stored labels for classifiers (in their own dtype), values in the
+        target's units for regression.
+
+        ``X``: an array (n, n_features), columns by position; a named table (a pandas
+        DataFrame, a pyarrow Table, a dict of columns), whose columns are matched to
+        :attr:`feature_names` by name, in any order (a missing feature, or a column that was
+        not in the training data, is a :class:`~descend.data.DataError` naming it; the target
+        and :attr:`other_columns`, and identifiers by name, are ignored); or a
+        :mod:`descend.data` source (its rows in file order). To stream a file into a file of
+        predictions, see :func:`descend.train.saved.predict_file`.
+        """
+        if isinstance(X, DataSource):
+            return _stack([self._predict_scaled(Xs) for Xs in self._source_features(X)])
+        return self._predict_scaled(self._features(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns in the order of :attr:`classes` (classifiers only)."""
+        """Class probabilities, columns in the order of :attr:`classes` (classifiers only);
+        ``X`` as for :meth:`predict`."""
+        if isinstance(X, DataSource):
+            return _stack([self.model.predict_proba(self.params, Xs) for Xs in self._source_features(X)])
         return self.model.predict_proba(self.params, self._features(X))
 
+    def _predict_scaled(self, Xs: np.ndarray) -> np.ndarray:
+        """Predictions from features already matched and scaled."""
+        out = self.model.predict(self.params, Xs)
+        if self.labels is not None:
+            return self.labels.decode(out)
+        if self.target_scaler is not None:
+            return self.target_scaler.undo(out).astype(out.dtype, copy=False)
+        return out
+
+    def matrix(self, X: Any, owner: str = "Run.predict") -> np.ndarray:
+        """``X``'s feature columns as the model takes them, before scaling: a named table's
+        columns matched by name (see :meth:`predict`), an array's by position (its width checked)."""
+        if column_names(X) is not None:
+            if self.feature_names is not None:
+                ignorable = (*self.other_columns, *((self.target,) if self.target else ()))
+                X = named_matrix(X, self.feature_names, owner=owner, ignorable=ignorable)
+            else:  # trained on plain arrays: columns by position, as for an array
+                X = named_matrix(X, None, owner=owner)
+        else:
+            X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"{owner}: X must have shape (n, {self.n_features}), got {X.shape}")
+        return X
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Feature rows (already in the model's column order) as the model takes them: scaled,
+        in the model's dtype."""
+        if self.scaler is not None:
+            return self.scaler.apply(X, self.model.dtype)
+        return X.astype(self.model.dtype, copy=False)
+
+    def _features(self, X: Any) -> np.ndarray:
+        return self.scale(self.matrix(X))
+
+    def _source_features(self, src: DataSource, rows: int = 1 << 16) -> Iterator[np.ndarray]:
+        """The rows of a data source in file order, its columns matched to the model's by name
+        where both have names, scaled."""
+        idx = _source_columns(self, src)
+        for b in src.batches(0, rows, shuffle=False):
+            yield self.scale(b.X if idx is None else b.X[:, idx])
+
+    # -- evaluation ----------------------------------------------------------------------------
     def loss(self, X: Any, y: Any) -> float:
         return self.evaluate(X, y)["loss"]
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Loss and the model's metric (accuracy or MSE) on ``(X, y)`` (stored labels)."""
+        """The loss (in training units: of the standardized target, if it was) and the model's
+        metrics on ``(X, y)`` (stored labels): accuracy, or MSE, RMSE and R² in the target's
+        units; ``rows`` counted. ``X`` as for :meth:`predict`."""
+        if column_names(X) is not None:
+            X = self.matrix(X, owner="Run.evaluate")
         src = as_source((X, y), owner="Run.evaluate")
-        return _evaluate(self.model, self.params, src, self._prepare_batch)
-
-    def _features(self, X: Any) -> np.ndarray:
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"Run.predict: X must have shape (n, {self.n_features}), got {X.shape}")
-        if self.scaler is not None:
-            return self.scaler.apply(X, self.model.dtype)
-        return X.astype(self.model.dtype, copy=False)
+        return _evaluate(self.model, self.params, src, self._prepare_batch, self.target_scaler)
 
     def _prepare_batch(self, batch: Batch, encoded: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """A batch as the model takes it: scaled features, encoded and checked targets."""
         where = batch.where if batch.lines is not None else None
         prep = self.__dict__.get("_prep")
-        if prep is None or prep.labels is not self.labels or prep.scaler is not self.scaler:
-            prep = self.__dict__["_prep"] = Preparer(self.model, self.labels, self.scaler)
+        if (
+            prep is None
+            or prep.labels is not self.labels
+            or prep.scaler is not self.scaler
+            or prep.target_scaler is not self.target_scaler
+        ):
+            prep = self.__dict__["_prep"] = Preparer(
+                self.model, self.labels, self.scaler, target_scaler=self.target_scaler
+            )
         return prep(batch.X, batch.y, encoded, where)
+
+    # -- keeping ---------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write what prediction needs into ``folder`` as one checksummed, pickle-free file,
+        ``model.npz`` (see :mod:`descend.train.saved`), leaving any other file there alone;
+        returns its path. :func:`~descend.load_run` reads it back."""
+        from .saved import save_run
+
+        return save_run(self, folder)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Run:
+        """:func:`~descend.load_run`: a run saved by :meth:`save` (a folder, or its ``model.npz``),
+        or the newest intact checkpoint of a checkpoint folder."""
+        from .saved import load_run
+
+        return load_run(path)
+
+
+def _stack(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _source_columns(run: Run, src: DataSource) -> np.ndarray | None:
+    """Positions of the run's features among a source's feature columns (None: the same order,
+    or no names to match)."""
+    owner = "Run.predict"
+    have, want = src.feature_names, run.feature_names
+    if have is None or want is None or tuple(have) == tuple(want):
+        if src.n_features != run.n_features:
+            raise ValueError(
+                f"{owner}: the data ({src.description}) has {src.n_features} features, the model "
+                f"{run.n_features}"
+            )
+        return None
+    missing = [c for c in want if c not in have]
+    if missing:
+        raise DataError(
+            f"{owner}: the data ({src.description}) lacks the feature column(s) "
+            f"{', '.join(map(repr, missing))} that the model was trained on; open it with "
+            f"features={list(want)!r}",
+            column=missing[0],
+        )
+    return np.asarray([list(have).index(c) for c in want])
 
 
 def _evaluate(
-    model: Any, params: dict[str, np.ndarray], src: DataSource, prepare: Any, chunk: int = 8192
+    model: Any,
+    params: dict[str, np.ndarray],
+    src: DataSource,
+    prepare: Any,
+    target_scaler: Scaler | None = None,
+    chunk: int = 8192,
 ) -> dict[str, float]:
-    """Mean loss and metric over a whole source, in chunks (bounded memory)."""
-    total, n, correct, sq = 0.0, 0, 0, 0.0
+    """Mean loss and metrics over a whole source, in chunks (bounded memory): accuracy for a
+    classifier; MSE, RMSE and R² in the target's units for regression (predictions of a
+    standardized target are scaled back first); and ``rows``."""
+    total, n, correct = 0.0, 0, 0
+    sse: np.ndarray | float = 0.0
+    spread = _Accumulator(1, False, True) if model.task == "regression" else None
     for b in src.batches(0, chunk, shuffle=False):
         X, y = prepare(b)
         m = b.size
         total += model.loss(params, X, y) * m
         n += m
-        if model.task == "regression":
+        if spread is not None:
             pred = model.predict(params, X)
-            sq += float(np.sum((np.asarray(pred, dtype=np.float64).reshape(m, -1) - y.reshape(m, -1)) ** 2))
+            if target_scaler is not None:
+                pred = target_scaler.undo(pred)
+            y0 = np.asarray(b.y, dtype=np.float64).reshape(m, -1)
+            if spread.d != y0.shape[1]:
+                spread = _Accumulator(y0.shape[1], False, True)
+            spread.add(y0, y0)
+            sse = sse + np.sum((np.asarray(pred, dtype=np.float64).reshape(m, -1) - y0) ** 2, axis=0)
         else:
             correct += int(np.sum(model.predict(params, X) == np.asarray(y).reshape(-1)))
     if n == 0:  # a source that reported rows and delivered none (or a split that holds none)
@@ -200,10 +379,17 @@ def _evaluate(
             "it needs at least one"
         )
     out = {"loss": total / n}
-    if model.task == "regression":
-        out["mse"] = sq / n
+    if spread is not None:
+        sse = np.atleast_1d(np.asarray(sse, dtype=np.float64))
+        out["mse"] = float(sse.sum() / n)
+        out["rmse"] = math.sqrt(out["mse"] / len(sse))
+        sst = spread.result().std ** 2 * n  # per output
+        live = sst > 0
+        if live.any():  # R² of each output that varies, averaged (scikit-learn's "uniform_average")
+            out["r2"] = float(np.mean(1.0 - sse[live] / sst[live]))
     else:
         out["accuracy"] = correct / n
+    out["rows"] = n
     return out
 
 
@@ -270,6 +456,9 @@ class _Training:
         standardize = kw["standardize"]
         if standardize != "auto":
             standardize = check_bool(owner, "standardize", standardize)
+        standardize_target = kw["standardize_target"]
+        if standardize_target != "auto":
+            standardize_target = check_bool(owner, "standardize_target", standardize_target)
         self.max_steps = kw["max_steps"]
         if self.max_steps is not None:
             self.max_steps = check_int(owner, "max_steps", self.max_steps, low=1)
@@ -286,6 +475,13 @@ class _Training:
         if init is not None:
             if not isinstance(init, Run):
                 raise TypeError(f"{owner}: init must be a Run returned by fit, got {describe(init)}")
+            if init.optimizer is None or init.state is None:
+                raise ParameterError(
+                    f"{owner}: init is a loaded run, which keeps no optimizer state; to continue "
+                    "training, resume from its checkpoint_dir (resume=True)",
+                    owner=owner,
+                    param="init",
+                )
             if getattr(model, "task", None) == "unresolved" and hasattr(init.model, "output"):
                 model = self.model = model.with_output(init.model.output)
             if model.config() != init.model.config():
@@ -293,7 +489,7 @@ class _Training:
                     f"{owner}: init was trained with {init.model!r}, which differs from model={model!r}"
                 )
         source = as_source(data, owner=owner)
-        self.notes: list[str] = []
+        self.notes: list[str] = list(source.notes)
         if getattr(model, "task", None) == "unresolved":
             model = self.model = self._resolve_output(model, source, init)
         validation = kw["validation"]
@@ -342,7 +538,7 @@ class _Training:
             else:
                 self.ckpt_loaded, saved = latest
         labels, scaler, n_outputs = self._learn_data(
-            source, val_source, kw["classes"], standardize, saved, init
+            source, val_source, kw["classes"], standardize, standardize_target, saved, init
         )
         check_batching(owner, self.batch_size, source.n_samples, self.drop_last)
         self.guard: DivergenceGuard | None = None
@@ -386,6 +582,8 @@ class _Training:
             self.config["classes"] = labels.classes.tolist()
         if scaler is not None:
             self.config["standardize"] = True
+        if self.target_scaler is not None:
+            self.config["standardize_target"] = True
         self.history = TrainHistory()
         self.run = Run(
             model=model,
@@ -401,6 +599,10 @@ class _Training:
             scaler=scaler,
             skipped_rows=dict(getattr(source, "skipped", {}) or {}),
             notes=self.notes,
+            target_scaler=self.target_scaler,
+            feature_names=None if source.feature_names is None else tuple(source.feature_names),
+            target=source.target,
+            other_columns=tuple(c for c in source.columns or () if c not in (source.feature_names or ())),
         )
         self.val_source = val_source
         self.plateau = getattr(opt.lr, "observe", None)
@@ -439,14 +641,24 @@ class _Training:
         self.notes.append(f"{type(model).__name__} output={output!r}: {task.reason}")
         return model.with_output(output)
 
-    def _learn_data(self, source, val_source, classes, standardize, saved, init=None):
-        """Classes, scaling and the model's output count: from ``init``, the checkpoint, or one
-        streaming pass over the data (classes and feature moments together)."""
+    def _learn_data(self, source, val_source, classes, standardize, standardize_target, saved, init=None):
+        """Classes, scaling (features and target) and the model's output count: from ``init``,
+        the checkpoint, or one streaming pass over the data (classes, feature and target moments
+        together). Sets ``self.target_scaler``."""
         model, owner = self.model, self.owner
         extra = saved[2]["extra"] if saved is not None else {}
-        labels = scaler = None
+        labels = scaler = self.target_scaler = None
+        regression = model.task == "regression"
+        if standardize_target is True and not regression:
+            raise ParameterError(
+                f"{owner}: standardize_target=True needs a regression model; {type(model).__name__} "
+                f"is a {model.task} classifier",
+                owner=owner,
+                param="standardize_target",
+                value=True,
+            )
         if init is not None:
-            labels, scaler = init.labels, init.scaler
+            labels, scaler, self.target_scaler = init.labels, init.scaler, init.target_scaler
             n_outputs = init.n_outputs
             if (
                 labels is not None
@@ -456,29 +668,40 @@ class _Training:
                 raise ValueError(f"{owner}: classes={classes!r} differ from init's {labels.classes.tolist()}")
             self._source_prepared = self._encode(source, labels, val_source)
             return labels, scaler, n_outputs
-        classifier = model.task != "regression"
+        classifier = not regression
         want_classes = classifier and classes is None and "classes" not in extra and source.targets is None
         if saved is not None:  # the checkpoint holds what the first run decided
-            want_moments = False
+            want_moments = want_target = False
             if "scaler_mean" in extra:
                 scaler = Scaler(np.asarray(extra["scaler_mean"]), np.asarray(extra["scaler_scale"]))
+            if "target_mean" in extra:
+                self.target_scaler = Scaler(
+                    np.asarray(extra["target_mean"]), np.asarray(extra["target_scale"])
+                )
         else:
             want_moments = standardize is not False
+            # "auto": a regression target is standardized unless the data is to be taken as given
+            want_target = regression and (
+                standardize_target is True or (standardize_target == "auto" and standardize is not False)
+            )
         summary = None
-        if want_classes or want_moments:
+        if want_classes or want_moments or want_target:
             try:
-                summary = source.summarize(classes=want_classes, moments=want_moments)
+                summary = source.summarize(classes=want_classes, moments=want_moments, targets=want_target)
             except DataError as exc:
                 raise type(exc)(f"{owner}: {exc}", file=exc.file, row=exc.row, column=exc.column) from None
         if summary is not None and want_moments:
             if standardize is True or (standardize == "auto" and Scaler.needed(summary.mean, summary.std)):
                 scaler = Scaler.from_moments(summary.mean, summary.std)
+        if summary is not None and want_target and summary.target_mean is not None:
+            self.target_scaler = Scaler.for_targets(summary.target_mean, summary.target_std)
+            self.notes.append(_target_note(self.target_scaler, source.target))
         if classifier:
             if "classes" in extra:
-                labels = Labels(np.asarray(extra["classes"]))
+                labels = Labels(np.asarray(extra["classes"]), extra.get("label_dtype"))
             else:
                 found = summary.classes if want_classes else None
-                labels = find_labels(source, classes if found is None else found, owner)
+                labels = find_labels(source, classes, owner, found=found)
             if model.task == "binary" and len(labels.classes) != 2:
                 raise ValueError(
                     f"{type(model).__name__}: a binary model needs exactly 2 classes (labels), the "
@@ -518,6 +741,8 @@ class _Training:
                 enc = enc.astype(self.model.dtype)
         else:
             enc = self.model.check_targets(y)
+            if self.target_scaler is not None:  # once, from the values as given (float64)
+                enc = self.target_scaler.scale_targets(np.asarray(y).reshape(enc.shape), self.model.dtype)
         if enc is y:
             return source
         out = copy.copy(source)
@@ -613,10 +838,21 @@ class _Training:
             "stop_rule": None if self.rule is None else self.rule.state_dict(),
             "divergence_guard": None if self.guard is None else self.guard.state_dict(),
         }
-        if self.run.labels is not None:
-            extra["classes"] = self.run.labels.classes
-        if self.run.scaler is not None:
-            extra["scaler_mean"], extra["scaler_scale"] = self.run.scaler.mean, self.run.scaler.scale
+        run = self.run
+        if run.labels is not None:
+            extra["classes"] = run.labels.classes
+            if run.labels.dtype is not None:
+                extra["label_dtype"] = run.labels.dtype
+        if run.scaler is not None:
+            extra["scaler_mean"], extra["scaler_scale"] = run.scaler.mean, run.scaler.scale
+        if run.target_scaler is not None:
+            extra["target_mean"], extra["target_scale"] = run.target_scaler.mean, run.target_scaler.scale
+        # what a run loaded from this checkpoint (ds.load_run) matches prediction data by
+        extra["columns"] = {
+            "features": None if run.feature_names is None else list(run.feature_names),
+            "target": run.target,
+            "other": list(run.other_columns),
+        }
         write_checkpoint(
             self.ckpt_path.parent,
             params=self.params,
@@ -647,6 +883,7 @@ class _Training:
     # -- run -----------------------------------------------------------------------------------------
     def run_all(self) -> Run:
         if self.restore():
+            self.measure_quality()
             return self.run
         n_batches = self.source.n_batches(self.batch_size, self.drop_last)
         total: int | None = n_batches * self.epochs
@@ -688,7 +925,19 @@ class _Training:
             self.diverged(math.inf, self.next_batch, what=bad)
         if self.ckpt_path is not None:
             self.save_checkpoint(finished=True)
+        self.measure_quality()
         return self.run
+
+    def measure_quality(self) -> None:
+        """``run.quality``: the final parameters on the validation rows (one more pass over them:
+        a callback may have restored other parameters than the last epoch's)."""
+        if self.val_source is None:
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            metrics = _evaluate(
+                self.model, self.params, self.val_source, self.run._prepare_batch, self.run.target_scaler
+            )
+        self.run.quality = FitQuality.of(metrics, "validation", self.run.target)
 
     def run_epoch(self) -> bool:
         """Train the rest of the current epoch; False when a callback or max_steps stopped it."""
@@ -711,7 +960,13 @@ class _Training:
     def _remote_epoch(self) -> bool:
         """A distributed source computes each batch's (loss, gradient) where its rows live, for
         the parameters as they are when the next result is asked for."""
-        prep = Preparer(self.model, self.run.labels, self.run.scaler, feature_names=self.source.feature_names)
+        prep = Preparer(
+            self.model,
+            self.run.labels,
+            self.run.scaler,
+            feature_names=self.source.feature_names,
+            target_scaler=self.run.target_scaler,
+        )
         for index, loss, grads, rows in self.source.gradients(
             self.model, self.params, prep, self.epoch, self.batch_size, **self._where()
         ):
@@ -729,6 +984,7 @@ class _Training:
             self.run.scaler,
             check_range=not isinstance(self.source, ArraySource),
             feature_names=self.source.feature_names,
+            target_scaler=self.run.target_scaler,
         )
         # targets were checked up front (in memory) or by the preparer (files): no re-checking
         value_and_grad = getattr(model, "_value_and_grad", None)
@@ -928,7 +1184,10 @@ class _Training:
         }
         if self.val_source is not None:
             with np.errstate(over="ignore", invalid="ignore"):  # a blow-up shows as inf, not a warning
-                metrics = _evaluate(self.model, self.params, self.val_source, self.run._prepare_batch)
+                metrics = _evaluate(
+                    self.model, self.params, self.val_source, self.run._prepare_batch, self.run.target_scaler
+                )
+            metrics.pop("rows")
             if not all(math.isfinite(v) for v in metrics.values()):
                 self._raise(
                     f"{self.owner}: the validation loss became non-finite after epoch {self.epoch} with "
@@ -948,6 +1207,21 @@ class _Training:
         self.run.epochs_completed = self.epoch
         if self.checkpoint_every is not None:
             self.save_checkpoint()
+
+
+def _target_note(scaler: Scaler, name: str | None) -> str:
+    """What run.notes says of a standardized target."""
+
+    def fmt(a: np.ndarray) -> str:
+        return f"{a[0]:.6g}" if len(a) == 1 else "[" + ", ".join(f"{v:.4g}" for v in a) + "]"
+
+    what = f"the target {name!r}" if name else "the target"
+    return (
+        f"standardized {what} (mean {fmt(scaler.mean)}, std {fmt(scaler.scale)}): the model learns "
+        "(y - mean) / std, so the training loss is in standardized units; predict and the validation "
+        "metrics (val_mse, val_rmse, run.quality) are in the target's units (standardize_target=False "
+        "trains on the target as given)"
+    )
 
 
 def _combine(parts: list[_Part]) -> tuple[float, dict[str, np.ndarray], int]:
@@ -978,6 +1252,7 @@ def fit(
     progress: Any = None,
     *,
     standardize: bool | str = "auto",
+    standardize_target: bool | str = "auto",
     classes: Any = None,
     drop_last: bool = False,
     options: dict[str, Any] | None = None,
@@ -1007,8 +1282,9 @@ def fit(
     shuffle, seed, drop_last : each epoch's order is a pure
         function of ``(seed, epoch)`` and the data's layout; ``drop_last`` skips a final short batch.
     validation : ``(X, y)``, a source, or a fraction in (0, 1) of the data's rows held out by a
-        hash of ``(seed, row)`` (never trained on); evaluated after every epoch (``val_loss``
-        and ``val_accuracy`` or ``val_mse``).
+        hash of ``(seed, row)`` (never trained on); evaluated after every epoch (``val_loss``,
+        and ``val_accuracy`` or ``val_mse``, ``val_rmse`` and ``val_r2`` in the target's units)
+        and at the end: ``run.quality`` (a :class:`FitQuality`: accuracy, or R² and RMSE).
     callbacks : :class:`~descend.train.callbacks.Callback` objects or plain functions
         ``f(info) -> bool`` called after each step (``True`` stops). A
         :class:`~descend.schedules.ReduceOnPlateau` lr is fed the validation loss (or the training
@@ -1032,6 +1308,15 @@ def fit(
         when the features are ill-scaled (:meth:`Scaler.needed`: standard deviations more than
         10x apart, or a mean more than 10 standard deviations from 0), which is when plain
         gradient descent crawls; ``run.scaler`` says whether it did. ``False`` never scales.
+    standardize_target : ``True`` trains a regression model on its target scaled to mean 0 and
+        std 1 per output (moments from the same streaming pass), so that the default lr suits
+        a target of any mean and scale; ``run.target_scaler`` keeps the scaling, which is saved
+        in the checkpoint and the run folder and undone by ``predict``, and validation metrics
+        are in the target's units (the training and validation *loss* are in standardized
+        units, ``run.params`` are those of the scaled target). ``"auto"`` (default) does so for
+        every regression model unless ``standardize=False`` (data taken exactly as given);
+        ``False`` never scales the target. ``run.notes`` says when it was done and with which
+        mean and std. Classifiers have no target to scale (``True`` is refused).
     classes : the class labels of a classifier; by default the distinct targets (found by a
         streaming pass for files). Labels may be integers or strings: ``run.predict`` returns them.
     max_steps : stop after this many updates in total.
@@ -1075,6 +1360,7 @@ def fit(
         resume=resume,
         progress=progress,
         standardize=standardize,
+        standardize_target=standardize_target,
         classes=classes,
         drop_last=drop_last,
         options=options,

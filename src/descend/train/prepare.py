@@ -1,5 +1,5 @@
-"""What fit() learns about the data before training: class labels and feature scaling; and the
-check that the data fit the model's dtype."""
+"""What fit() learns about the data before training: class labels, feature scaling and target
+scaling; and the check that the data fit the model's dtype."""
 
 from __future__ import annotations
 
@@ -94,15 +94,31 @@ def _tidy(classes: np.ndarray) -> np.ndarray:
     return np.unique(classes)
 
 
+#: label dtypes that class indices are turned back into (ints and strings come out as they are)
+_KEPT_KINDS = "bf"
+
+
 @dataclass
 class Labels:
-    """The classes of a classifier and the mapping between stored labels and class indices."""
+    """The classes of a classifier and the mapping between stored labels and class indices.
+
+    ``classes`` are sorted and tidied (whole-number floats and bools become int64, so that
+    ``1.0`` and ``1`` are one class); ``dtype`` names the dtype :meth:`decode` returns when the
+    labels came in as bools or floats (``"bool"``, ``"float64"``), else None.
+    """
 
     classes: np.ndarray
+    dtype: str | None = None
 
     @classmethod
-    def of(cls, classes: Any) -> Labels:
-        return cls(_tidy(np.asarray(classes)))
+    def of(cls, classes: Any, *, like: Any = None) -> Labels:
+        """The labels ``classes``, decoded in the dtype of ``like`` (the targets or the classes as
+        given) when that is bool or float."""
+        classes = np.asarray(classes)
+        ref = np.asarray(like) if like is not None else classes
+        tidy = _tidy(classes)
+        keep = ref.dtype.kind in _KEPT_KINDS and ref.dtype != tidy.dtype
+        return cls(tidy, ref.dtype.name if keep else None)
 
     @property
     def identity(self) -> bool:
@@ -153,21 +169,33 @@ class Labels:
         )
 
     def decode(self, idx: np.ndarray) -> np.ndarray:
-        """Stored labels of class indices."""
-        return np.asarray(idx) if self.identity else self.classes[np.asarray(idx)]
+        """Stored labels of class indices, in the labels' own dtype."""
+        out = np.asarray(idx) if self.identity else self.classes[np.asarray(idx)]
+        return out if self.dtype is None else out.astype(self.dtype)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The classes as :meth:`decode` returns them (in the labels' own dtype)."""
+        return self.classes if self.dtype is None else self.classes.astype(self.dtype)
 
     def to_array(self) -> np.ndarray:
         return self.classes
 
 
-def find_labels(source: DataSource, classes: Any, owner: str) -> Labels:
-    """The classes: as given (or found by fit's streaming pass), else from in-memory targets."""
+def find_labels(source: DataSource, classes: Any, owner: str, *, found: Any = None) -> Labels:
+    """The classes: as given, else ``found`` by fit's streaming pass, else from in-memory targets.
+
+    Given classes and in-memory targets keep their dtype (bools and floats are returned by
+    predict as such); classes found in files do not (a file's numbers are read as floats,
+    whatever they mean)."""
     try:
         if classes is not None:
             labels = Labels.of(classes)
+        elif found is not None:
+            labels = Labels(_tidy(np.asarray(found)))
         else:
             t = np.asarray(source.targets)
-            labels = Labels.of(np.unique(t if t.ndim == 1 else t.reshape(len(t), -1)[:, 0]))
+            labels = Labels.of(np.unique(t if t.ndim == 1 else t.reshape(len(t), -1)[:, 0]), like=t)
     except DataError as exc:  # keep the kind (e.g. FileChangedError) and where it happened
         raise type(exc)(f"{owner}: {exc}", file=exc.file, row=exc.row, column=exc.column) from None
     if len(labels.classes) < 2:
@@ -213,6 +241,25 @@ class Scaler:
         std = np.asarray(std, dtype=np.float64)
         return std > 1e-9 * np.maximum(np.abs(np.asarray(mean, dtype=np.float64)), 1e-3)
 
+    @classmethod
+    def for_targets(cls, mean: np.ndarray, std: np.ndarray) -> Scaler:
+        """The standardization of regression targets with these per-output moments (a constant
+        output keeps scale 1)."""
+        return cls.from_moments(np.atleast_1d(mean), np.atleast_1d(std))
+
+    def scale_targets(self, y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """``(y - mean) / scale`` for targets (n,) or (n, k), computed in float64 and returned in
+        ``dtype``: a target far from 0 keeps its precision."""
+        y = np.asarray(y, dtype=np.float64)
+        mean, scale = (self.mean[0], self.scale[0]) if y.ndim == 1 else (self.mean, self.scale)
+        return ((y - mean) / scale).astype(dtype, copy=False)
+
+    def undo(self, z: np.ndarray) -> np.ndarray:
+        """``z * scale + mean`` in float64: values on the original scale (``z`` (n,) or (n, k))."""
+        z = np.asarray(z, dtype=np.float64)
+        mean, scale = (self.mean[0], self.scale[0]) if z.ndim == 1 else (self.mean, self.scale)
+        return z * scale + mean
+
     def apply(self, X: np.ndarray, dtype: np.dtype, *, copy: bool = True) -> np.ndarray:
         """``(X - mean) / scale`` in ``dtype``; ``copy=False`` may scale ``X`` itself in place."""
         out = np.asarray(X, dtype=dtype)
@@ -236,6 +283,8 @@ class Preparer:
     #: check that the features fit the model's dtype (False: fit checked them all up front)
     check_range: bool = True
     feature_names: Any = None
+    #: the standardization of regression targets (``fit(standardize_target=...)``), or None
+    target_scaler: Scaler | None = None
 
     def __call__(
         self, X: np.ndarray, y: np.ndarray, encoded: bool = False, where: Any = None
@@ -268,5 +317,8 @@ class Preparer:
         else:  # regression values in the model's dtype, as in-memory targets are checked to
             if self.check_range and y.dtype.itemsize > np.dtype(model.dtype).itemsize:
                 check_range("fit", y, model.dtype, what="the target value", where=where)
-            y = y.astype(model.dtype, copy=False)
+            if self.target_scaler is not None:
+                y = self.target_scaler.scale_targets(y, model.dtype)
+            else:
+                y = y.astype(model.dtype, copy=False)
         return X, y
