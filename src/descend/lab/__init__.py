@@ -1,15 +1,18 @@
 """The lab: experiments on optimizers that return plain result objects (no plotting here)."""
 
+from .diagnose import Diagnosis, diagnose
 from .lr_find import LRFindResult, lr_find
 from .suite import SuiteResult, SuiteRow, run_suite
 from .tune import LR_GRID, TuneResult, tune_lr
 
 __all__ = [
     "LR_GRID",
+    "Diagnosis",
     "LRFindResult",
     "SuiteResult",
     "SuiteRow",
     "TuneResult",
+    "diagnose",
     "lr_find",
     "run_suite",
     "tune_lr",

@@ -1,4 +1,4 @@
-"""Hidden-layer activations, each forward formula beside its derivative."""
+"""Hidden-layer activations, each forward formula beside its first and second derivatives."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ class ReLU:
     def backward(self, z: np.ndarray, a: np.ndarray, da: np.ndarray) -> np.ndarray:
         return da * (z > 0)
 
+    def second(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        r""":math:`\partial^2 a / \partial z^2 = 0` (away from the kink at 0, where it is taken as 0)."""
+        return np.zeros_like(z)
+
 
 class LeakyReLU:
     r""":math:`a = z` for :math:`z > 0`, else :math:`s z`; derivative 1 or :math:`s` (``slope``)."""
@@ -52,6 +56,10 @@ class LeakyReLU:
     def backward(self, z: np.ndarray, a: np.ndarray, da: np.ndarray) -> np.ndarray:
         return np.where(z > 0, da, self.slope * da)
 
+    def second(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        r""":math:`\partial^2 a / \partial z^2 = 0` (away from the kink at 0, where it is taken as 0)."""
+        return np.zeros_like(z)
+
 
 class Sigmoid:
     r""":math:`a = \sigma(z)`, :math:`\partial a / \partial z = a (1 - a)`."""
@@ -64,6 +72,10 @@ class Sigmoid:
     def backward(self, z: np.ndarray, a: np.ndarray, da: np.ndarray) -> np.ndarray:
         return da * a * (1 - a)
 
+    def second(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        r""":math:`\partial^2 a / \partial z^2 = a (1 - a) (1 - 2a)`."""
+        return a * (1 - a) * (1 - 2 * a)
+
 
 class Tanh:
     r""":math:`a = \tanh z`, :math:`\partial a / \partial z = 1 - a^2`."""
@@ -75,6 +87,10 @@ class Tanh:
 
     def backward(self, z: np.ndarray, a: np.ndarray, da: np.ndarray) -> np.ndarray:
         return da * (1 - a * a)
+
+    def second(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        r""":math:`\partial^2 a / \partial z^2 = -2 a (1 - a^2)`."""
+        return -2 * a * (1 - a * a)
 
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")

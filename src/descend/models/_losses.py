@@ -3,7 +3,9 @@ r"""Output losses on a batch of scores ``z`` (n, k): the mean loss beside its gr
 With sample weights ``w`` (n,) the mean becomes the weighted mean :math:`\sum_i w_i l_i / \sum_i w_i`.
 
 Each loss has ``forward(z, y) -> (value, cache)`` and ``backward(z, y, cache) -> dz``, so the
-gradient reuses what the value computed; ``proba``/``predict`` turn scores into outputs.
+gradient reuses what the value computed, and ``hvp(z, y, cache, dz)``, its second derivative in
+``z`` applied to a direction ``dz`` (what exact Hessian-vector products of the models need);
+``proba``/``predict`` turn scores into outputs.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ class SquaredError:
         if w is None:
             return r * (2 / r.size)
         return r * (w[:, None] * (2 / (w.sum() * r.shape[1])))
+
+    def hvp(
+        self, z: np.ndarray, y: np.ndarray, r: Any, dz: np.ndarray, w: np.ndarray | None = None
+    ) -> np.ndarray:
+        r""":math:`(\partial^2 L / \partial z^2)\, dz = \frac{2}{n k} dz` (any leading axes of ``dz``
+        before the batch's (n, k) are directions, each mapped alike)."""
+        if w is None:
+            return dz * (2 / r.size)
+        return dz * (w[:, None] * (2 / (w.sum() * r.shape[1])))
 
     def predict(self, z: np.ndarray) -> np.ndarray:
         return z
@@ -86,6 +97,20 @@ class BinaryCrossEntropy:
             return dz
         return dz * (w[:, None] / w.sum())
 
+    def hvp(
+        self, z: np.ndarray, y: np.ndarray, cache: Any, dz: np.ndarray, w: np.ndarray | None = None
+    ) -> np.ndarray:
+        r""":math:`(\partial^2 L / \partial z^2)\, dz = \frac1n \sigma(z) (1 - \sigma(z))\, dz`.
+
+        :math:`\sigma(z)(1 - \sigma(z)) = \sigma(t)\sigma(-t) = e^{t - 2\,\mathrm{softplus}(t)}` with
+        :math:`t = s z` from the forward pass: no cancellation at any logit.
+        """
+        _, t, per = cache
+        curv = np.exp(t - 2 * per)
+        if w is None:
+            return dz * (curv * (1.0 / len(z)))
+        return dz * (curv * (w[:, None] / w.sum()))
+
     def proba(self, z: np.ndarray) -> np.ndarray:
         p = sigmoid(z[:, 0])
         return np.column_stack([1 - p, p])
@@ -126,6 +151,20 @@ class SoftmaxCrossEntropy:
         else:
             dz *= (w / w.sum())[:, None]
         return dz
+
+    def hvp(
+        self, z: np.ndarray, y: np.ndarray, cache: Any, dz: np.ndarray, w: np.ndarray | None = None
+    ) -> np.ndarray:
+        r""":math:`(\partial^2 L / \partial z^2)\, dz = \frac1n \big(p \odot dz - p\,(p \cdot dz)\big)`
+        row by row, :math:`p = \operatorname{softmax}(z)`: the Hessian of log-sum-exp,
+        :math:`\operatorname{diag}(p) - p p^\top`."""
+        e, s = cache
+        p = e / s
+        out = p * dz
+        out -= p * out.sum(axis=-1, keepdims=True)
+        if w is None:
+            return out * (1.0 / len(z))
+        return out * (w / w.sum())[:, None]
 
     def proba(self, z: np.ndarray) -> np.ndarray:
         return softmax(z)

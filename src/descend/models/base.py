@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,6 +75,42 @@ class Model:
     def _backward(self, params: dict[str, np.ndarray], cache: Any, dz: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of every param given ``dz`` = dL/dz."""
         raise NotImplementedError
+
+    # hooks for exact curvature and per-sample gradients (optional: the diagnostics fall back to
+    # finite differences and two batch sizes for a model without them)
+    def _forward_r(
+        self, params: dict[str, np.ndarray], cache: Any, v: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, Any]:
+        r"""The scores' derivative along ``v``, :math:`R(z) = \tfrac{d}{dt} z(\theta + t v)|_{t=0}`
+        (Pearlmutter's R-operator), and what :meth:`_backward_r` needs."""
+        raise NotImplementedError
+
+    def _backward_r(
+        self,
+        params: dict[str, np.ndarray],
+        cache: Any,
+        v: dict[str, np.ndarray],
+        dz: np.ndarray,
+        rcache: Any,
+        rdz: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """The derivative along ``v`` of :meth:`_backward`'s gradients, given ``dz`` = dL/dz and its
+        derivative ``rdz``: the Hessian-vector product of the data term."""
+        raise NotImplementedError
+
+    def _per_sample_factors(
+        self, params: dict[str, np.ndarray], cache: Any, dz: np.ndarray
+    ) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
+        """Per param ``(a, d)``: sample i's gradient is the outer product ``a[i] d[i]`` (a weight)
+        or ``d[i]`` (a bias, ``a`` None), given ``dz`` (n, k) = each sample's own dl_i/dz_i."""
+        raise NotImplementedError
+
+    def layer_keys(self, params: dict[str, np.ndarray]) -> dict[str, tuple[str, ...]]:
+        """The params of each layer, input layer first: ``{layer name: (param keys)}``.
+
+        Every param belongs to exactly one layer. The base class makes each param its own layer.
+        """
+        return {key: (key,) for key in params}
 
     # -- checks ---------------------------------------------------------------------------------
     def _unresolved(self) -> None:
@@ -201,6 +238,106 @@ class Model:
                 grads[key] += self.l2 * params[key]
         value += self._penalty(params)
         return value, {key: grads[key].astype(params[key].dtype, copy=False) for key in params}
+
+    def _check_direction(self, params: dict[str, np.ndarray], v: Any) -> dict[str, np.ndarray]:
+        if not isinstance(v, dict) or set(v) != set(params):
+            raise ValueError(
+                f"{self._owner}.hvp: v must be a dict with the keys of params ({', '.join(params)}), "
+                f"got {describe(v)}"
+            )
+        out = {}
+        for key, p in params.items():
+            vk = np.asarray(v[key])
+            if vk.shape != p.shape:
+                raise ValueError(f"{self._owner}.hvp: v[{key!r}] must have shape {p.shape}, got {vk.shape}")
+            out[key] = vk.astype(self.dtype, copy=False)
+        return out
+
+    def hvp(
+        self, params: dict[str, np.ndarray], X: Any, y: Any, v: Any, sample_weight: Any = None
+    ) -> dict[str, np.ndarray]:
+        r"""The exact Hessian-vector product :math:`\nabla^2 L(\theta)\, v` of :meth:`loss_and_grad`'s loss.
+
+        One forward and one backward pass of Pearlmutter's R-operator (1994): the derivative of
+        the backward pass along ``v``, :math:`\tfrac{d}{dt} \nabla L(\theta + t v)|_{t=0}`, so no
+        step size and no truncation error. ``v`` has the keys and shapes of ``params``; so has
+        the result (in ``dtype``). Use ``dtype="float64"`` for curvature: float32 keeps about
+        seven digits of it. For many products at one point, :meth:`hvp_at`.
+
+        >>> import numpy as np
+        >>> from descend.models import LinearRegression
+        >>> model = LinearRegression(dtype="float64")
+        >>> X, y = np.array([[1.0], [2.0]]), np.array([0.0, 1.0])
+        >>> params = {"W": np.zeros((1, 1)), "b": np.zeros(1)}
+        >>> hv = model.hvp(params, X, y, {"W": np.ones((1, 1)), "b": np.zeros(1)})
+        >>> hv["W"].ravel(), hv["b"]      # 2/n X^T X and 2/n 1^T X applied to (1, 0)
+        (array([5.]), array([3.]))
+        """
+        return self.hvp_at(params, X, y, sample_weight)(v)
+
+    def hvp_at(
+        self, params: dict[str, np.ndarray], X: Any, y: Any, sample_weight: Any = None
+    ) -> Callable[[Any], dict[str, np.ndarray]]:
+        """The Hessian at ``params`` on one batch as a function ``v -> H v`` (:meth:`hvp`), with the
+        forward pass and the loss's gradient computed once for all the products."""
+        X, y = self._check_batch(params, X, y)
+        w = self._check_weights(sample_weight, len(X), self.dtype)
+        if y.ndim == 1 and self.task != "multiclass":
+            y = y[:, None]
+        loss_fn = LOSSES[self.task]
+        z, cache = self._forward(params, X)
+        _, loss_cache = loss_fn.forward(z, y, w)
+        dz = loss_fn.backward(z, y, loss_cache, w)
+
+        def product(v: Any) -> dict[str, np.ndarray]:
+            v = self._check_direction(params, v)
+            rz, rcache = self._forward_r(params, cache, v)
+            rdz = loss_fn.hvp(z, y, loss_cache, rz, w)
+            out = self._backward_r(params, cache, v, dz, rcache, rdz)
+            if self.l2:
+                for key in self._weight_names():
+                    out[key] += self.l2 * v[key]
+            return {key: out[key].astype(params[key].dtype, copy=False) for key in params}
+
+        return product
+
+    def _per_sample(
+        self, params: dict[str, np.ndarray], X: Any, y: Any
+    ) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
+        X, y = self._check_batch(params, X, y)
+        if y.ndim == 1 and self.task != "multiclass":
+            y = y[:, None]
+        loss_fn = LOSSES[self.task]
+        z, cache = self._forward(params, X)
+        _, loss_cache = loss_fn.forward(z, y)
+        dz = loss_fn.backward(z, y, loss_cache)
+        dz *= len(X)  # the mean's 1/n undone: row i is the derivative of sample i's own loss
+        return self._per_sample_factors(params, cache, dz)
+
+    def per_sample_grads(self, params: dict[str, np.ndarray], X: Any, y: Any) -> dict[str, np.ndarray]:
+        r"""Each sample's own gradient :math:`\nabla \ell_i(\theta)`: arrays of shape ``(n, *param.shape)``.
+
+        :math:`\ell_i` is sample i's term of the mean loss, so the mean over samples plus
+        :math:`\lambda W` (the penalty's gradient, the same for every sample and left out here)
+        is :meth:`loss_and_grad`'s gradient. A dense layer's is the outer product of its input
+        row and the backpropagated :math:`\delta` row; this materialises n copies of the
+        params, so :meth:`per_sample_sq_norms` is the cheap way to their sizes.
+        """
+        out = {}
+        for key, (a, d) in self._per_sample(params, X, y).items():
+            out[key] = d.copy() if a is None else np.einsum("ni,nj->nij", a, d)
+        return out
+
+    def per_sample_sq_norms(self, params: dict[str, np.ndarray], X: Any, y: Any) -> dict[str, np.ndarray]:
+        r"""Squared norms :math:`\lVert \nabla_{\text{key}}\, \ell_i \rVert^2` of each sample's gradient
+        per param, shape ``(n,)`` each, without forming the gradients: for an outer product
+        :math:`\lVert a_i d_i^\top \rVert^2 = \lVert a_i \rVert^2 \lVert d_i \rVert^2`
+        (Goodfellow, 2015, "Efficient per-example gradient computations")."""
+        out = {}
+        for key, (a, d) in self._per_sample(params, X, y).items():
+            dd = np.einsum("ij,ij->i", d, d)
+            out[key] = dd if a is None else dd * np.einsum("ij,ij->i", a, a)
+        return out
 
     def loss(self, params: dict[str, np.ndarray], X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean (or weighted mean) loss over the batch plus the L2 penalty (no gradient computed)."""

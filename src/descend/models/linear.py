@@ -46,6 +46,35 @@ class _LinearModel(Model):
         dW, db, _ = Dense.backward(X, params["W"], dz, bias=self.fit_intercept, input_grad=False)
         return {"W": dW, "b": db} if self.fit_intercept else {"W": dW}
 
+    def _forward_r(
+        self, params: dict[str, np.ndarray], X: Any, v: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, Any]:
+        return Dense.forward(X, v["W"], v["b"] if self.fit_intercept else None), None
+
+    def _backward_r(
+        self,
+        params: dict[str, np.ndarray],
+        X: Any,
+        v: dict[str, np.ndarray],
+        dz: np.ndarray,
+        rcache: Any,
+        rdz: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        # z is linear in (W, b), so the Hessian is exactly J^T (d2L/dz2) J: the backward pass of rdz
+        return self._backward(params, X, rdz)
+
+    def _per_sample_factors(
+        self, params: dict[str, np.ndarray], X: Any, dz: np.ndarray
+    ) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
+        out: dict[str, tuple[np.ndarray | None, np.ndarray]] = {"W": (X, dz)}
+        if self.fit_intercept:
+            out["b"] = (None, dz)
+        return out
+
+    def layer_keys(self, params: dict[str, np.ndarray]) -> dict[str, tuple[str, ...]]:
+        """One layer, ``"layer0"``: ``W`` and ``b``."""
+        return {"layer0": tuple(params)}
+
 
 class LinearRegression(_LinearModel):
     r"""Least squares by gradient descent: mean squared error of ``z = X W + b``.

@@ -157,3 +157,80 @@ class MLP(Model):
                 _, z, h = cache[i - 1]
                 dz = self._phi.backward(z, h, da)
         return grads
+
+    # -- curvature, per-sample gradients and per-layer views (the diagnostics' hooks) ------------
+    def _forward_r(
+        self, params: dict[str, np.ndarray], cache: Any, v: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, Any]:
+        r""":math:`R(z_\ell) = R(a_\ell) W_\ell + a_\ell V_\ell + v_{b_\ell}`,
+        :math:`R(a_{\ell+1}) = \phi'(z_\ell) \odot R(z_\ell)`, from :math:`R(a_0) = 0`."""
+        L = len(self.hidden)
+        ra: np.ndarray | None = None  # the inputs do not move
+        rcache = []
+        for i in range(L + 1):
+            a, z, h = cache[i]
+            rz = Dense.forward(a, v[f"W{i}"], v[f"b{i}"])
+            if ra is not None:
+                rz += ra @ params[f"W{i}"]
+            rcache.append((ra, rz))
+            if i < L:
+                ra = self._phi.backward(z, h, rz)
+        return rz, rcache
+
+    def _backward_r(
+        self,
+        params: dict[str, np.ndarray],
+        cache: Any,
+        v: dict[str, np.ndarray],
+        dz: np.ndarray,
+        rcache: Any,
+        rdz: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        r"""The derivative along ``v`` of :meth:`_backward`: with :math:`\delta_\ell` = ``dz`` and
+        :math:`g = \delta_\ell W_\ell^\top`,
+
+        .. math::
+
+            R(\nabla_{W_\ell}) = R(a_\ell)^\top \delta_\ell + a_\ell^\top R(\delta_\ell), \quad
+            R(\delta_{\ell-1}) = \big(R(\delta_\ell) W_\ell^\top + \delta_\ell V_\ell^\top\big)
+                \odot \phi'(z_{\ell-1}) + g \odot \phi''(z_{\ell-1}) \odot R(z_{\ell-1})
+        """
+        out: dict[str, np.ndarray] = {}
+        for i in range(len(self.hidden), -1, -1):
+            a = cache[i][0]
+            ra, _ = rcache[i]
+            W = params[f"W{i}"]
+            rdW, rdb, rda = Dense.backward(a, W, rdz, bias=True, input_grad=i > 0)
+            if ra is not None:
+                rdW += ra.T @ dz
+            out[f"W{i}"], out[f"b{i}"] = rdW, rdb
+            if i > 0:
+                _, z, h = cache[i - 1]
+                da = dz @ W.T
+                rda += dz @ v[f"W{i}"].T
+                rz_below = rcache[i - 1][1]
+                rdz = self._phi.backward(z, h, rda) + da * self._phi.second(z, h) * rz_below
+                dz = self._phi.backward(z, h, da)
+        return out
+
+    def _per_sample_factors(
+        self, params: dict[str, np.ndarray], cache: Any, dz: np.ndarray
+    ) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
+        # the rows of each layer's delta are already per sample: only a^T delta sums over them
+        out: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+        for i in range(len(self.hidden), -1, -1):
+            out[f"W{i}"], out[f"b{i}"] = (cache[i][0], dz), (None, dz)
+            if i > 0:
+                _, z, h = cache[i - 1]
+                dz = self._phi.backward(z, h, dz @ params[f"W{i}"].T)
+        return {key: out[key] for key in params}
+
+    def layer_keys(self, params: dict[str, np.ndarray]) -> dict[str, tuple[str, ...]]:
+        """``{"layer0": ("W0", "b0"), ..., "layerL": ("WL", "bL")}``, the last the output layer."""
+        return {f"layer{i}": (f"W{i}", f"b{i}") for i in range(len(self.hidden) + 1)}
+
+    def preactivations(self, params: dict[str, np.ndarray], X: Any) -> list[np.ndarray]:
+        r"""The pre-activations :math:`z_\ell` (n, width) of each hidden layer for inputs ``X``,
+        first hidden layer first (what saturation and dead-unit counts look at)."""
+        _, cache = self._forward(params, self._check_X(params, X))
+        return [z for _, z, _ in cache[:-1]]
