@@ -65,6 +65,11 @@ def _mlp_bools():
     return ds.models.MLP(hidden=(8,), output="binary"), X, Z[:, 0] * Z[:, 1] > 0
 
 
+def _softmax_floats():
+    X, Z, _ = mixed_scale()
+    return "softmax", X, np.array([1.0, 2.0, 4.0])[np.argmax(Z[:, 1:], axis=1)]  # floats stay floats
+
+
 def _mlp_regression():
     X, Z, _ = mixed_scale()
     return ds.models.MLP(hidden=(8,), output="regression", dtype="float64"), X, np.sin(Z[:, 0]) * 40 - 7
@@ -75,6 +80,7 @@ CASES = {
     "logistic_yes_no": _logistic_yes_no,
     "softmax_3_5_7": _softmax_357,
     "mlp_bool_labels": _mlp_bools,
+    "softmax_float_labels": _softmax_floats,
     "mlp_regression": _mlp_regression,
 }
 
@@ -279,6 +285,21 @@ def test_a_missing_feature_or_an_unknown_column_is_an_error_naming_it():
         run.predict(df.assign(income=df.income.where(df.index != 2)))
     with pytest.raises(DataError, match="'age' is not numeric"):
         run.predict(df.assign(age="old"))
+
+
+def test_validation_and_resumed_tables_are_matched_by_name(tmp_path):
+    df, y = _frame()
+    val, yv = _frame(seed=4)
+    order = ["tenure", "visits", "income", "age"]
+    a = ds.fit("logistic", (df, y), validation=(val, yv), epochs=2, **QUIET)
+    b = ds.fit("logistic", (df, y), validation=(val[order], yv), epochs=2, **QUIET)
+    assert a.history.epochs["val_loss"] == b.history.epochs["val_loss"] and a.quality == b.quality
+    with pytest.raises(DataError, match="must be the same columns"):
+        ds.fit("logistic", (df, y), validation=(val.rename(columns={"age": "years"}), yv), epochs=1, **QUIET)
+    # a checkpoint of one column order does not resume a table of another
+    ds.fit("logistic", (df, y), epochs=1, checkpoint_dir=tmp_path, **QUIET)
+    with pytest.raises(ValueError, match="refusing to resume"):
+        ds.fit("logistic", (df[order], y), epochs=2, checkpoint_dir=tmp_path, resume=True, **QUIET)
 
 
 def test_a_run_trained_on_arrays_keeps_its_positional_behaviour():
@@ -506,6 +527,18 @@ def test_predict_file_streams_a_csv_with_ids_into_predictions_equal_to_predict(t
     proba = run.predict_proba(X)
     np.testing.assert_array_equal(got.column("proba_yes").to_numpy().astype(proba.dtype), proba[:, 1])
     assert not list(tmp_path.glob(".pred*"))  # no temporary file left
+
+
+def test_iter_predictions_streams_in_bounded_chunks_in_file_order(tmp_path):
+    path, X, ids = _churn_csv(tmp_path)
+    run = ds.fit("logistic", ds.data.open(path, target="churn"), epochs=1, **QUIET)
+    chunks = list(ds.train.iter_predictions(run, path, batch_rows=256))
+    assert max(len(c.rows) for c in chunks) <= 256 and len(chunks) >= 3000 // 256
+    assert np.concatenate([c.rows for c in chunks]).tolist() == list(range(1, 3001))
+    assert [v for c in chunks for v in c.ids.to_pylist()] == ids
+    assert same_bits(np.concatenate([c.predictions for c in chunks]), run.predict(X))
+    assert same_bits(np.concatenate([c.proba for c in chunks]), run.predict_proba(X))
+    assert run.predict_file(path, tmp_path / "p.parquet").rows == 3000
 
 
 def test_predict_file_for_regression_without_a_target_column_and_with_missing_values(tmp_path):

@@ -167,6 +167,8 @@ class ArraySource(DataSource):
 
     def fingerprint(self) -> dict[str, Any]:
         fp = super().fingerprint()
+        if self.feature_names is not None:  # a table's columns in another order are other data
+            fp["features"] = list(self.feature_names)
         if self.order == "windowed":
             fp.update(order="windowed", shard_rows=self.shard_rows, window=self.window)
         return fp

@@ -307,6 +307,13 @@ class Run:
 
         return save_run(self, folder)
 
+    def predict_file(self, data: Any, out: str | Path, **kw: Any) -> Any:
+        """Stream predictions for the rows of a CSV or Parquet file into ``out`` (.csv, .csv.gz
+        or .parquet), beside the id column: :func:`descend.train.saved.predict_file`."""
+        from .saved import predict_file
+
+        return predict_file(self, data, out, **kw)
+
     @classmethod
     def load(cls, path: str | Path) -> Run:
         """:func:`~descend.load_run`: a run saved by :meth:`save` (a folder, or its ``model.npz``),
@@ -504,6 +511,8 @@ class _Training:
             raise ValueError(
                 f"{owner}: validation has {val_source.n_features} features but data has {source.n_features}"
             )
+        if val_source is not None:
+            val_source = _align_columns(owner, source, val_source)
         self.batch_size, self.drop_last = check_batching(owner, kw["batch_size"], None, kw["drop_last"])
         self.cbs: list[Callback] = [as_callback(c) for c in (kw["callbacks"] or ())]
         self.checkpoint_every = kw["checkpoint_every"]
@@ -1207,6 +1216,29 @@ class _Training:
         self.run.epochs_completed = self.epoch
         if self.checkpoint_every is not None:
             self.save_checkpoint()
+
+
+def _align_columns(owner: str, source: DataSource, val: DataSource) -> DataSource:
+    """The validation data with its feature columns in the training data's order, where both
+    name them (in-memory tables are reordered; other sources must name them in the same order)."""
+    have, want = val.feature_names, source.feature_names
+    if have is None or want is None or tuple(have) == tuple(want):
+        return val
+    if set(have) != set(want):
+        raise DataError(
+            f"{owner}: validation has the feature columns {', '.join(map(repr, have))}, the data "
+            f"{', '.join(map(repr, want))}; they must be the same columns"
+        )
+    if not isinstance(val, ArraySource):
+        raise DataError(
+            f"{owner}: validation ({val.description}) names its feature columns in another order than "
+            f"the data; open it with features={list(want)!r}"
+        )
+    idx = [list(have).index(c) for c in want]
+    out = ArraySource._trusted(np.ascontiguousarray(val.X[:, idx]), val.y, val.description)
+    out.w, out.rows = val.w, val.rows
+    out.feature_names, out.target, out.columns = tuple(want), val.target, val.columns
+    return out
 
 
 def _target_note(scaler: Scaler, name: str | None) -> str:

@@ -173,7 +173,7 @@ def _read_model(path: Path) -> Run:
         return _build(path, meta, arrays)
     except RunFileError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # any other way a piece of the file does not fit the rest
         raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
 
 
