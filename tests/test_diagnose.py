@@ -361,6 +361,22 @@ def test_ten_sigmoid_layers_with_small_init_vanish_and_relu_with_he_init_does_no
     assert "ReLU" in row.fix and "He/Xavier" in row.fix
 
 
+def test_a_first_layer_gradient_far_above_the_last_flags_exploding_gradients():
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(64, 5))
+    y = X[:, 0] - X[:, 1]
+    model = ds.models.MLP(hidden=(8,), activation="tanh", output="regression")
+    params = model.init(rng, 5, 1)
+    # tiny hidden activations feed large output weights: the last layer's gradient (a^T delta,
+    # with the output bias already at the mean target) is tiny, the first layer's is not
+    params["W0"] *= 1e-6
+    params["W1"] *= 10.0
+    params["b1"][:] = y.mean()
+    d = diagnose(model, params, (X, y))
+    assert "exploding_gradients" in d.flags and d.grad_norm_ratio > 1e3
+    assert "vanishing_gradients" not in d.flags
+
+
 def test_all_equal_init_flags_symmetric_units_and_a_random_init_does_not():
     rng = np.random.default_rng(8)
     X, y = rng.normal(size=(64, 5)), rng.integers(0, 2, 64)

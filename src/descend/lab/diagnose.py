@@ -40,6 +40,7 @@ import numpy as np
 from .. import functions as fns
 from .. import models as mdl
 from .._validation import check_choice, check_int, invalid, wrong_type
+from ..data.base import DataSource
 from ..models.base import Model
 from ..models.mlp import MLP
 from ..models.task import infer_task
@@ -233,6 +234,11 @@ class Diagnosis:
         ``layer_grad_norms``: the loss gradient's norm per layer, input layer first;
         ``grad_norm_ratio``: first over last; ``dead_fraction``, ``saturated_fraction``,
         ``duplicate_fraction``: per hidden layer of an MLP (empty otherwise).
+    Inputs
+        ``feature_scale_ratio``: the largest feature std over the smallest (constant features
+        left out); ``feature_offset``: the largest |mean| / std of a feature.
+
+    ``flags`` holds the flags raised, ``timings`` the seconds each instrument took.
     """
 
     subject: str
@@ -266,6 +272,7 @@ class Diagnosis:
     saturated_fraction: dict[str, float] = field(default_factory=dict)
     duplicate_fraction: dict[str, float] = field(default_factory=dict)
     feature_scale_ratio: float = math.nan
+    feature_offset: float = math.nan
     flags: set[str] = field(default_factory=set)
     #: seconds each instrument took
     timings: dict[str, float] = field(default_factory=dict)
@@ -591,7 +598,7 @@ def _without_l2(model: Model) -> Model:
 def _probe(data: Any, rows: int, seed: int, classes: Any) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) in float64 / labels: all rows up to ``rows``, else a seeded sample (arrays) or the
     first batch of ``rows`` of a seeded epoch order (a ds.data source)."""
-    if hasattr(data, "batches") and hasattr(data, "n_features"):
+    if isinstance(data, DataSource):
         Xs, ys = [], []
         want, have = min(rows, int(data.n_samples)), 0
         for batch in data.batches(0, rows, shuffle=True, seed=seed):  # the first batch, in parts
@@ -654,7 +661,7 @@ def _resolve_model(model: Any, y: np.ndarray) -> Model:
     return model
 
 
-def _check_params(params: Any, model: Model, n_features: int, y: np.ndarray) -> dict[str, np.ndarray]:
+def _check_params(params: Any, model: Model, n_features: int) -> dict[str, np.ndarray]:
     if not isinstance(params, Mapping) or not params:
         raise wrong_type(_OWNER, "params", params, "the model's params dict (run.params or model.init(...))")
     out = {}
@@ -663,20 +670,14 @@ def _check_params(params: Any, model: Model, n_features: int, y: np.ndarray) -> 
         if not np.all(np.isfinite(a)):
             raise invalid(_OWNER, "params", f"{key!r} with non-finite values", "be finite")
         out[key] = a
-    expected = model.init(np.random.default_rng(0), n_features, _n_outputs(model, out))
+    # the output width is the last weight matrix's; init gives the keys and shapes expected
+    n_outputs = next((a.shape[1] for a in reversed(list(out.values())) if a.ndim == 2), 1)
+    expected = model.init(np.random.default_rng(0), n_features, n_outputs)
     if list(expected) != list(out) or any(expected[k].shape != out[k].shape for k in out):
         want = ", ".join(f"{k}{expected[k].shape}" for k in expected)
         have = ", ".join(f"{k}{out[k].shape}" for k in out)
         raise invalid(_OWNER, "params", have, f"match {model!r} on {n_features} features: {want}")
     return out
-
-
-def _n_outputs(model: Model, params: Mapping[str, np.ndarray]) -> int:
-    last = list(params.values())
-    for value in reversed(last):
-        if np.ndim(value) == 2:
-            return int(np.shape(value)[1])
-    return int(np.shape(last[-1])[-1]) if last else 1
 
 
 def _model_problem(model: Model, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> _Problem:
@@ -964,7 +965,7 @@ def diagnose(
             raise invalid(_OWNER, "data", None, "be (X, y) arrays or a descend.data source for a model")
         X, y = _probe(data, probe_rows, seed, classes)
         m64 = _as_float64(_resolve_model(model, y))
-        p64 = _check_params(params, m64, X.shape[1], y)
+        p64 = _check_params(params, m64, X.shape[1])
         problem = _model_problem(m64, p64, X, y)
     timings["gradient"] = time.perf_counter() - t0
 
@@ -1011,35 +1012,40 @@ def diagnose(
 
     if not is_function:
         assert m64 is not None and p64 is not None and X is not None and y is not None
-        d.probe_rows = len(X)
-        t0 = time.perf_counter()
-        noise = _noise(m64, p64, X, y, problem, rng)
-        timings["noise"] = time.perf_counter() - t0
-        d.noise_scale = noise.b_simple
-        d.grad_noise_trace = noise.trace
-        d.noise_method = noise.method
-        d.layer_snr = {
-            k: (
-                _ratio(noise.layer_grad_sq[k], noise.layer_trace[k]) if noise.layer_trace[k] > 0 else math.inf
-            )
-            for k in noise.layer_trace
-        }
-        t0 = time.perf_counter()
-        d.layer_grad_norms = {
-            k: float(np.linalg.norm(problem.grad[idx])) for k, idx in problem.layers.items()
-        }
-        norms = list(d.layer_grad_norms.values())
-        if len(norms) > 1:
-            d.grad_norm_ratio = _ratio(norms[0], norms[-1])
-        if isinstance(m64, MLP):
-            d.dead_fraction, d.saturated_fraction, d.duplicate_fraction = _units(m64, p64, X)
-        timings["layers"] = time.perf_counter() - t0
-        d.feature_scale_ratio, offset = _feature_scale(X)
-    else:
-        offset = math.nan
-    d._verdicts = _judge(d, rule, offset)
+        _measure_data(d, m64, p64, X, y, problem, rng)
+    d._verdicts = _judge(d, rule)
     d.flags = {v.flag for v in d._verdicts if v.flag}
     return d
+
+
+def _measure_data(
+    d: Diagnosis,
+    model: Model,
+    params: dict[str, np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    problem: _Problem,
+    rng: np.random.Generator,
+) -> None:
+    """The measurements that need data: gradient noise, layers, units, feature scales."""
+    d.probe_rows = len(X)
+    t0 = time.perf_counter()
+    noise = _noise(model, params, X, y, problem, rng)
+    d.timings["noise"] = time.perf_counter() - t0
+    d.noise_scale, d.grad_noise_trace, d.noise_method = noise.b_simple, noise.trace, noise.method
+    d.layer_snr = {
+        k: _ratio(noise.layer_grad_sq[k], noise.layer_trace[k]) if noise.layer_trace[k] > 0 else math.inf
+        for k in noise.layer_trace
+    }
+    t0 = time.perf_counter()
+    d.layer_grad_norms = {k: float(np.linalg.norm(problem.grad[idx])) for k, idx in problem.layers.items()}
+    norms = list(d.layer_grad_norms.values())
+    if len(norms) > 1:
+        d.grad_norm_ratio = _ratio(norms[0], norms[-1])
+    if isinstance(model, MLP):
+        d.dead_fraction, d.saturated_fraction, d.duplicate_fraction = _units(model, params, X)
+    d.timings["layers"] = time.perf_counter() - t0
+    d.feature_scale_ratio, d.feature_offset = _feature_scale(X)
 
 
 def _critical_point(grad_norm: float, loss: float, lam_max: float, lam_min: float) -> str | None:
@@ -1051,10 +1057,11 @@ def _critical_point(grad_norm: float, loss: float, lam_max: float, lam_min: floa
     return "minimum" if lam_min > POSITIVE_CURVATURE_RTOL * scale else "flat"
 
 
-def _judge(d: Diagnosis, rule: Optimizer | None, offset: float) -> list[Verdict]:
+def _judge(d: Diagnosis, rule: Optimizer | None) -> list[Verdict]:
+    """The verdict rows of a diagnosis, each with its flag (None if its threshold is not crossed)."""
     rows: list[Verdict] = []
     kappa = d.condition_number
-    unscaled = d.feature_scale_ratio > FEATURE_SCALE_RATIO or offset > FEATURE_SCALE_RATIO
+    unscaled = d.feature_scale_ratio > FEATURE_SCALE_RATIO or d.feature_offset > FEATURE_SCALE_RATIO
 
     # conditioning, judged by the steps the rule needs per e-fold of its slowest direction, where
     # the Hessian is positive semidefinite and kappa is exact or bounded from below
@@ -1196,34 +1203,39 @@ def _judge(d: Diagnosis, rule: Optimizer | None, offset: float) -> list[Verdict]
                 "first / last layer gradient norm",
                 r,
                 f"< {VANISHING_RATIO:g} vanishing; > {EXPLODING_RATIO:g} exploding",
-                "the first layer learns "
+                f"the first layer's gradient is {r:.3g} x the last's: it learns "
                 + (
-                    "far slower than"
+                    "far slower"
                     if flag == "vanishing_gradients"
-                    else "far faster than"
+                    else "far faster"
                     if flag
-                    else "about as fast as"
-                )
-                + " the last",
+                    else "at a like pace"
+                ),
                 _FIX[flag] if flag else "",
                 flag,
             )
         )
     for attr, limit, name, flag_name, what in (
-        ("dead_fraction", DEAD_RELU_FRACTION, "dead ReLU units", "dead_relu", "output 0 on every probe row"),
+        (
+            "dead_fraction",
+            DEAD_RELU_FRACTION,
+            "dead ReLU units",
+            "dead_relu",
+            "units output 0 on every probe row",
+        ),
         (
             "saturated_fraction",
             SATURATED_FRACTION,
             "saturated pre-activations",
             "saturated_units",
-            f"phi'(z) < {SATURATION_DERIVATIVE:g} phi'(0)",
+            f"pre-activations have phi'(z) < {SATURATION_DERIVATIVE:g} phi'(0)",
         ),
         (
             "duplicate_fraction",
             SYMMETRIC_FRACTION,
             "duplicate hidden units",
             "symmetric_units",
-            "identical incoming weights",
+            "units have another unit's incoming weights",
         ),
     ):
         fractions = getattr(d, attr)
@@ -1237,7 +1249,7 @@ def _judge(d: Diagnosis, rule: Optimizer | None, offset: float) -> list[Verdict]
                 name,
                 value,
                 f"> {limit:g} of a layer",
-                f"{value:.0%} of {worst}'s units {what}",
+                f"{value:.0%} of {worst}'s {what}",
                 _FIX[flag_name] if flag else "",
                 flag,
             )
