@@ -447,7 +447,7 @@ def _batches(
     from ..data.files import _delimiter
 
     types = {c: pa.float64() for c in features}
-    if id_column is not None:
+    if id_column is not None and id_column not in types:  # the text as written (leading zeros kept)
         types[id_column] = pa.string()
     with pcsv.open_csv(
         str(path),
@@ -551,7 +551,7 @@ def iter_predictions(
     check_choice(owner, "on_bad_rows", on_bad_rows, ON_BAD_ROWS)
     encoding = check_encoding(encoding)
     files, kind, names, id_column, features = _plan(run, data, id_column, encoding)
-    columns = [*([id_column] if id_column else []), *features]
+    columns = list(dict.fromkeys([*([id_column] if id_column else []), *features]))  # an id may be a feature
     classifier = run.labels is not None
     for f in files:
         if f is not files[0] and (other := _file_columns(f, kind, encoding)) != names:
