@@ -34,6 +34,7 @@ __all__ = [
     "Adamax",
     "CheckpointError",
     "CheckpointWarning",
+    "Diagnosis",
     "DivergenceError",
     "MinimizeResult",
     "Momentum",
@@ -46,6 +47,7 @@ __all__ = [
     "RunFileError",
     "__version__",
     "data",
+    "diagnose",
     "fit",
     "functions",
     "load_run",
@@ -61,8 +63,10 @@ __all__ = [
 
 def __getattr__(name: str):
     # the lab (and the drawing it leads to) loads on first use, so ``import descend`` stays cheap
-    if name in ("lab", "viz"):
-        import importlib
+    import importlib
 
+    if name in ("lab", "viz"):
         return importlib.import_module(f".{name}", __name__)
+    if name in ("diagnose", "Diagnosis"):
+        return getattr(importlib.import_module(".lab.diagnose", __name__), name)
     raise AttributeError(f"module 'descend' has no attribute {name!r}")
