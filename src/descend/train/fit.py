@@ -1073,11 +1073,11 @@ class _Training:
             if cb.on_step_end(self.run, info) is True:
                 stop_now = True
                 self.stop = (
-                    self.stop or f"stopped by {type(cb).__name__} at step {self.step} (epoch {self.epoch})"
+                    self.stop or f"stopped by {type(cb).__name__} at step {self.step} (epoch {self.epoch + 1})"
                 )
         if self.rule is not None and self.rule.update(loss):
             stop_now = True
-            self.stop = self.stop or self.rule.reason(self.step, self.epoch, self.samples)
+            self.stop = self.stop or self.rule.reason(self.step, self.epoch + 1, self.samples)
         if self.max_steps is not None and self.step >= self.max_steps:
             stop_now, self.stop = True, self.stop or f"max_steps={self.max_steps} reached"
         self.next_batch = index + 1
@@ -1128,7 +1128,7 @@ class _Training:
         """Raise DivergenceError for a loss grown by orders of magnitude (train/stopping.py), with
         the parameters and optimizer state of the last good state."""
         assert self.guard is not None
-        at = f"step {self.step + 1} (epoch {self.epoch}, batch {index})"
+        at = f"step {self.step + 1} (epoch {self.epoch + 1}, batch {index})"
         if self.good is not None:
             for k, v in self.good[0].items():
                 np.copyto(self.params[k], v)
@@ -1145,7 +1145,7 @@ class _Training:
 
     def _raise(self, message: str, *, quantity: str, cause: str | None = None) -> None:
         self.reporter.close()
-        self.run.stop_reason = f"diverged at step {self.step + 1} (epoch {self.epoch})"
+        self.run.stop_reason = f"diverged at step {self.step + 1} (epoch {self.epoch + 1})"
         self.run.steps_completed = self.step
         exc = DivergenceError(message, step=self.step + 1, epoch=self.epoch, quantity=quantity, cause=cause)
         exc.run = self.run
@@ -1169,7 +1169,7 @@ class _Training:
             else "try a smaller learning rate"
         )
         self._raise(
-            f"fit: the {what} became non-finite at step {self.step + 1} (epoch {self.epoch}, batch "
+            f"fit: the {what} became non-finite at step {self.step + 1} (epoch {self.epoch + 1}, batch "
             f"{index}) with {self.opt!r}; {where}; {hint}",
             quantity=what,
         )
