@@ -1,14 +1,22 @@
-"""The optimizers under test: one entry each drives every generic test in test_optim.py.
+"""The optimizers under test: one entry per rule descend registers drives every generic test
+(test_optim.py, test_fused.py, test_kernel_cache.py) and the comparison with the rule's scalar
+reference (test_reference.py, through ``reference.REFERENCES``).
 
-Adding an optimizer means adding one entry here.
+``REGISTRY`` must name exactly the rules ``descend.optim.names()`` lists, and each one must have
+a reference: test_registry.py checks both ways, with the messages of :func:`coverage_problems`.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import reference
 
 import descend as ds
 
@@ -31,9 +39,16 @@ class OptimizerInfo:
     variants: list[dict[str, Any]] = field(default_factory=list)
     #: (kwargs, parameter named in the message, exception type)
     bad: list[tuple[dict[str, Any], str, type]] = field(default_factory=list)
+    #: settings compared step by step with the rule's scalar reference (test_reference.py), by id
+    reference: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def make(self, **kwargs: Any) -> ds.Optimizer:
-        return self.cls(**kwargs)
+        """The rule as its registry name builds it (preset included), with ``kwargs``."""
+        return ds.optimizer(self.name, **kwargs)
+
+
+def inverse_time(k: int) -> float:
+    return 0.1 / (1 + k)
 
 
 def _common_bad() -> list[tuple[dict[str, Any], str, type]]:
@@ -70,6 +85,21 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "sgd",
         ds.SGD,
+        reference={
+            "plain": {"lr": 0.05},
+            "wd": {"lr": 0.05, "weight_decay": 0.1},
+            "momentum": {"lr": 0.03, "momentum": 0.9},
+            "dampening": {"lr": 0.03, "momentum": 0.8, "dampening": 0.3},
+            "nesterov": {"lr": 0.03, "momentum": 0.9, "nesterov": True},
+            "nesterov-wd-max": {
+                "lr": 0.03,
+                "momentum": 0.7,
+                "nesterov": True,
+                "weight_decay": 0.05,
+                "maximize": True,
+            },
+            "schedule": {"lr": inverse_time, "momentum": 0.5, "dampening": 0.5},
+        },
         quadratic={"lr": 0.15},
         rosenbrock={"lr": 1.5e-3},
         rosenbrock_steps=15000,
@@ -91,6 +121,10 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "momentum",
         ds.Momentum,
+        reference={
+            "plain": {"lr": 0.03},
+            "dampening-wd": {"lr": 0.03, "momentum": 0.5, "dampening": 0.2, "weight_decay": 0.1},
+        },
         quadratic={"lr": 0.05},
         rosenbrock={"lr": 5e-4},
         rosenbrock_steps=5000,
@@ -101,6 +135,10 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "nesterov",
         ds.Nesterov,
+        reference={
+            "plain": {"lr": 0.03},
+            "schedule-max": {"lr": inverse_time, "momentum": 0.6, "maximize": True},
+        },
         quadratic={"lr": 0.05},
         rosenbrock={"lr": 5e-4},
         rosenbrock_steps=5000,
@@ -111,6 +149,12 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "adagrad",
         ds.AdaGrad,
+        reference={
+            "plain": {"lr": 0.3},
+            "decay-init": {"lr": 0.5, "lr_decay": 0.01, "initial_accumulator": 0.1, "eps": 1e-6},
+            "wd-max": {"lr": 0.3, "weight_decay": 0.1, "maximize": True},
+            "schedule": {"lr": inverse_time, "lr_decay": 0.05},
+        },
         quadratic={"lr": 0.5},
         rosenbrock={"lr": 0.3},
         rosenbrock_steps=12000,
@@ -126,6 +170,19 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "rmsprop",
         ds.RMSprop,
+        reference={
+            "plain": {"lr": 0.01},
+            "centered": {"lr": 0.01, "alpha": 0.9, "centered": True},
+            "momentum": {"lr": 0.005, "momentum": 0.9, "eps": 1e-4},
+            "centered-momentum-wd-max": {
+                "lr": 0.005,
+                "centered": True,
+                "momentum": 0.5,
+                "weight_decay": 0.1,
+                "maximize": True,
+            },
+            "schedule": {"lr": inverse_time, "alpha": 0.95},
+        },
         quadratic={"lr": decay(0.01, 1500)},
         rosenbrock={"lr": decay(1e-3, 12000)},
         rosenbrock_steps=15000,
@@ -145,6 +202,12 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "adam",
         ds.Adam,
+        reference={
+            "plain": {"lr": 0.05},
+            "betas-eps": {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-3},
+            "amsgrad": {"lr": 0.05, "amsgrad": True},
+            "schedule": {"lr": inverse_time, "betas": (0.5, 0.9)},
+        },
         quadratic={"lr": 0.05},
         rosenbrock={"lr": 0.02},
         rosenbrock_steps=5000,
@@ -155,8 +218,30 @@ REGISTRY: list[OptimizerInfo] = [
         bad=_common_bad() + _betas_bad() + [({"amsgrad": "true"}, "amsgrad", TypeError)],
     ),
     OptimizerInfo(
+        "amsgrad",
+        ds.Adam,
+        reference={
+            "plain": {"lr": 0.05},
+            "wd-max": {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
+            "schedule": {"lr": inverse_time, "betas": (0.5, 0.9)},
+        },
+        quadratic={"lr": 0.05},
+        rosenbrock={"lr": 0.03},
+        rosenbrock_steps=6000,
+        variants=[
+            {"lr": 0.01, "weight_decay": 0.01},
+            {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-6},
+        ],
+        bad=_common_bad() + _betas_bad() + [({"amsgrad": "true"}, "amsgrad", TypeError)],
+    ),
+    OptimizerInfo(
         "adamw",
         ds.AdamW,
+        reference={
+            "plain": {"lr": 0.05},
+            "wd-amsgrad": {"lr": 0.05, "weight_decay": 0.3, "amsgrad": True},
+            "schedule-max": {"lr": inverse_time, "maximize": True},
+        },
         quadratic={"lr": 0.05, "weight_decay": 0.0},
         rosenbrock={"lr": 0.02, "weight_decay": 0.0},
         rosenbrock_steps=5000,
@@ -166,6 +251,18 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "nadam",
         ds.Nadam,
+        reference={
+            "plain": {"lr": 0.05},
+            "decay": {"lr": 0.05, "momentum_decay": 0.05, "betas": (0.8, 0.99)},
+            "l2": {"lr": 0.05, "weight_decay": 0.1},
+            "decoupled-max": {
+                "lr": 0.05,
+                "weight_decay": 0.2,
+                "decoupled_weight_decay": True,
+                "maximize": True,
+            },
+            "schedule": {"lr": inverse_time},
+        },
         quadratic={"lr": 0.05},
         rosenbrock={"lr": decay(0.01, 10000)},
         rosenbrock_steps=12000,
@@ -183,6 +280,12 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "adamax",
         ds.Adamax,
+        reference={
+            "plain": {"lr": 0.05},
+            "betas-eps": {"lr": 0.05, "betas": (0.7, 0.9), "eps": 1e-2},
+            "wd-max": {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
+            "schedule": {"lr": inverse_time},
+        },
         quadratic={"lr": 0.05},
         rosenbrock={"lr": 0.02},
         rosenbrock_steps=7000,
@@ -192,6 +295,12 @@ REGISTRY: list[OptimizerInfo] = [
     OptimizerInfo(
         "adadelta",
         ds.AdaDelta,
+        reference={
+            "defaults": {},
+            "rho-eps": {"lr": 0.5, "rho": 0.95, "eps": 1e-4},
+            "wd-max": {"weight_decay": 0.1, "maximize": True},
+            "schedule": {"lr": lambda k: 2.0 / (1 + 0.1 * k)},
+        },
         quadratic={"lr": 0.3, "rho": 0.99},
         rosenbrock={"lr": decay(0.5, 15000), "rho": 0.99},
         rosenbrock_steps=20000,
@@ -207,3 +316,99 @@ REGISTRY: list[OptimizerInfo] = [
 
 BY_NAME: dict[str, OptimizerInfo] = {info.name: info for info in REGISTRY}
 ids: Callable[[OptimizerInfo], str] = lambda info: info.name  # noqa: E731
+
+
+# -- coverage: what CI says when a rule lacks a piece -------------------------------------------
+HERE = "tests/optim_registry.py REGISTRY"
+
+
+def registry_mismatch(library: Iterable[str], tests: Iterable[OptimizerInfo]) -> list[str]:
+    """How the library's registry (names) and the test registry differ, both ways."""
+    tests = list(tests)
+    library, mine = list(library), [info.name for info in tests]
+    out = [
+        f"optimizer {n!r} is registered in descend but has no OptimizerInfo in {HERE}: add one "
+        "(settings that converge on the test problems, variants, bad inputs, settings to compare "
+        "with its scalar reference) so the generic tests run for it"
+        for n in library
+        if n not in mine
+    ]
+    out += [
+        f"{HERE} has {n!r}, which descend does not register (ds.optim.names()): register the "
+        "rule in src/descend/optim/__init__.py, or remove the entry"
+        for n in mine
+        if n not in library
+    ]
+    out += [f"{HERE} lists {n!r} twice" for n in dict.fromkeys(mine) if mine.count(n) > 1]
+    for info in tests:
+        if info.name in library and ds.optim.get(info.name) is not info.cls:
+            out.append(
+                f"{HERE}[{info.name!r}] says {info.cls.__name__}, descend registers "
+                f"{ds.optim.get(info.name).__name__}"
+            )
+    return out
+
+
+def reference_mismatch(
+    library: Iterable[str], references: dict[str, Any], tests: Iterable[OptimizerInfo]
+) -> list[str]:
+    """Rules without a scalar reference (``reference.REFERENCES``) or settings to compare it at."""
+    library = list(library)
+    out = [
+        f"optimizer {n!r} has no scalar reference: write one in tests/reference.py from the paper "
+        "or the peer library's code (never importing descend) and add it to REFERENCES "
+        f"under {n!r}"
+        for n in library
+        if n not in references
+    ]
+    out += [
+        f"tests/reference.py REFERENCES has {n!r}, which descend does not register (ds.optim.names())"
+        for n in references
+        if n not in library
+    ]
+    out += [
+        f"{HERE}[{info.name!r}] has no reference settings: give it reference={{id: kwargs}} to "
+        "compare with its scalar reference over many steps"
+        for info in tests
+        if info.name in library and not info.reference
+    ]
+    return out
+
+
+def rule_classes() -> list[type]:
+    """Every update rule defined in a module of ``descend.optim`` (a file a contributor added
+    is found here whether or not anything imports it)."""
+    found: dict[type, None] = {}
+    for mod in pkgutil.iter_modules(ds.optim.__path__, "descend.optim."):
+        module = importlib.import_module(mod.name)
+        for obj in vars(module).values():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, ds.Optimizer)
+                and obj is not ds.Optimizer
+                and obj.__module__ == module.__name__
+            ):
+                found[obj] = None
+    return list(found)
+
+
+def unregistered(classes: Iterable[type], library: Iterable[str]) -> list[str]:
+    """Rule classes no registry entry builds."""
+    registered = {ds.optim.get(n) for n in library}
+    return [
+        f"{c.__module__}.{c.__qualname__} is an update rule with no registry entry: add "
+        f"register({c.__qualname__}) to src/descend/optim/__init__.py and its facts "
+        f"({', '.join(ds.optim.FACTS)}) to the class"
+        for c in classes
+        if c not in registered
+    ]
+
+
+def coverage_problems() -> list[str]:
+    """Everything a registered rule lacks in the tests, as the messages CI prints."""
+    library = ds.optim.names()
+    return (
+        unregistered(rule_classes(), library)
+        + registry_mismatch(library, REGISTRY)
+        + reference_mismatch(library, reference.REFERENCES, REGISTRY)
+    )

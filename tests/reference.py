@@ -22,8 +22,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
-__all__ = ["SGD", "AdaDelta", "AdaGrad", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Reference"]
+__all__ = [
+    "REFERENCES",
+    "SGD",
+    "AdaDelta",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Nadam",
+    "RMSprop",
+    "Reference",
+]
 
 LearningRate = float | Callable[[int], float]
 
@@ -313,3 +325,22 @@ class AdaDelta(Reference):
         dx = math.sqrt(s["u"] + self.eps) / math.sqrt(s["v"] + self.eps) * g
         s["u"] = self.rho * s["u"] + (1 - self.rho) * dx * dx
         return p - lr * dx
+
+
+#: the reference of every update rule, by the name descend registers it under: called with the
+#: keyword arguments that rule takes, it builds the reference (a name that stands for a setting
+#: of another rule, such as Momentum's momentum=0.9, fixes that setting here). Test code checks
+#: these names equal to ``descend.optim.names()`` (tests/optim_registry.py).
+REFERENCES: dict[str, Callable[..., Reference]] = {
+    "sgd": SGD,
+    "momentum": partial(SGD, momentum=0.9),
+    "nesterov": partial(SGD, momentum=0.9, nesterov=True),
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "amsgrad": partial(Adam, amsgrad=True),
+    "adamw": AdamW,
+    "nadam": Nadam,
+    "adamax": Adamax,
+    "adadelta": AdaDelta,
+}

@@ -16,7 +16,6 @@ from killable import run_script
 import descend as ds
 from descend.train.callbacks import Convergence, EarlyStopping, GradientClipping
 from descend.train.checkpoint import read_checkpoint
-from descend.train.fit import DEFAULT_LR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -247,7 +246,7 @@ def test_float32_by_default():
     assert all(p.dtype == np.float32 for p in run.params.values())
 
 
-@pytest.mark.parametrize("name", sorted(DEFAULT_LR))
+@pytest.mark.parametrize("name", ds.optim.names())
 def test_default_lr_trains_standardized_data(name):
     X, y = binary_data(n=400)
     X = (X - X.mean(0)) / X.std(0)
@@ -255,7 +254,7 @@ def test_default_lr_trains_standardized_data(name):
     run = ds.fit(
         ds.models.LogisticRegression(), (X, y), optimizer=name, batch_size=32, epochs=20, progress=False
     )
-    assert run.optimizer.lr == DEFAULT_LR[name]
+    assert run.optimizer.lr == ds.optim.rule(name).fit_lr
     assert run.loss(X, y) <= 1.05 * best, (name, run.loss(X, y), best)
 
 

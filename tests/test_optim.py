@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 import pytest
-from optim_registry import BY_NAME, REGISTRY, ids
+from optim_registry import REGISTRY, ids, registry_mismatch
 
 import descend as ds
 
@@ -319,7 +319,13 @@ def test_optimizer_by_name():
         ds.optimizer("adamm")
     opt = ds.SGD(lr=0.1)
     assert ds.optimizer(opt) is opt
-    assert set(ds.optim.names()) >= set(BY_NAME)
+    assert ds.optimizer(" AdamW ").hyperparameters() == ds.optimizer("adamw").hyperparameters()
+
+
+def test_test_registry_equals_the_librarys():
+    """Both ways: every registered rule gets the generic tests, and every entry is registered."""
+    problems = registry_mismatch(ds.optim.names(), REGISTRY)
+    assert not problems, "\n".join(problems)
 
 
 def test_defaults_follow_pytorch():

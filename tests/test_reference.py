@@ -11,18 +11,16 @@ import descend as ds
 
 try:
     from . import reference as ref
+    from .optim_registry import REGISTRY, inverse_time
 except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
     import reference as ref
+    from optim_registry import REGISTRY, inverse_time
 
 STEPS = 120
 RTOL = 1e-12
 H = np.array([0.5, 1.0, 2.0, 3.0, 0.2])  # curvatures of the quadratic part
 TARGET = np.array([1.0, -2.0, 0.5, 3.0, -1.0])
 X0 = np.array([0.3, 0.7, -1.2, 2.0, 0.05])
-
-
-def inverse_time(k: int) -> float:
-    return 0.1 / (1 + k)
 
 
 def noisy_quadratic_grad(x: np.ndarray, k: int, noise: np.ndarray, sign: float) -> np.ndarray:
@@ -61,96 +59,26 @@ def run_against_reference(opt: ds.Optimizer, reference: ref.Reference, *, maximi
     assert moved > 1e-4, "the parameters hardly moved: the comparison would prove nothing"
 
 
-# (id, descend class, reference class, keyword arguments understood by both)
+# every rule descend registers, at each of its reference settings in tests/optim_registry.py;
+# test_registry.py checks that REGISTRY and reference.REFERENCES name exactly those rules
 CASES = [
-    ("sgd", ds.SGD, ref.SGD, {"lr": 0.05}),
-    ("sgd-wd", ds.SGD, ref.SGD, {"lr": 0.05, "weight_decay": 0.1}),
-    ("sgd-momentum", ds.SGD, ref.SGD, {"lr": 0.03, "momentum": 0.9}),
-    ("sgd-dampening", ds.SGD, ref.SGD, {"lr": 0.03, "momentum": 0.8, "dampening": 0.3}),
-    ("sgd-nesterov", ds.SGD, ref.SGD, {"lr": 0.03, "momentum": 0.9, "nesterov": True}),
-    (
-        "sgd-nesterov-wd-max",
-        ds.SGD,
-        ref.SGD,
-        {"lr": 0.03, "momentum": 0.7, "nesterov": True, "weight_decay": 0.05, "maximize": True},
-    ),
-    ("sgd-schedule", ds.SGD, ref.SGD, {"lr": inverse_time, "momentum": 0.5, "dampening": 0.5}),
-    ("adagrad", ds.AdaGrad, ref.AdaGrad, {"lr": 0.3}),
-    (
-        "adagrad-decay-init",
-        ds.AdaGrad,
-        ref.AdaGrad,
-        {"lr": 0.5, "lr_decay": 0.01, "initial_accumulator": 0.1, "eps": 1e-6},
-    ),
-    ("adagrad-wd-max", ds.AdaGrad, ref.AdaGrad, {"lr": 0.3, "weight_decay": 0.1, "maximize": True}),
-    ("adagrad-schedule", ds.AdaGrad, ref.AdaGrad, {"lr": inverse_time, "lr_decay": 0.05}),
-    ("rmsprop", ds.RMSprop, ref.RMSprop, {"lr": 0.01}),
-    ("rmsprop-centered", ds.RMSprop, ref.RMSprop, {"lr": 0.01, "alpha": 0.9, "centered": True}),
-    ("rmsprop-momentum", ds.RMSprop, ref.RMSprop, {"lr": 0.005, "momentum": 0.9, "eps": 1e-4}),
-    (
-        "rmsprop-centered-momentum-wd-max",
-        ds.RMSprop,
-        ref.RMSprop,
-        {"lr": 0.005, "centered": True, "momentum": 0.5, "weight_decay": 0.1, "maximize": True},
-    ),
-    ("rmsprop-schedule", ds.RMSprop, ref.RMSprop, {"lr": inverse_time, "alpha": 0.95}),
-    ("adam", ds.Adam, ref.Adam, {"lr": 0.05}),
-    ("adam-betas-eps", ds.Adam, ref.Adam, {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-3}),
-    ("adam-amsgrad", ds.Adam, ref.Adam, {"lr": 0.05, "amsgrad": True}),
-    (
-        "adam-amsgrad-wd-max",
-        ds.Adam,
-        ref.Adam,
-        {"lr": 0.05, "amsgrad": True, "weight_decay": 0.1, "maximize": True},
-    ),
-    ("adam-schedule", ds.Adam, ref.Adam, {"lr": inverse_time, "betas": (0.5, 0.9)}),
-    ("adamw", ds.AdamW, ref.AdamW, {"lr": 0.05}),
-    ("adamw-wd-amsgrad", ds.AdamW, ref.AdamW, {"lr": 0.05, "weight_decay": 0.3, "amsgrad": True}),
-    ("adamw-schedule-max", ds.AdamW, ref.AdamW, {"lr": inverse_time, "maximize": True}),
-    ("nadam", ds.Nadam, ref.Nadam, {"lr": 0.05}),
-    ("nadam-decay", ds.Nadam, ref.Nadam, {"lr": 0.05, "momentum_decay": 0.05, "betas": (0.8, 0.99)}),
-    ("nadam-l2", ds.Nadam, ref.Nadam, {"lr": 0.05, "weight_decay": 0.1}),
-    (
-        "nadam-decoupled-max",
-        ds.Nadam,
-        ref.Nadam,
-        {"lr": 0.05, "weight_decay": 0.2, "decoupled_weight_decay": True, "maximize": True},
-    ),
-    ("nadam-schedule", ds.Nadam, ref.Nadam, {"lr": inverse_time}),
-    ("adamax", ds.Adamax, ref.Adamax, {"lr": 0.05}),
-    ("adamax-betas-eps", ds.Adamax, ref.Adamax, {"lr": 0.05, "betas": (0.7, 0.9), "eps": 1e-2}),
-    ("adamax-wd-max", ds.Adamax, ref.Adamax, {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
-    ("adamax-schedule", ds.Adamax, ref.Adamax, {"lr": inverse_time}),
-    ("adadelta", ds.AdaDelta, ref.AdaDelta, {}),
-    ("adadelta-rho-eps", ds.AdaDelta, ref.AdaDelta, {"lr": 0.5, "rho": 0.95, "eps": 1e-4}),
-    ("adadelta-wd-max", ds.AdaDelta, ref.AdaDelta, {"weight_decay": 0.1, "maximize": True}),
-    ("adadelta-schedule", ds.AdaDelta, ref.AdaDelta, {"lr": lambda k: 2.0 / (1 + 0.1 * k)}),
+    pytest.param(info.name, kwargs, id=f"{info.name}-{case}")
+    for info in REGISTRY
+    for case, kwargs in info.reference.items()
 ]
 
 
-@pytest.mark.parametrize(("ds_cls", "ref_cls", "kwargs"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_matches_reference(ds_cls, ref_cls, kwargs):
-    run_against_reference(ds_cls(**kwargs), ref_cls(**kwargs), maximize=kwargs.get("maximize", False))
+@pytest.mark.parametrize(("name", "kwargs"), CASES)
+def test_matches_reference(name, kwargs):
+    opt = ds.optimizer(name, **kwargs)
+    run_against_reference(opt, ref.REFERENCES[name](**kwargs), maximize=kwargs.get("maximize", False))
 
 
-@pytest.mark.parametrize(
-    ("opt", "reference"),
-    [
-        (ds.Momentum(lr=0.03), ref.SGD(lr=0.03, momentum=0.9)),
-        (
-            ds.Momentum(lr=0.03, momentum=0.5, dampening=0.2, weight_decay=0.1),
-            ref.SGD(lr=0.03, momentum=0.5, dampening=0.2, weight_decay=0.1),
-        ),
-        (ds.Nesterov(lr=0.03), ref.SGD(lr=0.03, momentum=0.9, nesterov=True)),
-        (
-            ds.Nesterov(lr=inverse_time, momentum=0.6, maximize=True),
-            ref.SGD(lr=inverse_time, momentum=0.6, nesterov=True, maximize=True),
-        ),
-    ],
-    ids=["momentum", "momentum-dampening-wd", "nesterov", "nesterov-schedule-max"],
-)
-def test_aliases_match_reference(opt, reference):
-    run_against_reference(opt, reference, maximize=reference.maximize)
+def test_every_rule_is_compared_with_its_reference():
+    compared = {c.values[0] for c in CASES}
+    assert compared == set(ds.optim.names()) == set(ref.REFERENCES), (
+        f"compared: {sorted(compared)}; registered: {ds.optim.names()}; references: {sorted(ref.REFERENCES)}"
+    )
 
 
 # PyTorch's documented defaults (torch.optim, 2.x), written out rather than read from anywhere.
@@ -178,16 +106,6 @@ TORCH_DEFAULTS = {
     ds.Adamax: {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
     ds.AdaDelta: {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
 }
-REFERENCE_OF = {
-    ds.SGD: ref.SGD,
-    ds.AdaGrad: ref.AdaGrad,
-    ds.RMSprop: ref.RMSprop,
-    ds.Adam: ref.Adam,
-    ds.AdamW: ref.AdamW,
-    ds.Nadam: ref.Nadam,
-    ds.Adamax: ref.Adamax,
-    ds.AdaDelta: ref.AdaDelta,
-}
 
 
 @pytest.mark.parametrize("cls", list(TORCH_DEFAULTS), ids=lambda c: c.__name__)
@@ -205,7 +123,7 @@ def test_defaults_are_pytorchs(cls):
                 f"{cls.__name__}: {name} defaults to {default!r}, PyTorch uses {value!r}"
             )
     # ... and the defaults behave as PyTorch's: same trajectory as the reference given them.
-    run_against_reference(opt, REFERENCE_OF[cls](**expected), maximize=False)
+    run_against_reference(opt, ref.REFERENCES[cls.name](**expected), maximize=False)
 
 
 def test_alias_defaults():

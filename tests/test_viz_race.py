@@ -14,11 +14,10 @@ from matplotlib.colors import LogNorm, to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 
+import descend as ds
 from descend.lab.race import race
 from descend.schedules import Constant, Cosine, StepDecay, Warmup
 from descend.viz import (
-    OPTIMIZER_COLORS,
-    OPTIMIZER_MARKERS,
     optimizer_style,
     plot_contour,
     plot_loss,
@@ -62,16 +61,21 @@ def _in_domain(f, p):
 
 # -- colours ------------------------------------------------------------------------------------------
 def test_every_optimizer_has_its_own_fixed_colour_and_marker():
-    names = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
-    names += ["amsgrad", "adamw", "nadam", "adamax", "adadelta"]
-    assert sorted(OPTIMIZER_COLORS) == sorted(names) == sorted(OPTIMIZER_MARKERS)
-    assert len({to_hex(c) for c in OPTIMIZER_COLORS.values()}) == 11
-    assert optimizer_style("ADAM") == optimizer_style("adam")
-    # a name outside the table gets a colour that does not change between calls
-    assert optimizer_style("my_rule") == optimizer_style("my_rule")
+    from matplotlib.markers import MarkerStyle
+
+    styles = {name: optimizer_style(name) for name in ds.optim.names()}
+    assert len({to_hex(s["color"]) for s in styles.values()}) == len(styles)
+    for name, style in styles.items():
+        entry = ds.optim.rule(name)
+        assert style == {"color": entry.color, "marker": entry.marker}
+        MarkerStyle(style["marker"])  # a marker matplotlib draws
+    assert optimizer_style("ADAM") == optimizer_style("adam") == {"color": "#ff7f0e", "marker": "P"}
+    # a name outside the registry has no style to fall back on
+    with pytest.raises(ValueError, match="unknown optimizer 'my_rule'"):
+        optimizer_style("my_rule")
     # the same optimizer twice in one drawing: the second one gets a free colour
     styles = entry_styles(["adam", "adam", "sgd"])
-    assert styles[0]["color"] == OPTIMIZER_COLORS["adam"]
+    assert styles[0]["color"] == ds.optim.rule("adam").color
     assert len({s["color"] for s in styles}) == 3
 
 
@@ -80,7 +84,7 @@ def test_the_same_optimizer_has_the_same_colour_in_every_drawing(races):
     drawings = [plot_contour(r, resolution=RES), plot_surface(r, resolution=8), plot_loss(r)]
     for d in drawings:
         got = [to_hex(line.get_color()) for line in d.paths]
-        assert got == [OPTIMIZER_COLORS[e.optimizer] for e in r.entries]
+        assert got == [ds.optim.rule(e.optimizer).color for e in r.entries]
 
 
 # -- contour ------------------------------------------------------------------------------------------
@@ -225,7 +229,7 @@ def test_loss_marks_a_diverged_run_and_keeps_the_limits_on_the_others(races):
     r = races["diverged"]
     d = plot_loss(r)
     assert len(d.diverged) == 1
-    assert to_hex(d.diverged[0].get_color()) == OPTIMIZER_COLORS["sgd"]
+    assert to_hex(d.diverged[0].get_color()) == ds.optim.rule("sgd").color
     hi = d.ax.get_ylim()[1]
     assert hi < 1e4 < r.entries[0].losses.max()
     assert d.diverged[0].get_ydata()[0] <= hi

@@ -132,6 +132,31 @@ class Registry(Generic[T]):
         if missing:  # pragma: no cover - a programming error in a registry table
             raise KeyError(f"{kind} aliases point nowhere: {missing}")
 
+    def add(self, name: str, entry: T) -> str:
+        """Register ``entry`` as ``name`` (normalised); a name already taken raises ``ValueError``.
+
+        >>> r = Registry("colour", {"blue": 2}, owner="paint")
+        >>> r.add("Dark Red", 1), r.names()
+        ('dark_red', ['blue', 'dark_red'])
+        >>> r.add("BLUE", 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: paint: a colour named 'blue' is already registered
+        """
+        key = normalize(name)
+        if not key:
+            raise ValueError(f"{self.owner}: a {self.kind} name must not be empty, got {name!r}")
+        if key in self._entries or key in self._aliases:
+            raise ValueError(f"{self.owner}: a {self.kind} named {key!r} is already registered")
+        self._entries[key] = entry
+        return key
+
+    def remove(self, name: str) -> T:
+        """Take the entry registered as ``name`` out (with the aliases pointing to it); returns it."""
+        key = self.key(name)
+        self._aliases = {a: k for a, k in self._aliases.items() if k != key}
+        return self._entries.pop(key)
+
     def names(self) -> list[str]:
         """The registered names, in registration order (aliases left out)."""
         return list(self._entries)

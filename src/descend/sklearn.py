@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,19 +17,37 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from . import models, schedules
+from ._registry import normalize
 from .data import DataSource
 from .models._activations import ACTIVATIONS
-from .optim import Optimizer
+from .optim import Optimizer, rule
 from .optim import names as optimizer_names
-from .optim import optimizer as make_optimizer
 from .train import fit as ds_fit
 from .train.callbacks import EarlyStopping
-from .train.fit import DEFAULT_LR, Run
+from .train.fit import Run
 
 __all__ = ["DescendClassifier", "DescendRegressor"]
 
 #: ``schedule`` names built from ``lr`` and the number of steps ``epochs`` passes take
 SCHEDULES = ("constant", "linear_decay", "cosine", "inverse_time", "reduce_on_plateau")
+
+
+class _RuleNames(AbstractSet[str]):
+    """The registered update rules' names, read from the registry at each check (a rule
+    registered after import is accepted too); any spelling the registry reads is in it."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and normalize(name) in optimizer_names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(optimizer_names())
+
+    def __len__(self) -> int:
+        return len(optimizer_names())
+
+    @classmethod
+    def _from_iterable(cls, it: Any) -> frozenset[str]:  # set algebra gives plain sets
+        return frozenset(it)
 
 
 class _ScaledTargets(DataSource):
@@ -103,7 +123,7 @@ class _DescendEstimator(BaseEstimator):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "hidden_layer_sizes": [None, "array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(set(optimizer_names())), Optimizer],
+        "optimizer": [StrOptions(_RuleNames()), Optimizer],
         "lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "schedule": [StrOptions(set(SCHEDULES)), callable, None],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
@@ -206,8 +226,9 @@ class _DescendEstimator(BaseEstimator):
                     f"{owner}: give lr or a schedule object, not both (got lr={self.lr!r}, "
                     f"schedule={sched!r}); a schedule name uses lr as its initial rate"
                 )
-            return make_optimizer(opt, lr=copy.deepcopy(sched))  # never mutate the parameter
-        lr0 = self.lr if self.lr is not None else DEFAULT_LR.get(opt, 1e-3)
+            return rule(opt).make(lr=copy.deepcopy(sched))  # never mutate the parameter
+        entry = rule(opt)
+        lr0 = self.lr if self.lr is not None else entry.fit_lr
         total = max(self.epochs * steps_per_epoch, 1)
         lr: Any = lr0
         if sched == "linear_decay":  # Goodfellow et al.: to 1% over the planned steps
@@ -219,7 +240,7 @@ class _DescendEstimator(BaseEstimator):
         elif sched == "reduce_on_plateau":  # sklearn's "adaptive": / 5 after 2 epochs without a tol gain
             tol = 1e-4 if self.tol is None else self.tol
             lr = schedules.ReduceOnPlateau(lr0, factor=0.2, patience=1, threshold=tol, threshold_mode="abs")
-        return make_optimizer(opt, lr=lr)
+        return entry.make(lr=lr)
 
     def _check_X_y(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -386,10 +407,10 @@ _PARAMS_DOC = """
     ----------
     hidden_layer_sizes : None (default: a linear model) or the widths of the MLP's hidden layers,
         e.g. ``(100,)``.
-    optimizer : an update rule's name (``"adam"`` default, ``"sgd"``, ``"momentum"``,
-        ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adamw"``, ``"nadam"``, ``"adamax"``,
-        ``"adadelta"``, ``"amsgrad"``) or a :class:`descend.Optimizer` instance (with its own lr).
-    lr : learning rate > 0; None: the update rule's default for standardized data (Adam 3e-3).
+    optimizer : an update rule's name (``"adam"`` default; ``descend.optim.names()``: {rules})
+        or a :class:`descend.Optimizer` instance (with its own lr).
+    lr : learning rate > 0; None: the update rule's ``fit_lr``, one that trains standardized
+        data well (Adam 3e-3).
     schedule : None (constant lr); a name, built from ``lr`` over the steps of ``epochs`` epochs:
         ``"linear_decay"`` (to 1% of lr), ``"cosine"``, ``"inverse_time"`` (lr / (1 + epoch)),
         ``"reduce_on_plateau"`` (lr / 5 after two epochs without a ``tol`` gain, sklearn's
@@ -420,7 +441,7 @@ _PARAMS_DOC = """
     standardize : scale the features to mean 0, std 1 inside the model (statistics from one
         streaming pass; for data sources, where a ``StandardScaler`` cannot go first).
     dtype : ``"float64"`` (default) or ``"float32"`` for parameters and arithmetic.
-"""
+""".replace("{rules}", ", ".join(f'``"{n}"``' for n in optimizer_names()))
 
 
 class DescendRegressor(RegressorMixin, _DescendEstimator):

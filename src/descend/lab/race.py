@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from .._registry import normalize
 from .._validation import check_int, check_real, describe
-from ..optim import optimizer as make_optimizer
+from ..optim import rule
 from ..train import MinimizeResult, minimize
 from .custom import resolve_function
 from .tune import LR_GRID, tune_lr
@@ -19,22 +20,6 @@ __all__ = ["CLASSIC_SIX", "RaceEntry", "RaceResult", "race"]
 
 #: the six optimizers of the classic pictures
 CLASSIC_SIX: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-
-#: per-optimizer lr when neither ``lrs`` nor ``tune`` says otherwise: values that move visibly
-#: but stably on the built-in 2-D surfaces (most of which have O(1)-O(100) gradients)
-RACE_LR: dict[str, float] = {
-    "sgd": 1e-3,
-    "momentum": 1e-3,
-    "nesterov": 1e-3,
-    "adagrad": 0.3,
-    "rmsprop": 1e-2,
-    "adam": 5e-2,
-    "amsgrad": 5e-2,
-    "adamw": 5e-2,
-    "nadam": 5e-2,
-    "adamax": 5e-2,
-    "adadelta": 1.0,
-}
 
 
 @dataclass
@@ -125,7 +110,7 @@ def race(
 ) -> RaceResult:
     """Run each optimizer from the same start on ``function`` for ``steps`` updates.
 
-    ``lrs``: one lr for all, or a dict per optimizer; otherwise :data:`RACE_LR`, or with
+    ``lrs``: one lr for all, or a dict per optimizer; otherwise each rule's ``race_lr``, or with
     ``tune=True`` the best lr of ``grid`` for this run length (:func:`~descend.lab.tune_lr`).
     ``noise`` adds seeded Gaussian noise to every gradient (each optimizer sees the same draws).
     ``tol`` is the distance to a known minimum that counts as arrived (``steps_to_tol``).
@@ -141,12 +126,18 @@ def race(
     x0 = np.asarray(start if start is not None else f.start, dtype=np.float64)
     if x0.shape != (getattr(f, "dim", x0.size),):
         raise ValueError(f"{owner}: start must have {f.dim} coordinates, got {x0.tolist()}")
-    options = options or {}
-    for name in optimizers:
-        make_optimizer(name, **options.get(name, {}))  # validate every name before running any
+    # every name read once, as the registry reads it: " Adam" is "adam" in lrs and options too
+    rules = [rule(name) for name in optimizers]
+    optimizers = [r.name for r in rules]
+    options = {normalize(k): v for k, v in (options or {}).items()}
+    if isinstance(lrs, dict):
+        lrs = {normalize(k): v for k, v in lrs.items()}
+    for r in rules:
+        r.make(**options.get(r.name, {}))  # validate every setting before running any
     entries: list[RaceEntry] = []
     given, defaults = [], []
-    for name in optimizers:
+    for r in rules:
+        name = r.name
         opts = dict(options.get(name, {}))
         scores = None
         if tune:
@@ -159,9 +150,9 @@ def race(
             lr = float(lrs)
             given.append(f"{name} {lr:g}")
         else:
-            lr = RACE_LR.get(name, 1e-2)
+            lr = r.race_lr
             defaults.append(f"{name} {lr:g}")
-        opt = make_optimizer(name, lr=lr, **opts)
+        opt = r.make(lr=lr, **opts)
         res = minimize(
             f,
             x0,
@@ -187,14 +178,14 @@ def race(
             )
         )
     if tune:
-        rule = f"tuned: best of {tuple(grid)} by mean loss over the second half of {steps} steps"
+        lr_rule = f"tuned: best of {tuple(grid)} by mean loss over the second half of {steps} steps"
     else:
         parts = []
         if given:
             parts.append("given: " + ", ".join(given))
         if defaults:
             parts.append("race default (moves visibly on the built-in surfaces): " + ", ".join(defaults))
-        rule = "; ".join(parts)
+        lr_rule = "; ".join(parts)
     return RaceResult(
         function=f,
         start=x0,
@@ -203,6 +194,6 @@ def race(
         noise=noise,
         seed=seed,
         tol=tol,
-        lr_rule=rule,
+        lr_rule=lr_rule,
         grad_method=getattr(f, "grad_method", "analytic"),
     )

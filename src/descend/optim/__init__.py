@@ -1,5 +1,14 @@
 """Update rules: one small class each, explicit state, in-place steps (PyTorch's formulas).
 
+Registry
+--------
+Each name (``ds.optim.names()``) has one entry (``ds.optim.rule(name)``): the class, the
+keyword arguments the name stands for, and the rule's facts that other code reads: ``fit_lr``
+(``fit`` and the sklearn estimators, when given no lr), ``race_lr`` (races), ``color`` and
+``marker`` (drawings). A rule is its file plus one ``register(...)`` line below, its facts
+stated on its class; one left out fails at import, naming the rule and the fact. Names are read
+by :func:`descend._registry.normalize` wherever they are looked up.
+
 Speed
 -----
 Every rule has two implementations of its update, tested equal: a readable NumPy reference
@@ -33,8 +42,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._registry import Registry
 from ._backend import get_backend, set_backend
+from ._rules import FACTS, Rule, names, register, rule, unregister
 from .adadelta import AdaDelta
 from .adagrad import AdaGrad
 from .adam import Adam, AdamW
@@ -46,6 +55,7 @@ from .rmsprop import RMSprop
 from .sgd import SGD, Momentum, Nesterov
 
 __all__ = [
+    "FACTS",
     "SGD",
     "AdaDelta",
     "AdaGrad",
@@ -58,46 +68,38 @@ __all__ = [
     "OptState",
     "Optimizer",
     "RMSprop",
+    "Rule",
     "get",
     "get_backend",
     "load_state",
     "names",
     "optimizer",
+    "register",
     "resolve",
+    "rule",
     "save_state",
     "set_backend",
+    "unregister",
 ]
 
-_REGISTRY: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
-    "sgd": (SGD, {}),
-    "momentum": (Momentum, {}),
-    "nesterov": (Nesterov, {}),
-    "adagrad": (AdaGrad, {}),
-    "rmsprop": (RMSprop, {}),
-    "adam": (Adam, {}),
-    "amsgrad": (Adam, {"amsgrad": True}),
-    "adamw": (AdamW, {}),
-    "nadam": (Nadam, {}),
-    "adamax": (Adamax, {}),
-    "adadelta": (AdaDelta, {}),
-}
-
-
-def names() -> list[str]:
-    """Names accepted by :func:`optimizer`."""
-    return list(_REGISTRY)
+# The registry: one entry per name, in the order listings show them. A new rule is its file
+# plus one line here; its facts (fit_lr, race_lr, color, marker) sit on its class.
+register(SGD)
+register(Momentum)
+register(Nesterov)
+register(AdaGrad)
+register(RMSprop)
+register(Adam)
+register(Adam, "amsgrad", preset={"amsgrad": True}, color="#8c564b", marker="X")
+register(AdamW)
+register(Nadam)
+register(Adamax)
+register(AdaDelta)
 
 
 def get(name: str) -> type[Optimizer]:
-    """The class registered under ``name`` (case-insensitive)."""
-    return _lookup(name)[0]
-
-
-def _lookup(name: str) -> tuple[type[Optimizer], dict[str, Any]]:
-    return _NAMES.lookup(name)
-
-
-_NAMES = Registry("optimizer", _REGISTRY, owner="optimizer")
+    """The class registered under ``name`` (case, spaces and ``-`` do not matter)."""
+    return rule(name).cls
 
 
 def optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
@@ -112,8 +114,7 @@ def optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
         if kwargs:
             raise TypeError(f"optimizer: got an {type(name).__name__} instance and also {sorted(kwargs)}")
         return name
-    cls, preset = _lookup(name)
-    return cls(**{**preset, **kwargs})
+    return rule(name).make(**kwargs)
 
 
 def resolve(
@@ -122,19 +123,21 @@ def resolve(
     options: dict[str, Any] | None = None,
     *,
     owner: str = "optimizer",
-    default_lr: dict[str, float] | None = None,
+    default_lr: str | None = None,
 ) -> Optimizer:
     """An optimizer from a name plus ``lr`` and ``options``, or an instance given alone.
 
-    With a name and ``lr=None``, ``default_lr[name]`` (when given) replaces the class default.
+    With a name and ``lr=None``, the fact ``default_lr`` of the rule's entry (``"fit_lr"``,
+    ``"race_lr"``) replaces the class default; ``None`` keeps the class default.
     """
     kwargs = dict(options or {})
     if isinstance(spec, Optimizer):
         if lr is not None or kwargs:
             raise TypeError(f"{owner}: lr and options apply to a named optimizer, not to {spec!r}")
         return spec
-    if lr is None and default_lr is not None and isinstance(spec, str):
-        lr = default_lr.get(spec.lower().replace("-", "_"))
+    entry = rule(spec)
+    if lr is None and default_lr is not None:
+        lr = getattr(entry, default_lr)
     if lr is not None:
         kwargs["lr"] = lr
-    return optimizer(spec, **kwargs)
+    return entry.make(**kwargs)

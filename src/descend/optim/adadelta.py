@@ -45,6 +45,10 @@ class AdaDelta(Optimizer):
     """
 
     name = "adadelta"
+    fit_lr = 1.0
+    race_lr = 1.0
+    color = "#000000"
+    marker = "p"
     elementwise = True
 
     def __init__(

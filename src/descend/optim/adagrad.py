@@ -51,6 +51,10 @@ class AdaGrad(Optimizer):
     """
 
     name = "adagrad"
+    fit_lr = 0.1
+    race_lr = 0.3
+    color = "#2ca02c"
+    marker = "^"
     elementwise = True
 
     def __init__(

@@ -53,6 +53,10 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    fit_lr = 3e-3
+    race_lr = 5e-2
+    color = "#ff7f0e"
+    marker = "P"
     elementwise = True
     _default_weight_decay = 0.0
 
@@ -151,5 +155,9 @@ class AdamW(Adam):
     """
 
     name = "adamw"
+    fit_lr = 3e-3
+    race_lr = 5e-2
+    color = "#e377c2"
+    marker = "<"
     decoupled_weight_decay = True
     _default_weight_decay = 1e-2

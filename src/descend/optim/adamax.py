@@ -43,6 +43,10 @@ class Adamax(Optimizer):
     """
 
     name = "adamax"
+    fit_lr = 1e-2
+    race_lr = 5e-2
+    color = "#7f7f7f"
+    marker = "h"
     elementwise = True
 
     def __init__(

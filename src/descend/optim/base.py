@@ -123,6 +123,21 @@ class Optimizer:
     elementwise = False
 
     name: ClassVar[str] = ""
+
+    # Facts about the rule that code outside it reads through its registry entry
+    # (:func:`descend.optim.rule`). A registered class states each one itself (a subclass does
+    # not inherit its parent's: a rule built on Adam is not tuned by Adam's numbers), unless
+    # its entry gives it; a missing one fails at registration, naming the rule and the fact.
+    #: lr ``fit`` and the sklearn estimators use when given none: one that trains standardized
+    #: data well (tests/test_fit.py::test_default_lr_trains_standardized_data checks each).
+    fit_lr: ClassVar[float]
+    #: lr a race uses when given none: it moves visibly but stably on the built-in 2-D
+    #: surfaces, whose gradients are O(1)-O(100).
+    race_lr: ClassVar[float]
+    #: colour of the rule in every drawing, ``"#rrggbb"``, distinct from every other rule's.
+    color: ClassVar[str]
+    #: matplotlib marker of the rule in every drawing, so paths stay apart in greyscale.
+    marker: ClassVar[str]
     #: weight decay added to the gradient (L2, PyTorch's default) unless decoupled (AdamW).
     decoupled_weight_decay: bool = False
     #: the fused update of one leaf: ``_kernel(*flags)`` returns a plain-Python elementwise

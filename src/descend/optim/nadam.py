@@ -52,6 +52,10 @@ class Nadam(Optimizer):
     """
 
     name = "nadam"
+    fit_lr = 5e-3
+    race_lr = 5e-2
+    color = "#bcbd22"
+    marker = ">"
     elementwise = True
 
     def __init__(

@@ -54,6 +54,10 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    fit_lr = 3e-3
+    race_lr = 1e-2
+    color = "#9467bd"
+    marker = "v"
     elementwise = True
 
     def __init__(

@@ -60,6 +60,10 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    fit_lr = 0.1
+    race_lr = 1e-3
+    color = "#d62728"
+    marker = "o"
     elementwise = True
 
     def __init__(
@@ -160,6 +164,10 @@ class Momentum(SGD):
         )
 
     name = "momentum"
+    fit_lr = 1e-2
+    race_lr = 1e-3
+    color = "#1f77b4"
+    marker = "s"
 
 
 class Nesterov(SGD):
@@ -180,6 +188,10 @@ class Nesterov(SGD):
     """
 
     name = "nesterov"
+    fit_lr = 1e-2
+    race_lr = 1e-3
+    color = "#17becf"
+    marker = "D"
 
     def __init__(
         self,

@@ -2,12 +2,11 @@
 
 from . import callbacks
 from .callbacks import Callback, Convergence, EarlyStopping, GradientClipping, LambdaCallback
-from .fit import DEFAULT_LR, FitQuality, Run, TrainHistory, fit
+from .fit import FitQuality, Run, TrainHistory, fit
 from .minimize import History, MinimizeResult, central_difference_grad, global_norm, minimize, safe_norm
 from .saved import iter_predictions, load_run, predict_file
 
 __all__ = [
-    "DEFAULT_LR",
     "Callback",
     "Convergence",
     "EarlyStopping",

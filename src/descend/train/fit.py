@@ -37,23 +37,7 @@ from .prepare import Labels, Preparer, Scaler, check_range, find_labels
 from .progress import make_progress
 from .stopping import MIN_ROWS, DivergenceGuard, PlateauStop
 
-__all__ = ["DEFAULT_LR", "FitQuality", "Run", "TrainHistory", "fit"]
-
-#: lr used when fit() is given none: values that train standardized data well (checked by
-#: tests/test_fit.py::test_default_lr_trains_standardized_data for every optimizer).
-DEFAULT_LR: dict[str, float] = {
-    "sgd": 0.1,
-    "momentum": 0.01,
-    "nesterov": 0.01,
-    "adagrad": 0.1,
-    "rmsprop": 3e-3,
-    "adam": 3e-3,
-    "amsgrad": 3e-3,
-    "adamw": 3e-3,
-    "nadam": 5e-3,
-    "adamax": 1e-2,
-    "adadelta": 1.0,
-}
+__all__ = ["FitQuality", "Run", "TrainHistory", "fit"]
 
 _STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples_seen", "time")
 
@@ -528,7 +512,7 @@ class _Training:
         self.reporter = make_progress(kw["progress"])
         if init is None:
             opt = resolve_optimizer(
-                kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr=DEFAULT_LR
+                kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr="fit_lr"
             )
         else:
             opt = init.optimizer  # its schedule (and any plateau state) continues
@@ -1304,7 +1288,8 @@ def fit(
     data : ``(X, y)`` arrays or a :mod:`descend.data` source (``ds.data.open("train.parquet",
         target="y")``: Parquet, CSV or ``.npy`` files, streamed with bounded memory).
     optimizer : name or :class:`~descend.optim.Optimizer` instance; ``lr`` and ``options`` build
-        a named one (``lr=None``: :data:`DEFAULT_LR`, values that train standardized data well).
+        a named one (``lr=None``: the rule's ``fit_lr``, one that trains standardized data
+        well: ``ds.optim.rule(name).fit_lr``).
     batch_size : ``None`` full-batch gradient descent, ``1`` stochastic, ``B`` mini-batch.
     epochs : ``None`` (default) trains until the training loss stops improving, checked every
         ~50,000 samples (or epoch), possibly mid-epoch: stop after ``n_iter_no_change`` checks

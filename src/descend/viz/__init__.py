@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._style import OPTIMIZER_COLORS, OPTIMIZER_MARKERS, optimizer_style
+    from ._style import optimizer_style
     from .lab_plots import (
         batching_figure,
         plot_batching,
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 # public name -> submodule; a submodule (and matplotlib) is imported when one of its names is used
 _EXPORTS = {
-    "OPTIMIZER_COLORS": "_style",
-    "OPTIMIZER_MARKERS": "_style",
     "optimizer_style": "_style",
     "RacePlot": "race",
     "plot_contour": "race",
@@ -56,8 +54,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "OPTIMIZER_COLORS",
-    "OPTIMIZER_MARKERS",
     "RacePlot",
     "batching_figure",
     "optimizer_style",

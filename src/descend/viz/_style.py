@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +16,10 @@ from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.figure import Figure
 
 from .._validation import check_int, describe
+from ..optim import names as rule_names
+from ..optim import rule
 
 __all__ = [
-    "OPTIMIZER_COLORS",
-    "OPTIMIZER_MARKERS",
     "check_size",
     "entry_styles",
     "fit_legend",
@@ -32,39 +31,8 @@ __all__ = [
     "save_png",
 ]
 
-#: one colour per optimizer, the same in every drawing (chosen to stand out on the pale surfaces)
-OPTIMIZER_COLORS: dict[str, str] = {
-    "sgd": "#d62728",
-    "momentum": "#1f77b4",
-    "nesterov": "#17becf",
-    "adagrad": "#2ca02c",
-    "rmsprop": "#9467bd",
-    "adam": "#ff7f0e",
-    "amsgrad": "#8c564b",
-    "adamw": "#e377c2",
-    "nadam": "#bcbd22",
-    "adamax": "#7f7f7f",
-    "adadelta": "#000000",
-}
-
-#: one marker per optimizer, so paths stay apart in greyscale and for colour-blind readers
-OPTIMIZER_MARKERS: dict[str, str] = {
-    "sgd": "o",
-    "momentum": "s",
-    "nesterov": "D",
-    "adagrad": "^",
-    "rmsprop": "v",
-    "adam": "P",
-    "amsgrad": "X",
-    "adamw": "<",
-    "nadam": ">",
-    "adamax": "h",
-    "adadelta": "p",
-}
-
-# for names outside the table (user-registered optimizers): picked by a stable hash of the name
+# colours for a second run of one rule in a drawing (its own colour is taken by the first)
 _SPARE_COLORS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
-_SPARE_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h")
 
 #: start of every path in every drawing
 START_STYLE: dict[str, Any] = {
@@ -91,28 +59,23 @@ LOCAL_MIN_STYLE: dict[str, Any] = {
 }
 
 
-def _key(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
-
-
 def optimizer_style(name: str) -> dict[str, str]:
-    """``{"color": ..., "marker": ...}`` for an optimizer name, the same in every drawing.
+    """``{"color": ..., "marker": ...}`` of an update rule, the same in every drawing: the
+    ``color`` and ``marker`` of its registry entry (:func:`descend.optim.rule`).
 
-    >>> optimizer_style("Adam")
+    >>> optimizer_style(" Adam")
     {'color': '#ff7f0e', 'marker': 'P'}
     """
-    key = _key(name)
-    if key in OPTIMIZER_COLORS:
-        return {"color": OPTIMIZER_COLORS[key], "marker": OPTIMIZER_MARKERS[key]}
-    h = zlib.crc32(key.encode())
-    return {"color": _SPARE_COLORS[h % len(_SPARE_COLORS)], "marker": _SPARE_MARKERS[h % len(_SPARE_MARKERS)]}
+    entry = rule(name)
+    return {"color": entry.color, "marker": entry.marker}
 
 
 def entry_styles(names: Iterable[str]) -> list[dict[str, str]]:
-    """Styles for the runs of one drawing: the fixed style, unless an earlier run already has that colour."""
+    """Styles for the runs of one drawing: the rule's style, unless an earlier run already has
+    that colour (the same rule twice), which then gets the first colour no run has."""
     styles: list[dict[str, str]] = []
     used: set[str] = set()
-    palette = (*OPTIMIZER_COLORS.values(), *_SPARE_COLORS)
+    palette = (*(rule(n).color for n in rule_names()), *_SPARE_COLORS)
     for name in names:
         style = optimizer_style(name)
         if style["color"] in used:
