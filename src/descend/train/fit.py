@@ -1056,9 +1056,8 @@ class _Training:
         for cb in self.cbs:
             if cb.on_step_end(self.run, info) is True:
                 stop_now = True
-                self.stop = (
-                    self.stop or f"stopped by {type(cb).__name__} at step {self.step} (epoch {self.epoch + 1})"
-                )
+                where = f"at step {self.step} (epoch {self.epoch + 1})"
+                self.stop = self.stop or f"stopped by {type(cb).__name__} {where}"
         if self.rule is not None and self.rule.update(loss):
             stop_now = True
             self.stop = self.stop or self.rule.reason(self.step, self.epoch + 1, self.samples)
