@@ -86,8 +86,15 @@ BAD = [
     ),
     (["train", "digits", "--batch-size", "x"], "--batch-size", "expected 'full', 1 or an integer"),
     (["train", "digits", "--batch-size", "0"], "--batch-size", "batch_size >= 1, got 0"),
-    (["train", "digits", "--epochs", "x"], "--epochs", "valid integer"),
-    (["train", "digits", "--epochs", "0"], "--epochs", "greater than or equal to 1"),
+    (["train", "digits", "--epochs", "x"], "--epochs", "expected a whole number of epochs or auto, got 'x'"),
+    (["train", "digits", "--epochs", "0"], "--epochs", "epochs must satisfy epochs >= 1 (or auto), got 0"),
+    (["train", "digits", "--standardize", "maybe"], "--standardize", "expected auto, on or off, got 'maybe'"),
+    # the old bare flag: the line names it, not the word after the next flag
+    (["train", "digits", "--standardize", "--epochs", "2"], "--standardize", "needs a value (auto|on|off)"),
+    (["train", "labels.csv", "--target", "y", "--drop", "nope"], "--drop", "'nope' not in labels.csv"),
+    (["train", "labels.csv", "--target", "y", "--drop", "y"], "--drop", "the target column 'y'"),
+    (["train", "digits", "--drop", "x0"], "--drop", "built-in dataset"),
+    (["train", "labels.csv", "--target", "y", "--dask", "local:1", "--drop", "x0"], "--drop", "with --dask"),
     (["train", "digits", "--seed", "-1"], "--seed", "greater than or equal to 0"),
     (["train", "digits", "--val-fraction", "2"], "--val-fraction", "less than or equal to 0.9"),
     (["train", "digits", "--val-fraction", "x"], "--val-fraction", "valid number"),
@@ -137,6 +144,8 @@ BAD = [
     (["lr-find", "digits", "--seed", "x"], "--seed", "valid integer"),
     (["lr-find", "labels.csv", "--target", "y", "--on-bad-rows", "x"], "--on-bad-rows", "skip or error"),
     (["lr-find", "digits", "--dask", "local:1"], "--dask", "data files"),
+    (["lr-find", "labels.csv", "--target", "y", "--drop", "nope"], "--drop", "'nope' not in labels.csv"),
+    (["lr-find", "digits", "--standardize", "yes"], "--standardize", "expected auto, on or off"),
     (["lr-find", "labels.csv", "--target", "y", "--dask", "local:0"], "--dask", "local:N"),
     # ---- schedule
     (["schedule", "nope:lr=1"], "SPECS", "unknown schedule 'nope'"),
@@ -155,15 +164,50 @@ BAD = [
     (["compare-batching", "--epochs", "0"], "--epochs", "greater than or equal to 1"),
     (["compare-batching", "--seed", "-1"], "--seed", "greater than or equal to 0"),
     (["compare-batching", "--optimizer", "adamm"], "--optimizer", "did you mean 'adam'?"),
+    # ---- predict (``run``: a model trained on labels.csv)
+    (["predict", "nowhere", "labels.csv"], "RUN", "no such file or folder 'nowhere'"),
+    (["predict", "emptydir", "labels.csv"], "RUN", "holds no saved run: no model.npz"),
+    (["predict", "damaged", "labels.csv"], "RUN", "is damaged"),
+    (["predict", "run", "missing.csv"], "DATA", "no such file 'missing.csv'"),
+    (["predict", "run", "anyd.py"], "DATA", "'anyd.py' is not a CSV or Parquet file"),
+    (["predict", "run", "labels.csv", "--out", "p.txt"], "--out", "must end in .csv, .csv.gz or .parquet"),
+    (["predict", "run", "labels.csv", "--out", "labels.csv"], "--out", "is one of the data files"),
+    (["predict", "run", "labels.csv", "--id", "nope"], "--id", "id column 'nope' is not in"),
+    (
+        ["predict", "run", "labels.csv", "--on-bad-rows", "drop"],
+        "--on-bad-rows",
+        "expected skip, empty or error",
+    ),
+    (["predict", "run", "labels.csv", "--id", "--out", "p.csv"], "--id", "needs a value (COL)"),
     # ---- report
     (["report", "missing-folder"], "RUNS", "no such folder"),
     (["report", "."], "RUNS", "is not a descend run folder"),
 ]
 
 
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """model.npz of a run trained on the fixture's labels.csv (once for all rows)."""
+    import descend as ds
+    from descend.data.synth import make_data
+
+    folder = tmp_path_factory.mktemp("model")
+    make_data(folder / "labels.csv", rows=40, features=3, labels=["stay", "churn"], format="csv")
+    run = ds.fit("logistic", ds.data.open(folder / "labels.csv", target="y"), epochs=1, progress=False)
+    return run.save(folder / "run")
+
+
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
+def workdir(tmp_path, monkeypatch, saved_model):
+    import shutil
+
     monkeypatch.chdir(tmp_path)
+    for name in ("run", "damaged"):
+        (tmp_path / name).mkdir()
+        shutil.copy(saved_model, tmp_path / name / "model.npz")
+    with open(tmp_path / "damaged" / "model.npz", "r+b") as fh:
+        fh.truncate(300)
+    (tmp_path / "emptydir").mkdir()
     rng = np.random.default_rng(0)
     np.save("X.npy", rng.normal(size=(40, 3)))
     np.save("y.npy", (rng.random(40) > 0.5).astype(np.int64))
@@ -196,6 +240,7 @@ def test_bad_values_exit_2_with_one_line_naming_the_flag(args, flag, text, capsy
     assert text in line, line
     assert "Traceback" not in captured.err + captured.out
     assert not (workdir / "runs").exists()  # refused before writing anything
+    assert not list(workdir.glob("*.predictions.csv")) and not (workdir / "p.csv").exists()
 
 
 def test_every_flag_of_every_command_has_a_bad_value_in_the_table():
@@ -207,7 +252,7 @@ def test_every_flag_of_every_command_has_a_bad_value_in_the_table():
     group = typer.main.get_command(app)
     covered = {(args[0], flag) for args, flag, _ in BAD}
     exempt = {"--help", "--out", "--quick", "--table", "--no-table", "--tune", "--gif", "--no-gif", "--mp4"}
-    exempt |= {"--log", "--json", "--progress", "--no-progress", "--standardize", "--features"}
+    exempt |= {"--log", "--json", "--progress", "--no-progress", "--features"}
     missing = []
     for name, cmd in group.commands.items():
         for param in cmd.params:

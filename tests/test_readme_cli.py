@@ -1,18 +1,25 @@
-"""Every command line in the README's "Command line" section runs, and its comment holds.
+"""Every command line in the README's "Command line" section runs, and its comment holds; and the
+cluster example of "Training on a cluster" finishes in seconds.
 
 The commands run in order in one folder (``report runs/race-*`` re-draws the races before it);
-each comment's claim is checked against what the command printed or wrote.
+each comment's claim is checked against what the command printed or wrote. The whole job (train,
+predict) runs on a ``customers.csv`` like the one the README describes.
 """
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from descend import __version__
@@ -21,11 +28,25 @@ from descend.cli import main
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def readme_commands() -> list[tuple[list[str], str]]:
-    """``(argv without 'descend', comment)`` for each command of the Command line block."""
+def section(title: str) -> str:
+    """The README's section ``## title`` (or ``### title``), up to the next one of its level."""
     text = README.read_text()
-    section = text[text.index("## Command line") :]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    level = re.search(rf"^(#+) {re.escape(title)}$", text, re.M)
+    assert level, title
+    rest = text[level.end() :]
+    end = re.search(rf"^#{{1,{len(level.group(1))}}} ", rest, re.M)
+    return rest[: end.start()] if end else rest
+
+
+def readme_commands(title: str = "Command line") -> list[tuple[list[str], str]]:
+    """``(argv without 'descend', comment)`` for each command of the section's bash blocks, in order."""
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", section(title), re.S):
+        out += _commands(block)
+    return out
+
+
+def _commands(block: str) -> list[tuple[list[str], str]]:
     out = []
     for line in block.splitlines():
         code, comment = _split_comment(line)
@@ -51,7 +72,38 @@ def _split_comment(line: str) -> tuple[str, str]:
 
 def test_the_readme_lists_commands():
     names = {argv[0] for argv, _ in readme_commands() if argv}
-    assert {"race", "train", "lr-find", "schedule", "compare-batching", "report", "demo"} <= names
+    assert {"race", "train", "predict", "lr-find", "schedule", "compare-batching", "report", "demo"} <= names
+
+
+def customers(path: Path, n: int, seed: int, *, target: bool = True) -> None:
+    """A CSV like the README's ``customers.csv``: a ``customer_id``, columns far apart in scale
+    and a yes/no column ``churned`` (left out, and the columns shuffled, for new customers)."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(5e4, 1.5e4, n)
+    share = rng.gamma(2.0, 1e-3, n)
+    tenure = rng.integers(1, 120, n)
+    z = (income - 5e4) / 1.5e4 - (share - 2e-3) / 1.4e-3 + (tenure - 60) / 35
+    cols = {
+        "customer_id": [f"C{v:07d}" for v in rng.permutation(10**6)[:n]],
+        "income": income.round(2),
+        "share": share,
+        "tenure": tenure,
+    }
+    if target:
+        cols["churned"] = np.where(rng.random(n) < 1 / (1 + np.exp(-z)), "yes", "no")
+    names = list(cols) if target else ["tenure", "customer_id", "share", "income"]
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        w.writerows(zip(*(cols[c] for c in names), strict=True))
+
+
+def test_the_whole_job_is_commands_of_the_command_line_section():
+    job = _commands(
+        re.search(r"```bash\n(.*?)```", section("The whole job: train, inspect, predict"), re.S)[1]
+    )
+    assert [argv[0] for argv, _ in job] == ["train", "predict", "report"]
+    assert readme_commands()[: len(job)] == job  # run first by the test below
 
 
 def folder_of(text: str) -> Path:
@@ -66,6 +118,8 @@ def summary_of(text: str) -> dict:
 def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "120")
+    customers(tmp_path / "customers.csv", 5000, seed=0)
+    customers(tmp_path / "new_customers.csv", 700, seed=1, target=False)
     checked = []
     for argv, comment in readme_commands():
         argv = [m for a in argv for m in (sorted(glob.glob(a)) or [a] if "*" in a else [a])]
@@ -91,6 +145,27 @@ def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, 
         assert code == 0, (what, out, err)
         if argv == ["--version"]:
             assert out.strip() == f"descend {__version__}"
+        elif argv[:2] == ["train", "customers.csv"]:
+            # "prints the features, the id column it left out, why it stopped and the validation accuracy"
+            assert "features (3): income, share, tenure" in out
+            assert "left out: customer_id (an identifier by its name)" in out
+            assert re.search(r"^(converged|reached max_epochs=100) .*; \d+ steps with Adam", out, re.M), out
+            assert re.search(r"^validation \(\d[\d,]* rows\): accuracy 0\.[6-9]\d+$", out, re.M), out
+            assert (tmp_path / "runs" / "churn" / "model.npz").exists()
+        elif argv[0] == "predict":
+            # "one row per customer: customer_id, prediction, proba_no, proba_yes"
+            with open(tmp_path / "preds.csv", newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            assert list(rows[0]) == ["customer_id", "prediction", "proba_no", "proba_yes"]
+            with open(tmp_path / "new_customers.csv", newline="") as fh:
+                ids = [r["customer_id"] for r in csv.DictReader(fh)]
+            assert [r["customer_id"] for r in rows] == ids and {r["prediction"] for r in rows} <= {
+                "no",
+                "yes",
+            }
+            assert "predicted 700 rows of new_customers.csv with runs/churn: wrote preds.csv" in out
+        elif argv == ["report", "runs/churn"]:
+            assert "Plotly.newPlot" in (tmp_path / "runs" / "churn" / "report.html").read_text()
         elif argv[:2] == ["demo", "--quick"]:
             assert cost <= 15.0, f"demo --quick took {cost:.1f} s"
             assert (folder_of(out) / "report.html").exists()
@@ -125,3 +200,33 @@ def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, 
             assert "MultiStep(lr0=0.1, milestones=(300, 600), gamma=0.1)" in out
         checked.append(what)
     assert len(checked) == len(readme_commands())
+
+
+@pytest.mark.slow
+def test_the_cluster_example_of_the_command_line_finishes_in_seconds(tmp_path):
+    """``descend train ... --dask local:2`` as a user runs it (the script, in a fresh process)."""
+    pytest.importorskip("distributed")
+    (local,) = [line for line in section("Training on a cluster").splitlines() if "--dask local:" in line]
+    code, comment = _split_comment(local)
+    assert "about 10 s" in comment
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for cmd in code.split(" ; "):
+        words = shlex.split(cmd)
+        assert words[0] == "descend"
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "descend", *words[1:], *(["--out", "run"] if words[1] == "train" else [])],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        seconds = time.perf_counter() - t0
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+    # seconds, not minutes (measured about 10 s on 2 shared cores, 6 minutes before the full batch)
+    assert seconds < 60, f"the cluster example took {seconds:.0f} s"
+    assert re.search(r"^converged at step \d+ ", done.stdout, re.M), done.stdout
+    assert re.search(r"^validation \([\d,]+ rows\): accuracy 0\.7[5-9]", done.stdout, re.M), done.stdout
+    assert (tmp_path / "run" / "model.npz").exists()

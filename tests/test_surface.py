@@ -336,6 +336,8 @@ def test_divergence_exits_1_with_one_line_and_writes_the_run_folder(capsys, tmp_
         "sgd",
         "--lr",
         "2.78",
+        "--batch-size",
+        "64",
         "--no-progress",
         "--out",
         str(out_dir),

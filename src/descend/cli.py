@@ -9,6 +9,7 @@ diverges prints one line and exits with code 1.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -121,6 +122,9 @@ FLAGS: dict[str, str] = {
     "classes": "--classes",
     "labels": "--labels",
     "on_bad_rows": "--on-bad-rows",
+    "drop": "--drop",
+    "id_column": "--id",
+    "standardize_target": "--standardize",
 }
 #: where a command spells a parameter's flag differently
 COMMAND_FLAGS: dict[str, dict[str, str]] = {
@@ -164,15 +168,22 @@ def _message(exc: BaseException) -> str:
 #: one inside a call's repr (``SGD(lr=0.1, ...)``) is left out by :func:`_in_call`
 _ADVICE = re.compile(r"(?<![\w.:\[{='\"/-])\b([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|\[[^\]]*\]|[^\s,;)]*)")
 #: the Python function a data error names first (``data.open: ...``), not a thing typed at the CLI
-_FUNCTION_PREFIX = re.compile(r"^(?:data\.open|fit|lr_find|descend\.data\.dask\.read): ")
+_FUNCTION_PREFIX = re.compile(r"^(?:data\.open|fit|lr_find|load_run|predict|descend\.data\.dask\.read): ")
 #: how a list placeholder (``features=[...]``) reads as a flag's value
 _LIST_PLACEHOLDER = {"features": "COL1,COL2", "start": "X1,X2,..."}
+#: a Python value that a flag spells otherwise (``standardize=False`` is ``--standardize off``)
+_FLAG_VALUES = {
+    "--standardize": {"True": "on", "False": "off", "'auto'": "auto"},
+    "--on-bad-rows": {"'raise'": "error"},
+}
+#: the other choices after a replaced value: ``--on-bad-rows skip or 'empty'`` -> ``... or empty``
+_MORE_CHOICES = re.compile(r"(--[a-z][a-z-]* [\w.-]+)((?: or|,) )'(\w+)'")
 
 
 def cli_words(text: str, command: str | None = None, flags: Collection[str] | None = None) -> str:
     """``text`` with the Python spelling of a parameter that a flag sets (``on_bad_rows='skip'``,
     ``features=[...]``, ``standardize=True``) replaced by the flag (``--on-bad-rows skip``,
-    ``--features COL1,COL2``, ``--standardize``), by :data:`FLAGS`: at the command line a
+    ``--features COL1,COL2``, ``--standardize on``), by :data:`FLAGS`: at the command line a
     library's advice names what the user can type. ``flags``: the command's own flags (advice
     about a parameter no flag of the command sets keeps its Python spelling)."""
 
@@ -183,6 +194,8 @@ def cli_words(text: str, command: str | None = None, flags: Collection[str] | No
             return match.group(0)
         if value.startswith("(") or _in_call(text, match.start()):
             return match.group(0)
+        if value in _FLAG_VALUES.get(flag, {}):
+            return f"{flag} {_FLAG_VALUES[flag][value]}"
         if value in ("", "True"):
             return flag
         if value[:1] in "'\"":
@@ -192,7 +205,10 @@ def cli_words(text: str, command: str | None = None, flags: Collection[str] | No
             value = _LIST_PLACEHOLDER.get(name, "A,B") if items in ([], ["..."]) else ",".join(items)
         return f"{flag} {value}"
 
-    return _ADVICE.sub(flag_of, text)
+    text = _ADVICE.sub(flag_of, text)
+    while (more := _MORE_CHOICES.sub(r"\1\2\3", text)) != text:
+        text = more
+    return text
 
 
 def _in_call(text: str, at: int) -> bool:
@@ -407,6 +423,47 @@ def _existing(path: str) -> str:
     return path
 
 
+#: fit's defaults, which the command line shares (tests/test_cli.py checks them against fit's
+#: signature; not read from it here, as that would import training into every ``descend --help``)
+BATCH_SIZE = "256"
+VAL_FRACTION = 0.2
+EPOCHS_HELP = (
+    "Epochs to train, or auto (default): stop when the training loss has stopped improving, "
+    "up to 100 epochs, as fit(epochs=None) does; the summary says why it stopped."
+)
+STANDARDIZE_HELP = (
+    "auto (default, as fit): scale the features to mean 0, sd 1 when they are ill-scaled (sds "
+    "over 10x apart, or a mean far from 0), and a regression target always; on: always; off: "
+    "train on the data as given. Predictions undo the scaling; the summary says what was done."
+)
+#: ``--standardize`` -> ``fit(standardize=...)``
+STANDARDIZE = {"auto": "auto", "on": True, "off": False}
+
+
+def _standardize(value: str) -> bool | str:
+    choice = STANDARDIZE.get(value.strip().lower(), None)
+    if choice is None:
+        raise ValueError(f"expected auto, on or off, got {value!r}")
+    return choice
+
+
+def _epochs(value: str) -> int | None:
+    """``--epochs``: a whole number >= 1, or ``auto`` (None: fit's convergence rule)."""
+    t = value.strip().lower()
+    if t == "auto":
+        return None
+    if not t.lstrip("+-").isdigit():
+        raise ValueError(f"expected a whole number of epochs or auto, got {value!r}")
+    if int(t) < 1:
+        raise ValueError(f"epochs must satisfy epochs >= 1 (or auto), got {int(t)}")
+    return int(t)
+
+
+def _columns(text: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]`` (None stays None)."""
+    return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
+
+
 #: ``--on-bad-rows`` -> ``data.open(on_bad_rows=...)``
 ON_BAD_ROWS = {"error": "raise", "skip": "skip"}
 
@@ -419,7 +476,12 @@ def _on_bad_rows(value: str) -> str:
 
 
 def _load_data(
-    command: str, data: str, target: str | None, features: str | None, on_bad_rows: str | None = None
+    command: str,
+    data: str,
+    target: str | None,
+    features: str | None,
+    on_bad_rows: str | None = None,
+    drop: str | None = None,
 ) -> tuple[str, Any, Any]:
     """``(name, source or Dataset, Task or None)`` for DATA: a built-in dataset or a file (a
     path that exists is always a file or a folder of files, whatever its name)."""
@@ -429,7 +491,12 @@ def _load_data(
     exists = Path(data).exists()
     if normalize(data) in datasets.names() and not exists:
         d = _parse("DATA", datasets.load, data)
-        for flag, given in (("--target", target), ("--features", features), ("--on-bad-rows", on_bad_rows)):
+        for flag, given in (
+            ("--target", target),
+            ("--features", features),
+            ("--drop", drop),
+            ("--on-bad-rows", on_bad_rows),
+        ):
             if given is not None:
                 raise UsageProblem(flag, f"applies to a data file, not to the built-in dataset {d.name!r}")
         from .workflows import Task
@@ -445,7 +512,9 @@ def _load_data(
         _parse("--target", _existing, target)
     kwargs: dict[str, Any] = {"target": target}
     if features is not None:
-        kwargs["features"] = [c.strip() for c in features.split(",") if c.strip()]
+        kwargs["features"] = _columns(features)
+    if drop is not None:
+        kwargs["drop"] = _columns(drop)
     if on_bad_rows is not None:
         kwargs["on_bad_rows"] = _parse("--on-bad-rows", _on_bad_rows, on_bad_rows)
     try:
@@ -716,11 +785,16 @@ def train(
     ] = None,
     features: Annotated[
         str | None,
-        typer.Option(help="Comma-separated feature columns (default: all but the target).", metavar="COLS"),
+        typer.Option(
+            help="Comma-separated feature columns (default: all but the target and the identifier "
+            "columns, which are named when left out).",
+            metavar="COLS",
+        ),
     ] = None,
-    standardize: Annotated[
-        bool, typer.Option("--standardize", help="Scale each feature of a data file to mean 0, sd 1.")
-    ] = False,
+    drop: Annotated[
+        str | None, typer.Option(help="Comma-separated columns to leave out of the features.", metavar="COLS")
+    ] = None,
+    standardize: Annotated[str, typer.Option(help=STANDARDIZE_HELP, metavar="auto|on|off")] = "auto",
     model: Annotated[
         str | None,
         typer.Option(
@@ -750,19 +824,24 @@ def train(
         ),
     ] = None,
     batch_size: Annotated[
-        str, typer.Option(help="'full' (batch GD), 1 (stochastic) or B (mini-batch).", metavar="B")
-    ] = "64",
-    epochs: Annotated[int, typer.Option(min=1, metavar="N")] = 20,
+        str,
+        typer.Option(
+            help="'full' (batch GD), 1 (stochastic) or B (mini-batch); the default is fit's. With "
+            "--dask each step costs a fixed overhead: use full or a large B.",
+            metavar="B",
+        ),
+    ] = BATCH_SIZE,
+    epochs: Annotated[str, typer.Option(help=EPOCHS_HELP, metavar="N|auto")] = "auto",
     seed: Annotated[int, typer.Option(min=0, metavar="N")] = 0,
     val_fraction: Annotated[
-        float | None,
+        float,
         typer.Option(
             min=0.0,
             max=0.9,
-            help="Held-out share for validation (default 0.2 for built-in data, 0 for files).",
+            help="Share of the rows held out for validation, never trained on (0: none).",
             metavar="F",
         ),
-    ] = None,
+    ] = VAL_FRACTION,
     early_stopping: Annotated[
         int | None,
         typer.Option(
@@ -793,12 +872,12 @@ def train(
 
     given = dict(locals())
     with ExitStack() as stack:
-        name, source, task = _open_data(stack, "train", data, target, features, on_bad_rows, dask)
+        name, source, task = _open_data(stack, "train", data, target, features, on_bad_rows, dask, drop)
         _train(
             name,
             source,
             task,
-            standardize=standardize,
+            standardize=_parse("--standardize", _standardize, standardize),
             model=model,
             hidden=hidden,
             activation=activation,
@@ -836,13 +915,18 @@ def _open_data(
     features: str | None,
     on_bad_rows: str | None,
     dask: str | None,
+    drop: str | None = None,
 ) -> tuple[str, Any, Any]:
     """DATA read here (:func:`_load_data`) or by the workers of a Dask cluster."""
     if dask is None:
-        return _load_data(command, data, target, features, on_bad_rows)
+        return _load_data(command, data, target, features, on_bad_rows, drop)
     if on_bad_rows is not None and _parse("--on-bad-rows", _on_bad_rows, on_bad_rows) != "raise":
         raise UsageProblem(
             "--on-bad-rows", "skip applies to files read here; with --dask a bad row stops the run"
+        )
+    if drop is not None:
+        raise UsageProblem(
+            "--drop", "applies to files read here; with --dask name the columns with --features"
         )
     return _load_on_cluster(stack, command, dask, data, target, features)
 
@@ -859,10 +943,10 @@ def _load_on_cluster(
     if target is None:
         raise UsageProblem("--target", f"name the target column of {data!r}")
     client, cluster = _parse("--dask", dsdask.connect, spec)
-    stack.callback(client.close)
-    if cluster is not None:
+    if cluster is not None:  # closed last: the stack runs its callbacks in reverse
         stack.callback(cluster.close)
-    cols = None if features is None else [c.strip() for c in features.split(",") if c.strip()]
+    stack.callback(client.close)
+    cols = _columns(features)
     source = _parse_all(command, dsdask.read, data, target=target, features=cols, client=client)
     say(f"on the Dask cluster {spec} ({len(client.scheduler_info().get('workers', {}))} workers)")
     return Path(data).name, source, None
@@ -873,7 +957,7 @@ def _train(
     source: Any,
     task: Any,
     *,
-    standardize: bool,
+    standardize: bool | str,
     model: str | None,
     hidden: str | None,
     activation: str,
@@ -881,9 +965,9 @@ def _train(
     lr: float | None,
     schedule_spec: str | None,
     batch_size: str,
-    epochs: int,
+    epochs: str,
     seed: int,
-    val_fraction: float | None,
+    val_fraction: float,
     early_stopping: int | None,
     checkpoint_every: int | None,
     resume: bool,
@@ -902,6 +986,7 @@ def _train(
     _parse("--activation", _activation, activation)
     _parse("--optimizer", optim.get, optimizer)
     bs = _parse("--batch-size", _batch_size, batch_size)
+    n_epochs = _parse("--epochs", _epochs, epochs)
     if lr is not None:
         _parse("--lr", _positive_lr, lr)
         _parse("--lr", optim.optimizer, optimizer, lr=lr)
@@ -924,27 +1009,23 @@ def _train(
     if task is None:
         task = workflows.source_task(source, name=f"the targets of {name}")
     m, chosen = _parse("--model", workflows.build_model, model, task, hidden=sizes, activation=activation)
-    fraction = (0.0 if is_file else 0.2) if val_fraction is None else val_fraction
     validation: Any = None
     train_data: Any = source
     if not is_file:
-        if fraction > 0:
-            tr, va = source.split(fraction, seed=seed)
+        if val_fraction > 0:
+            tr, va = source.split(val_fraction, seed=seed)
             train_data, validation = (tr.X, tr.y), (va.X, va.y)
         else:
             train_data = (source.X, source.y)
-    elif fraction > 0:
-        validation = fraction
+    elif val_fraction > 0:
+        validation = val_fraction  # rows held out by a hash of (seed, row), as fit does
     callbacks = []
     if early_stopping is not None:
         if validation is None:
             raise UsageProblem("--early-stopping", "needs validation data (--val-fraction > 0)")
         callbacks.append(EarlyStopping(patience=early_stopping))
-    # built-in datasets come standardized; a file gets fit's own rule unless --standardize
-    extra: dict[str, Any] = (
-        {"standardize": True} if standardize else ({} if is_file else {"standardize": False})
-    )
     say(chosen)
+    _data_lines(source)
     if resume:
         say(f"resumed from step {step} (the checkpoint in {Path(out) / 'checkpoints'})")
     run, outcome = workflows.run_train(
@@ -958,12 +1039,12 @@ def _train(
         optimizer=optimizer,
         lr=lr_arg,
         batch_size=bs,
-        epochs=epochs,
+        epochs=n_epochs,
         seed=seed,
         callbacks=callbacks,
         progress=None if progress else False,
         interruptible=True,
-        **extra,
+        standardize=standardize,
     )
     if outcome.error is not None:
         _diverged(outcome)
@@ -973,8 +1054,68 @@ def _train(
             f"interrupted at epoch {where['epoch']}, step {where['step']}: saved {outcome.folder.dir}; "
             f"resume with: {_resume_command('train', given, outcome.folder.dir)}"
         )
-    _train_summary(run, outcome, early_stopping)
+    _train_summary(run, outcome, early_stopping, source, standardize)
     _wrote(outcome.folder)
+
+
+#: the most feature names printed; summary.json lists them all
+SHOWN_FEATURES = 50
+
+
+def _wrapped(text: str) -> None:
+    """One logical line, wrapped at a terminal's width (continuations indented), whole when piped;
+    printed as it is (column names may hold brackets)."""
+    import textwrap
+
+    console = _console()
+    if console.width < PIPE_WIDTH:
+        text = textwrap.fill(
+            text, width=console.width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+        )
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _note(text: str) -> None:
+    """A library note in the words of the command line (``features=[...]`` -> ``--features``)."""
+    _wrapped(cli_words(_OWNER_WORD.sub("", " ".join(text.split())), "train"))
+
+
+#: a note's first word naming the function that chose (``data.open left out ...``)
+_OWNER_WORD = re.compile(r"^(?:data\.open|fit):? ")
+
+
+def _data_lines(source: Any) -> None:
+    """The features a data file is trained on, and the columns left out of them (with why)."""
+    names = list(getattr(source, "feature_names", None) or ())
+    if not names:
+        return
+    shown = ", ".join(names[:SHOWN_FEATURES])
+    if len(names) > SHOWN_FEATURES:
+        shown += f", ... ({len(names) - SHOWN_FEATURES} more; summary.json lists them all)"
+    _wrapped(f"features ({len(names)}): {shown}")
+    excluded: dict[str, str] = dict(getattr(source, "excluded", None) or {})
+    if excluded:
+        why = "; ".join(f"{c} ({reason})" for c, reason in excluded.items())
+        _wrapped(f"left out: {why}; --features or --drop chooses the columns")
+    for text in getattr(source, "notes", ()):  # other choices data.open made (not the left-out columns)
+        if not any(repr(c) in text for c in excluded):
+            _note(text)
+
+
+def _fit_lines(run: Any, source: Any, standardize: bool | str) -> None:
+    """What fit did with the data: the scaling (``--standardize``) and its notes."""
+    flag = next(k for k, v in STANDARDIZE.items() if v is standardize or v == standardize)
+    if run.scaler is not None:
+        why = " (they are ill-scaled)" if flag == "auto" else ""
+        done = f"scaled the features to mean 0, sd 1{why}; predictions undo it"
+    elif standardize is False:
+        done = "trained on the data as given"
+    else:
+        done = "features left as given (their scales are alike)"
+    _wrapped(f"--standardize {flag}: {done}")
+    for text in run.notes:
+        if text not in getattr(source, "notes", ()):
+            _note(text)
 
 
 class Interrupted(Exception):
@@ -1036,7 +1177,9 @@ class Diverged(Exception):
     """A run diverged: one line, exit code 1."""
 
 
-def _train_summary(run: Any, outcome: Any, patience: int | None) -> None:
+def _train_summary(
+    run: Any, outcome: Any, patience: int | None, source: Any, standardize: bool | str
+) -> None:
     """What a finished run did. Epochs are counted from 1 here, as "completed 20 epochs" counts
     them (the files keep fit's epoch index, from 0)."""
     restored = outcome.summary.get("restored_epoch")
@@ -1048,6 +1191,9 @@ def _train_summary(run: Any, outcome: Any, patience: int | None) -> None:
         )
     else:
         say(f"{run.stop_reason}; {run.steps_completed} steps with {run.optimizer!r}")
+    if run.quality is not None:
+        say(str(run.quality))
+    _fit_lines(run, source, standardize)
     skipped = {f: n for f, n in (run.skipped_rows or {}).items() if n}
     if skipped:
         say(
@@ -1070,6 +1216,116 @@ def _train_summary(run: Any, outcome: Any, patience: int | None) -> None:
         ]
         title = "epochs (last 5" + ("; the restored model last)" if restored is not None else ")")
         print_table(title, shown, cols)
+
+
+@_command("predict", short_help="Predict with a trained run: a data file in, a file out.")
+def predict_cmd(
+    run: Annotated[
+        str,
+        typer.Argument(
+            help="Run folder of descend train (model.npz; a folder Run.save wrote, or a checkpoint "
+            "folder, also do).",
+            metavar="RUN",
+        ),
+    ],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="CSV or Parquet file (or a folder or glob of them) of any size, streamed; its "
+            "columns are matched to the run's features by name, in any order.",
+            metavar="DATA",
+        ),
+    ],
+    out: Annotated[
+        str | None,
+        typer.Option(
+            help="File to write, .csv, .csv.gz or .parquet (default: DATA's name with "
+            ".predictions.csv, in the current folder).",
+            metavar="FILE",
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            help="Column written beside each prediction (default: the first identifier column, "
+            "such as id or customer_id; without one, the row number).",
+            metavar="COL",
+        ),
+    ] = None,
+    on_bad_rows: Annotated[
+        str | None, typer.Option(help=PREDICT_BAD_ROWS_HELP, metavar="skip|empty|error")
+    ] = None,
+) -> None:
+    """Predict with a trained run: stream DATA through the model and write one row per row of
+    DATA: its id, the prediction (labels as trained on, or values in the target's units) and,
+    for a classifier, one probability per class."""
+    from .errors import RunFileError
+    from .train.saved import load_run, predict_file
+
+    _parse("DATA", _existing, data)
+    target = Path(out) if out is not None else Path(_predictions_name(data))
+    bad = "raise" if on_bad_rows is None else _parse("--on-bad-rows", _predict_bad_rows, on_bad_rows)
+    try:
+        trained = load_run(run)
+    except RunFileError as exc:
+        raise UsageProblem("RUN", str(exc)) from None
+    if trained.stop_reason.startswith("diverged"):
+        _warn("predict", f"the run {trained.stop_reason}: these are the predictions of its last good state")
+    try:
+        result = _parse_all(
+            "predict", predict_file, trained, data, target, id_column=id_column, on_bad_rows=bad
+        )
+    except OSError as exc:  # a file that cannot be read or written: no flag to blame but the file
+        raise UsageProblem(None, f"{exc.strerror or exc}: {exc.filename or data}") from None
+    what = f"id column {result.id_column}" if result.id_column else "no id column: rows numbered in 'row'"
+    extra = ""
+    if result.skipped:
+        extra += f"; skipped {result.skipped:,} rows with a missing value (--on-bad-rows skip)"
+    if result.empty:
+        extra += f"; {result.empty:,} rows with a missing value have an empty prediction"
+    _wrapped(
+        f"predicted {result.rows:,} rows of {data} with {run}: wrote {result.path} ({what}; "
+        f"{', '.join(c for c in result.columns if c != result.id_column)}){extra}"
+    )
+
+
+PREDICT_BAD_ROWS_HELP = (
+    "A row with a missing or non-numeric feature: error (stop, naming file, row and column; the "
+    "default), skip (leave it out) or empty (write it with an empty prediction)."
+)
+#: ``descend predict --on-bad-rows`` -> ``predict_file(on_bad_rows=...)``
+PREDICT_BAD_ROWS = {"error": "raise", "skip": "skip", "empty": "empty"}
+
+
+def _predict_bad_rows(value: str) -> str:
+    choice = PREDICT_BAD_ROWS.get(value.strip().lower())
+    if choice is None:
+        raise ValueError(f"expected skip, empty or error, got {value!r}")
+    return choice
+
+
+#: data file suffixes, dropped from DATA's name to name its predictions
+_DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".gz", ".bz2", ".zst", ".lz4")
+
+
+def _predictions_name(data: str) -> str:
+    """``new.csv.gz`` -> ``new.predictions.csv`` (a folder's or a glob's folder name likewise),
+    in the current folder."""
+    p = Path(data.rstrip("/\\"))
+    if any(ch in p.name for ch in "*?["):
+        p = p.parent
+    name = p.name if p.name not in ("", ".", "..") else Path.cwd().name
+    while name.lower().endswith(_DATA_SUFFIXES) and "." in name[1:]:
+        name = name[: name.rfind(".")]
+    return f"{name}.predictions.csv"
+
+
+def _warn(command: str | None, text: str) -> None:
+    """One warning line on stderr, as :func:`main` prints a library warning."""
+    _console(stderr=True).print(
+        _line(command, None, f"warning: {text}"), highlight=False, markup=False, soft_wrap=True
+    )
 
 
 @_command("lr-find", short_help="LR range test: one recommended lr, and why.")
@@ -1099,9 +1355,10 @@ def lr_find_cmd(
         str | None, typer.Option(help="Run folder (default runs/lr-find-<time>).", metavar="DIR")
     ] = None,
     json_only: Annotated[bool, typer.Option("--json", help="Print only the JSON summary.")] = False,
-    standardize: Annotated[
-        bool, typer.Option("--standardize", help="Scale each feature of a data file to mean 0, sd 1.")
-    ] = False,
+    drop: Annotated[
+        str | None, typer.Option(help="Comma-separated columns to leave out of the features.", metavar="COLS")
+    ] = None,
+    standardize: Annotated[str, typer.Option(help=STANDARDIZE_HELP, metavar="auto|on|off")] = "auto",
     on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
     dask: Annotated[
         str | None, typer.Option(help=DASK_HELP.replace("Train", "Sweep"), metavar="ADDRESS")
@@ -1109,12 +1366,12 @@ def lr_find_cmd(
 ) -> None:
     """LR range test: sweep lr exponentially until the loss blows up; recommend one lr and say why.
 
-    The sweep prepares the data as `descend train` does (classes, encoding, and standardization
-    of ill-scaled file features unless --standardize), so the lr is for that training."""
+    The sweep prepares the data as `descend train` does (classes, encoding, and --standardize
+    with the same default), so the lr is for that training."""
     from contextlib import ExitStack
 
     with ExitStack() as stack:
-        name, source, task = _open_data(stack, "lr-find", data, target, features, on_bad_rows, dask)
+        name, source, task = _open_data(stack, "lr-find", data, target, features, on_bad_rows, dask, drop)
         _lr_find(
             name,
             source,
@@ -1129,7 +1386,7 @@ def lr_find_cmd(
             seed=seed,
             out=out,
             json_only=json_only,
-            standardize=standardize,
+            standardize=_parse("--standardize", _standardize, standardize),
         )
 
 
@@ -1148,7 +1405,7 @@ def _lr_find(
     seed: int,
     out: str | None,
     json_only: bool,
-    standardize: bool,
+    standardize: bool | str,
 ) -> None:
     import json
 
@@ -1166,8 +1423,6 @@ def _lr_find(
         task = workflows.source_task(source, name=f"the targets of {name}")
     m, chosen = _parse("--model", workflows.build_model, model, task, hidden=sizes)
     is_file = not hasattr(source, "X")
-    # built-in datasets come standardized; a file gets fit's own rule unless --standardize
-    scaling: bool | str = True if standardize else ("auto" if is_file else False)
     result, outcome = workflows.run_lr_find(
         m,
         source if is_file else (source.X, source.y),
@@ -1179,14 +1434,14 @@ def _lr_find(
         steps=steps,
         batch_size=batch_size,
         seed=seed,
-        standardize=scaling,
+        standardize=standardize,
     )
     summary = result.to_dict()
     if json_only:
         typer.echo(json.dumps(summary))
         return
     say(chosen)
-    if result.config.get("standardized") and not standardize:
+    if result.config.get("standardized") and standardize == "auto":
         say("features: standardized, as train does for ill-scaled features (the lr is for that)")
     say(f"LR range test on {name} with {optimizer} ({len(result.lrs)} steps; {result.reason})")
     say(f"recommended lr: {result.lr:.3g}: {result.advice}")
@@ -1419,8 +1674,7 @@ def main(argv: list[str] | None = None) -> int:
     def warn(message: Any, category: type, *_: Any, **__: Any) -> None:
         # a library warning (a damaged checkpoint fallen back from, a fresh start on --resume)
         # is one line on stderr, like the errors, not Python's two-line form with a source line
-        text = " ".join(str(message).split())
-        err.print(_line(command, None, f"warning: {text}"), highlight=False, markup=False, soft_wrap=True)
+        _warn(command, " ".join(str(message).split()))
 
     import warnings
 
@@ -1431,6 +1685,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _guarded(group: Any, args: list[str], command: str | None, fail: Any, usage_error: type) -> int:
+    missing = _flag_for_value(group, command, args)
+    if missing is not None:
+        return fail(*missing)
     try:
         return _run(group, args)
     except usage_error as exc:
@@ -1472,6 +1729,24 @@ def _run(group: Any, args: list[str]) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     return result if isinstance(result, int) else 0
+
+
+def _flag_for_value(group: Any, command: str | None, args: list[str]) -> tuple[str, str] | None:
+    """``(flag, message)`` when an option that takes a value is followed by another flag of the
+    command (``--standardize --out x``): click would take the flag as the value, or leave the
+    next word over as an extra argument; the line names the option that lacks its value."""
+    if command is None:
+        return None
+    params = group.commands[command].params
+    names = {o for p in params for o in p.opts}
+    takes = {o: p for p in params if p.param_type_name == "option" and not p.is_flag for o in p.opts}
+    for given, following in itertools.pairwise(args):
+        if given == "--":
+            break
+        if given in takes and following in names:
+            metavar = takes[given].metavar or "a value"
+            return given, f"needs a value ({metavar}) before {following}"
+    return None
 
 
 def _given(args: list[str], flag: str | None) -> str | None:

@@ -426,7 +426,8 @@ def run_train(
     interruptible: bool = False,
     **fit_kwargs: Any,
 ) -> tuple[Any, Outcome]:
-    """``descend train``: fit, then write metrics (per step), epochs, summary, plots and report.
+    """``descend train``: fit, then write metrics (per step), epochs, summary, plots, report and
+    ``model.npz`` (the trained model, as :meth:`~descend.train.fit.Run.save` writes it).
 
     The run folder always holds a checkpoint of the last step (``checkpoints/``), written every
     ``checkpoint_every`` steps too when given, so that any run can be continued with
@@ -464,6 +465,8 @@ def run_train(
         run = getattr(exc, "run", None)
         outcome.error = exc
         _partial_outputs(outcome, run, exc)
+        if run is not None:
+            _save_model(folder, run)
         outcome.summary = {
             "data": dataset_name,
             "stop_reason": f"diverged at step {exc.step}",
@@ -485,6 +488,7 @@ def run_train(
     folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
     lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
     np.savez(folder.path("params.npz"), **run.params)
+    _save_model(folder, run)
     final = {k: v[-1] for k, v in run.history.epochs.items()} if run.history.epochs else {}
     stop_reason = run.stop_reason
     if stop.where is not None:
@@ -500,8 +504,15 @@ def run_train(
     restored = restored_epoch(fit_kwargs.get("callbacks", ()))
     if restored is not None:
         outcome.summary["restored_epoch"] = restored
-    if validation is not None:
-        outcome.summary["validation"] = run.evaluate(*validation) if isinstance(validation, tuple) else None
+    if isinstance(validation, tuple):
+        outcome.summary["validation"] = run.evaluate(*validation)
+    elif run.quality is not None:
+        outcome.summary["validation"] = run.quality.to_dict()
+    if run.quality is not None:
+        outcome.summary["quality"] = str(run.quality)
+    if run.feature_names is not None:
+        outcome.summary["features"] = list(run.feature_names)
+    outcome.summary["notes"] = list(run.notes)
     outcome.config = {
         "data": dataset_name,
         **run.config,
@@ -511,6 +522,19 @@ def run_train(
     outcome.sections = [report.training_section(run)]
     finish(outcome, title=f"descend train: {dataset_name}", command="train")
     return run, outcome
+
+
+def _save_model(folder: RunFolder, run: Any) -> None:
+    """``model.npz`` in the run folder (:meth:`~descend.train.fit.Run.save`): what ``descend
+    predict`` and :func:`descend.load_run` read. A diverged run saves its last good state (its
+    ``stop_reason`` says it diverged); one whose parameters are not finite saves nothing."""
+    from .train.saved import MODEL_NAME
+
+    try:
+        run.save(folder.dir)
+    except ValueError:  # NaN or inf: no model worth keeping
+        return
+    folder.path(MODEL_NAME)
 
 
 def restored_epoch(callbacks: Any) -> int | None:
