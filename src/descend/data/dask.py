@@ -512,6 +512,7 @@ class DaskSource(DataSource):
                 feature_names=self.feature_names,
                 kind=self.kind,
             )
+            src.target, src.columns = self.target, self.columns
             out.append(src)
         for src in out:
             try:
@@ -792,7 +793,7 @@ def from_dask(
         dask.delayed(_frame_part, pure=True)(f, tuple(feats), target, weight, dt.name, i, desc)
         for i, f in enumerate(frames)
     ]
-    return DaskSource(
+    source = DaskSource(
         parts,
         client=client,
         n_features=len(feats),
@@ -800,6 +801,9 @@ def from_dask(
         feature_names=tuple(feats),
         kind="dataframe",
     )
+    # named like a file's: a run keeps them, and prediction data may hold the target
+    source.target, source.columns = target, tuple(columns)
+    return source
 
 
 def read(
