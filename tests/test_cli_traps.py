@@ -374,7 +374,18 @@ def test_ctrl_c_from_outside_a_running_train_command(tmp_path):
 # ------------------------------------------------------------------------------------ help
 
 
-COMMANDS = ["", "demo", "race", "train", "lr-find", "schedule", "compare-batching", "make-data", "report"]
+COMMANDS = [
+    "",
+    "demo",
+    "race",
+    "train",
+    "predict",
+    "lr-find",
+    "schedule",
+    "compare-batching",
+    "make-data",
+    "report",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

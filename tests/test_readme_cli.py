@@ -98,6 +98,24 @@ def customers(path: Path, n: int, seed: int, *, target: bool = True) -> None:
         w.writerows(zip(*(cols[c] for c in names), strict=True))
 
 
+def test_the_whole_job_in_python_runs_on_the_same_csv(tmp_path, monkeypatch):
+    """The whole job's Python block (``py``: it needs the user's CSV, which this test writes)."""
+    import descend as ds
+
+    monkeypatch.chdir(tmp_path)
+    customers(tmp_path / "customers.csv", 3000, seed=0)
+    customers(tmp_path / "new_customers.csv", 400, seed=1, target=False)
+    (block,) = re.findall(r"```py\n(.*?)```", section("The whole job: train, inspect, predict"), re.S)
+    namespace: dict = {"ds": ds}
+    exec(compile(block, "README.md", "exec"), namespace)
+    run = namespace["run"]
+    assert run.feature_names == ("income", "share", "tenure") and run.quality.accuracy > 0.6
+    assert any("left out column 'customer_id'" in n for n in run.notes)
+    with open(tmp_path / "preds.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 400 and list(rows[0]) == ["customer_id", "prediction", "proba_no", "proba_yes"]
+
+
 def test_the_whole_job_is_commands_of_the_command_line_section():
     job = _commands(
         re.search(r"```bash\n(.*?)```", section("The whole job: train, inspect, predict"), re.S)[1]

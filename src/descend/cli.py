@@ -864,7 +864,8 @@ def train(
     dask: Annotated[str | None, typer.Option(help=DASK_HELP, metavar="ADDRESS")] = None,
     on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
 ) -> None:
-    """Train a model with any optimizer and batch size; write metrics, plots and report.
+    """Train a model with any optimizer and batch size; write metrics, plots, report and
+    model.npz (for descend predict).
 
     Ctrl-C stops at the end of the current step, saves the run folder and its checkpoint, and
     prints the command that resumes it (a second Ctrl-C quits at once)."""
@@ -1286,7 +1287,7 @@ def predict_cmd(
         extra += f"; {result.empty:,} rows with a missing value have an empty prediction"
     _wrapped(
         f"predicted {result.rows:,} rows of {data} with {run}: wrote {result.path} ({what}; "
-        f"{', '.join(c for c in result.columns if c != result.id_column)}){extra}"
+        f"{', '.join(c for c in result.columns if c != (result.id_column or 'row'))}){extra}"
     )
 
 
