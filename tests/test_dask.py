@@ -432,3 +432,19 @@ def test_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
     assert "<!-- section:other -->\nkept\n<!-- /section:other -->" in text
     section = text.split("<!-- section:dask -->", 1)[1].split("<!-- /section:dask -->", 1)[0]
     assert "Per-step overhead" in section and "1 worker" in section and "**Projection.**" in section
+
+
+def test_identifier_columns_are_left_out_of_a_dataframes_features(client):
+    """As ds.data.open does for a file: columns named like identifiers are not features unless
+    named in features=[...]; the choice is a note fit copies into run.notes."""
+    X, y = _data(n=200, classes=2)
+    frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"]).assign(
+        id=np.arange(200), customer_id=np.arange(200) * 7 + 3, y=y
+    )
+    ddf = dd.from_pandas(frame, npartitions=2)
+    src = from_dask(ddf, target="y")
+    assert src.feature_names == ("a", "b", "c")
+    assert set(src.excluded) == {"id", "customer_id"}
+    assert any("'customer_id'" in note and "features=[...]" in note for note in src.notes)
+    asked = from_dask(ddf, target="y", features=["a", "id"])
+    assert asked.feature_names == ("a", "id") and not asked.excluded

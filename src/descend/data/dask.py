@@ -46,6 +46,7 @@ from .base import (
     n_batches_for,
     window_order,
 )
+from .columns import id_name
 
 __all__ = [
     "FANIN",
@@ -749,8 +750,12 @@ def from_dask(
             value=weight,
         )
     dtypes = data.dtypes
+    excluded: dict[str, str] = {}
     if features is None:
-        feats = [c for c in columns if c not in taken]
+        # identifiers by name are left out, as ds.data.open leaves them out of a file's features
+        # (their values are not looked at here: that would compute a partition)
+        excluded = {c: "an identifier by its name" for c in columns if c not in taken and id_name(c)}
+        feats = [c for c in columns if c not in taken and c not in excluded]
         bad = [c for c in feats if dtypes[c].kind not in "biuf"]
         if bad:
             raise DataError(
@@ -803,6 +808,11 @@ def from_dask(
     )
     # named like a file's: a run keeps them, and prediction data may hold the target
     source.target, source.columns = target, tuple(columns)
+    source.excluded = excluded
+    source.notes = [
+        f"from_dask left out column {c!r} ({why}); name it in features=[...] to train on it"
+        for c, why in excluded.items()
+    ]
     return source
 
 
