@@ -222,6 +222,7 @@ def test_predict_refuses_in_one_line_what_it_cannot_use(trained, tmp_path, capsy
     cases = [
         (tmp_path / "lacking.csv", "lacks the feature column(s) 'share' that the model was trained on"),
         (tmp_path / "extra.csv", "has column(s) 'extra' that were not in the training data"),
+        (tmp_path / "extra.csv", "leave the others out of the file, or name its id column with --id COL"),
         (tmp_path / "notes.csv", "notes.csv"),
     ]
     for data, text in cases:

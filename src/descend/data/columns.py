@@ -167,6 +167,7 @@ def check_columns(
     owner: str,
     ignorable: Sequence[str] = (),
     where: str = "the data",
+    advice: str = "leave the others out (e.g. select X[run.feature_names])",
 ) -> None:
     """Refuse columns ``names`` (of ``where``) that cannot be matched to the features ``wanted``
     by name: duplicate names, a wanted column missing (every one named), or a column that is
@@ -189,8 +190,7 @@ def check_columns(
     if extra:
         raise DataError(
             f"{owner}: {where} has column(s) {', '.join(map(repr, extra))} that were not in the "
-            f"training data; the model's features are {', '.join(map(repr, wanted))}: leave the "
-            "others out (e.g. select X[run.feature_names])",
+            f"training data; the model's features are {', '.join(map(repr, wanted))}: {advice}",
             column=extra[0],
         )
 

@@ -473,7 +473,14 @@ def _features_of(run: Run, names: list[str], id_column: str | None, where: str) 
             *((run.target,) if run.target else ()),
             *((id_column,) if id_column else ()),
         ]
-        check_columns(names, run.feature_names, owner=owner, ignorable=ignorable, where=where)
+        check_columns(
+            names,
+            run.feature_names,
+            owner=owner,
+            ignorable=ignorable,
+            where=where,
+            advice="leave the others out of the file, or name its id column with id_column='COL'",
+        )
         return list(run.feature_names)
     # trained on arrays without names: the file's columns by position, but for the id and target
     feats = [c for c in names if c != id_column and c != run.target and not id_name(c)]
