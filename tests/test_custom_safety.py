@@ -440,3 +440,12 @@ def test_a_run_folder_with_python_yaml_tags_is_refused_as_data(race_folder, work
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "is not plain YAML data" in err and "Traceback" not in err
     assert not (workdir / "X").exists()
+
+
+def test_a_difference_without_spaces_is_an_expression_and_a_hyphenated_name_a_name():
+    """'x-y' is arithmetic (it was taken for a function name 'x_y'); 'six-hump-camel' stays a name."""
+    point = np.array([3.0, 1.0])
+    assert resolve_function("x-y")(point) == 2.0
+    assert resolve_function("y-x")(point) == -2.0
+    assert resolve_function("x-y")(point) == resolve_function("x - y")(point)
+    assert type(resolve_function("six-hump-camel")) is type(resolve_function("six_hump_camel"))

@@ -479,8 +479,13 @@ def resolve_function(
     if len(spec) > MAX_EXPRESSION_LENGTH:
         raise _bad(f"{_shown(spec)} is longer than the {MAX_EXPRESSION_LENGTH} characters allowed", spec)
     word = spec.strip().replace("-", "_")
+    # "six-hump-camel" is a name written with hyphens; "x-y" is a difference
+    hyphened = spec.strip().split("-")
+    difference = len(hyphened) > 1 and all(part in {"x", "y"} | _NUMPY_NAMES for part in hyphened)
     _, colon, rest = spec.partition(":")
-    if spec in fns.names() or (word.isidentifier() and word not in {"x", "y"} | _NUMPY_NAMES):
+    if spec in fns.names() or (
+        word.isidentifier() and not difference and word not in {"x", "y"} | _NUMPY_NAMES
+    ):
         return fns.get(spec)  # a built-in, or an unknown name with the closest one suggested
     if colon and "=" in rest and ":=" not in spec:  # ':=' is an expression's walrus, refused there
         # a built-in with parameters: "quadratic:kappa=50,dim=2"
