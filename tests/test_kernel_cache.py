@@ -251,3 +251,21 @@ def test_an_edited_kernel_file_is_not_what_runs(tmp_path):
     python(CHECK, same_rule_cases(), cache=tmp_path)
     assert not marker.exists()
     assert all(p.read_text().startswith("# descend fused kernels") for p in tmp_path.glob("k_*.py"))
+
+
+def test_a_cache_directory_others_can_write_to_is_not_used(tmp_path):
+    """numba loads its cache files as they are (pickles and machine code): a directory another
+    user can write to could plant them, so descend compiles in the process instead."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    check = """
+        from descend.optim import _compile
+        assert _compile.cache_dir() is None and _compile.dispatchers()
+        print("ok")
+    """
+    python(ISSUE_SECOND.replace('print("ok")', "") + textwrap.dedent(check), cache=shared)
+    assert not numba_files(shared) and not list(shared.glob("k_*.py"))
+    private = tmp_path / "private"
+    python(ISSUE_SECOND, cache=private)
+    assert private.stat().st_mode & 0o777 == 0o700 and numba_files(private)

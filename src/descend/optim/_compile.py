@@ -19,7 +19,8 @@ text (another rule, flag, dtype, arity, helper edit, or descend/numba/numpy/Pyth
 a different file with its own numba cache beside it. Each function is compiled for exactly
 one signature and then closed to other types, so each cache index holds one entry. descend
 compiles the text it generated, never what the file holds (a file that differs is
-rewritten); numba's cache is only ever consulted for code descend itself wrote.
+rewritten). numba's own cache files (pickles and machine code) are loaded as they are, so the
+directory must be this user's alone: one that others can write to is not used.
 
 A cache entry that cannot be read (a truncated or foreign file) is dropped and the function
 compiled again; where no directory is writable, kernels are compiled in each process.
@@ -83,13 +84,28 @@ def _find_root() -> Path | None:
         candidates = [Path(base) / "descend" / "kernels"]
     for path in candidates:
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not _private(path):
+                continue
             probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)
             probe.close()
         except OSError:
             continue
         return path
     return None
+
+
+def _private(path: Path) -> bool:
+    """Whether only this user can write into ``path``: numba loads its cache files (pickles and
+    machine code) as they are, so a directory someone else can write to would let them run
+    code in this process. Such a directory is not used (kernels compile in each process)."""
+    if not hasattr(os, "getuid"):
+        return True
+    st = path.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        _log.info("not caching kernels in %s: it is not this user's alone", path)
+        return False
+    return True
 
 
 def _versions() -> str:
@@ -261,6 +277,9 @@ def _materialize(sha: str, text: str) -> Path | None:
         return None
     path = root / f"k_{sha[:32]}.py"
     data = text.encode()
+    # numba before 0.61 stamps a cache with the source's (mtime, size): a time that follows from
+    # the text keeps an index copied from another file from ever matching this one
+    stamp = (1_500_000_000 * 10**9) + int(sha[:13], 16)
     try:
         try:
             current = path.read_bytes()
@@ -272,14 +291,12 @@ def _materialize(sha: str, text: str) -> Path | None:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                 os.chmod(tmp, 0o644)
+                os.utime(tmp, ns=(stamp, stamp))  # stamped before it appears under its name
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        # numba before 0.61 stamps a cache with the source's (mtime, size): a time that follows
-        # from the text keeps an index copied from another file from ever matching this one
-        stamp = (1_500_000_000 * 10**9) + int(sha[:13], 16)
-        if path.stat().st_mtime_ns != stamp:
+        elif path.stat().st_mtime_ns != stamp:
             os.utime(path, ns=(stamp, stamp))
     except OSError:
         return None
