@@ -315,6 +315,11 @@ REGISTRY: list[OptimizerInfo] = [
 ]
 
 BY_NAME: dict[str, OptimizerInfo] = {info.name: info for info in REGISTRY}
+#: rules stepped with ``opt.step(params, grads, state)`` (all but those that need the objective
+#: at trial points, such as L-BFGS, which have tests of their own): the generic tests run these
+STEPPED: list[OptimizerInfo] = [info for info in REGISTRY if not info.cls.needs_objective]
+#: rules with a fused kernel (every elementwise one must have one: test_fused.py checks)
+FUSED: list[OptimizerInfo] = [info for info in STEPPED if info.cls._kernel is not None]
 ids: Callable[[OptimizerInfo], str] = lambda info: info.name  # noqa: E731
 
 

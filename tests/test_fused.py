@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optim_registry import REGISTRY, decay, ids
+from optim_registry import FUSED, STEPPED, decay, ids
 
 import descend as ds
 from descend.optim import _backend
@@ -38,8 +38,8 @@ def configurations(info):
     return out
 
 
-CASES = [(info, kw) for info in REGISTRY for kw in configurations(info)]
-CASE_IDS = [f"{info.name}-{i}" for info in REGISTRY for i, _ in enumerate(configurations(info))]
+CASES = [(info, kw) for info in FUSED for kw in configurations(info)]
+CASE_IDS = [f"{info.name}-{i}" for info in FUSED for i, _ in enumerate(configurations(info))]
 
 
 def make_params(dtype, big=5_000):
@@ -101,9 +101,12 @@ def test_fused_equals_reference(info, kwargs, dtype, four_threads):
     assert s_fast.scalars == s_slow.scalars
 
 
-@pytest.mark.parametrize("info", REGISTRY, ids=ids)
-def test_every_rule_has_a_fused_kernel(info):
-    assert info.cls._kernel is not None
+@pytest.mark.parametrize("info", STEPPED, ids=ids)
+def test_every_elementwise_rule_has_a_fused_kernel(info):
+    if not info.cls.elementwise:
+        assert info.cls._kernel is None, "a kernel updates each element on its own: elementwise rules only"
+        return
+    assert info.cls._kernel is not None, f"{info.cls.__name__} is elementwise but has no fused kernel"
     assert set(info.make(**info.variants[0]).init(np.zeros(2)).buffers) <= set(info.cls._kernel_buffers)
 
 
@@ -137,8 +140,8 @@ def test_mixed_dtype_gradients_are_cast_like_the_reference():
 # -- allocation -------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("info", "kwargs"),
-    [(info, kw) for info in REGISTRY for kw in [info.quadratic, *info.variants]],
-    ids=[f"{info.name}-{i}" for info in REGISTRY for i in range(1 + len(info.variants))],
+    [(info, kw) for info in FUSED for kw in [info.quadratic, *info.variants]],
+    ids=[f"{info.name}-{i}" for info in FUSED for i in range(1 + len(info.variants))],
 )
 def test_fused_step_allocates_nothing_parameter_sized(info, kwargs):
     params = make_params(np.float64, big=400_000)  # 3.2 MB per array
@@ -191,7 +194,7 @@ def assert_unchanged(params, state, snap):
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "numpy"])
-@pytest.mark.parametrize("info", REGISTRY, ids=ids)
+@pytest.mark.parametrize("info", STEPPED, ids=ids)
 def test_nonfinite_gradient_is_refused_and_changes_nothing(info, fused, four_threads):
     for kwargs in [info.quadratic, *info.variants]:
         params = make_params(np.float64)
@@ -212,7 +215,7 @@ def test_nonfinite_gradient_is_refused_and_changes_nothing(info, fused, four_thr
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "numpy"])
-@pytest.mark.parametrize("info", REGISTRY, ids=ids)
+@pytest.mark.parametrize("info", STEPPED, ids=ids)
 def test_nonfinite_skip_leaves_the_run_as_if_the_step_never_came(info, fused):
     kwargs = info.variants[0]
     params, clean = make_params(np.float64), make_params(np.float64)
@@ -333,8 +336,8 @@ def run_python(*pieces: str, **env: str) -> str:
 
 STEP_EVERY_RULE = """
     import numpy as np, descend as ds
-    from optim_registry import REGISTRY
-    for info in REGISTRY:
+    from optim_registry import STEPPED
+    for info in STEPPED:
         for kwargs in [info.quadratic, *info.variants]:
             p = {"w": np.linspace(-1, 1, 70_000), "b": np.ones(3, dtype=np.float32)}
             opt = info.make(**kwargs)
@@ -441,7 +444,7 @@ def test_nonfinite_search_kernel_finds_every_kind_anywhere(dtype):
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("info", REGISTRY, ids=ids)
+@pytest.mark.parametrize("info", FUSED, ids=ids)
 def test_many_leaves_of_both_dtypes_through_address_tables(info, threads, monkeypatch):
     """A step of many arrays runs as one compiled call per group of pieces (address tables):
     float32 and float64 leaves mixed in one step, leaves cut across groups, a strided

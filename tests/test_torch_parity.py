@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from peers import need
 
 import descend as ds
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 STEPS = 200
 H = np.array([0.5, 1.0, 2.0, 3.0, 0.2, 1.5])

@@ -122,6 +122,10 @@ class Optimizer:
     #: Every built-in rule is; a subclass whose update mixes elements must leave it False.
     elementwise = False
 
+    #: True for a rule that needs the objective at trial points (L-BFGS and its line search):
+    #: it is driven by ``minimize`` and races, not by ``step(params, grads, state)``.
+    needs_objective: ClassVar[bool] = False
+
     name: ClassVar[str] = ""
 
     # Facts about the rule that code outside it reads through its registry entry
