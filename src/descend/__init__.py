@@ -11,6 +11,7 @@ from .optim import (
     Adam,
     Adamax,
     AdamW,
+    Lion,
     Momentum,
     Nadam,
     Nesterov,
@@ -36,8 +37,10 @@ __all__ = [
     "CheckpointWarning",
     "Diagnosis",
     "DivergenceError",
+    "Lion",
     "MinimizeResult",
     "Momentum",
+    "Monitor",
     "Nadam",
     "Nesterov",
     "OptState",
@@ -69,4 +72,6 @@ def __getattr__(name: str):
         return importlib.import_module(f".{name}", __name__)
     if name in ("diagnose", "Diagnosis"):
         return getattr(importlib.import_module(".lab.diagnose", __name__), name)
+    if name == "Monitor":
+        return importlib.import_module(".lab.monitor", __name__).Monitor
     raise AttributeError(f"module 'descend' has no attribute {name!r}")

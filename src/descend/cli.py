@@ -863,6 +863,15 @@ def train(
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
     dask: Annotated[str | None, typer.Option(help=DASK_HELP, metavar="ADDRESS")] = None,
     on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
+    monitor: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Every N steps record per-layer gradient and weight norms and update ratios "
+            "(monitor.csv in the run folder; see ds.Monitor).",
+            metavar="N",
+        ),
+    ] = None,
 ) -> None:
     """Train a model with any optimizer and batch size; write metrics, plots, report and
     model.npz (for descend predict).
@@ -895,6 +904,7 @@ def train(
             out=out,
             progress=progress,
             given=given,
+            monitor=monitor,
         )
 
 
@@ -975,6 +985,7 @@ def _train(
     out: str | None,
     progress: bool,
     given: dict[str, Any],
+    monitor: int | None = None,
 ) -> None:
     from . import workflows
     from .train.callbacks import EarlyStopping
@@ -1025,6 +1036,10 @@ def _train(
         if validation is None:
             raise UsageProblem("--early-stopping", "needs validation data (--val-fraction > 0)")
         callbacks.append(EarlyStopping(patience=early_stopping))
+    if monitor is not None:
+        from .lab.monitor import Monitor
+
+        callbacks.append(Monitor(every=monitor))
     say(chosen)
     _data_lines(source)
     if resume:

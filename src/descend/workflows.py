@@ -349,6 +349,8 @@ def _partial_outputs(outcome: Outcome, run: Any, exc: Exception) -> None:
     if run is not None and run.history.steps.get("step"):
         outcome.metrics = run.history.step_rows()
         folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
+        if run.history.monitor:
+            folder.write_metrics(run.history.monitor_rows(), name="monitor.csv")
         lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
         outcome.sections = [report.training_section(run)]
     outcome.summary["diverged"] = {
@@ -486,6 +488,8 @@ def run_train(
         raise
     outcome.metrics = run.history.step_rows()
     folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
+    if run.history.monitor:
+        folder.write_metrics(run.history.monitor_rows(), name="monitor.csv")
     lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
     np.savez(folder.path("params.npz"), **run.params)
     _save_model(folder, run)

@@ -2,6 +2,7 @@
 
 from .diagnose import Diagnosis, diagnose
 from .lr_find import LRFindResult, lr_find
+from .monitor import Monitor
 from .suite import SuiteResult, SuiteRow, run_suite
 from .tune import LR_GRID, TuneResult, tune_lr
 
@@ -9,6 +10,7 @@ __all__ = [
     "LR_GRID",
     "Diagnosis",
     "LRFindResult",
+    "Monitor",
     "SuiteResult",
     "SuiteRow",
     "TuneResult",

@@ -57,6 +57,8 @@ class TrainHistory:
 
     steps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in _STEP_COLUMNS})
     epochs: dict[str, list[float]] = field(default_factory=dict)
+    #: what a :class:`~descend.Monitor` records every few steps (``step`` first); empty without one
+    monitor: dict[str, list[float]] = field(default_factory=dict)
 
     def step_array(self, column: str) -> np.ndarray:
         return np.asarray(self.steps[column])
@@ -80,9 +82,14 @@ class TrainHistory:
         """The per-epoch columns as one dict per epoch."""
         return _rows(self.epochs)
 
+    def monitor_rows(self) -> list[dict[str, float]]:
+        """The monitor's columns as one dict per recorded step."""
+        return _rows(self.monitor)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {f"step/{k}": np.asarray(v, dtype=np.float64) for k, v in self.steps.items()}
         out.update({f"epoch/{k}": np.asarray(v, dtype=np.float64) for k, v in self.epochs.items()})
+        out.update({f"monitor/{k}": np.asarray(v, dtype=np.float64) for k, v in self.monitor.items()})
         return out
 
     @classmethod
@@ -90,7 +97,7 @@ class TrainHistory:
         h = cls()
         for key, v in arrays.items():
             kind, col = key.split("/", 1)
-            target = h.steps if kind == "step" else h.epochs
+            target = {"step": h.steps, "monitor": h.monitor}.get(kind, h.epochs)
             values = [float(x) for x in np.asarray(v)]
             if col in ("step", "epoch", "samples_seen"):
                 values = [int(x) for x in values]
