@@ -22,7 +22,7 @@ def quickstart_commands() -> list[str]:
 def test_readme_quickstart_has_exactly_two_commands_and_ci_runs_the_test_one():
     demo, tests = quickstart_commands()
     assert "descend demo" in demo
-    assert "pytest" in tests and "[test]" in tests
+    assert "pytest" in tests and ".[test," in tests and "peers]" in tests
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci
     # a new user's order, in one checkout: the demo (its quick form), then the tests

@@ -1344,6 +1344,127 @@ def _warn(command: str | None, text: str) -> None:
     )
 
 
+@_command("diagnose", short_help="Why training is slow or stuck, and the fix.")
+def diagnose_cmd(
+    data: Annotated[
+        str, typer.Argument(help="Built-in dataset or a data file (see `descend train`).", metavar="DATA")
+    ] = "digits",
+    run: Annotated[
+        str | None,
+        typer.Option(
+            help="Run folder of `descend train`: diagnose its trained model (and its optimizer and "
+            "lr) on DATA, prepared as that run prepared its data.",
+            metavar="DIR",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Target column, or the targets' .npy file.", metavar="COL")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated feature columns.", metavar="COLS")
+    ] = None,
+    drop: Annotated[
+        str | None, typer.Option(help="Comma-separated columns to leave out of the features.", metavar="COLS")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="linear, logistic, softmax or mlp (without --run).", metavar="NAME")
+    ] = None,
+    hidden: Annotated[
+        str | None, typer.Option(help="MLP hidden sizes (implies --model mlp).", metavar="SIZES")
+    ] = None,
+    activation: Annotated[
+        str, typer.Option(help="MLP activation: relu, tanh, sigmoid, leaky_relu.", metavar="NAME")
+    ] = "relu",
+    optimizer: Annotated[
+        str | None, typer.Option(help="Update rule to judge the lr for (default: the run's).", metavar="NAME")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate to judge (default: the run's).", metavar="LR")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Batch size to judge the noise for.", metavar="B")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, metavar="N")] = 0,
+    out: Annotated[
+        str | None, typer.Option(help="Run folder (default runs/diagnose-<time>).", metavar="DIR")
+    ] = None,
+    json_only: Annotated[bool, typer.Option("--json", help="Print only the JSON summary.")] = False,
+    on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
+) -> None:
+    """Measure curvature, saddles, gradient noise, vanishing/exploding gradients and dead or
+    duplicate units; judge each against a documented threshold and give the notes' fix.
+
+    With --run, the trained model of that run folder at its final parameters; without, the
+    model --model/--hidden builds at its seeded initial parameters on DATA as given (unscaled
+    features are one of the things judged)."""
+    import json
+
+    import numpy as np
+
+    from . import workflows
+    from .lab.diagnose import PROBE_ROWS, _probe
+    from .train.saved import load_run
+
+    name, source, task = _load_data("diagnose", data, target, features, on_bad_rows, drop)
+    whole = (source.X, source.y) if hasattr(source, "X") else source
+    X, y = _parse("DATA", _probe, whole, PROBE_ROWS, seed, None)
+    if run is not None:
+        for flag, given in (("--model", model), ("--hidden", hidden)):
+            if given is not None:
+                raise UsageProblem(flag, "the model is the run's (--run); leave it out")
+        r = _parse("--run", load_run, run)
+        m, params = r.model, r.params
+        settings = r.config.get("optimizer") or {}
+        optimizer = optimizer or settings.get("name")
+        if lr is None and isinstance(settings.get("lr"), (int, float)):
+            lr = float(settings["lr"])
+        if batch_size is None and isinstance(r.config.get("batch_size"), int):
+            batch_size = r.config["batch_size"]
+        X = r._features(X)
+        if r.labels is not None:
+            y = _parse("DATA", r.labels.encode, y, "diagnose")
+        elif r.target_scaler is not None:
+            y = r.target_scaler.apply(np.asarray(y, dtype=np.float64).reshape(len(y), -1), np.float64)
+        chosen = f"model: the run's ({run})"
+        classes = None
+    else:
+        sizes = _parse("--hidden", _sizes, hidden) if hidden is not None else (64,)
+        if hidden is not None and model is None:
+            model = "mlp"
+        if model is not None:
+            _parse("--model", _model_name, model)
+        if task is None:
+            task = workflows.source_task(source, name=f"the targets of {name}")
+        m, chosen = _parse("--model", workflows.build_model, model, task, hidden=sizes, activation=activation)
+        classes = np.unique(y) if task.kind != "regression" else None
+        outputs = len(classes) if task.kind == "multiclass" else 1
+        m = type(m)(**{**m.hyperparameters(), "dtype": "float64"})
+        params = m.init(np.random.default_rng(seed), X.shape[1], outputs)
+    if optimizer is not None:
+        _parse("--optimizer", optim.get, optimizer)
+    d, outcome = _parse_all(
+        "diagnose",
+        workflows.run_diagnose,
+        m,
+        params,
+        (X, y),
+        out=out,
+        dataset_name=name,
+        source_run=run,
+        optimizer=optimizer,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        classes=classes,
+    )
+    if json_only:
+        typer.echo(json.dumps(outcome.summary))
+        return
+    say(chosen)
+    typer.echo(str(d))
+    _wrote(outcome.folder)
+
+
 @_command("lr-find", short_help="LR range test: one recommended lr, and why.")
 def lr_find_cmd(
     data: Annotated[

@@ -217,6 +217,64 @@ def run_lr_find(
     return result, outcome
 
 
+# ------------------------------------------------------------------------------------- diagnose
+
+
+def run_diagnose(
+    model: Any,
+    params: Any,
+    data: Any,
+    *,
+    out: str | Path | None = None,
+    dataset_name: str = "data",
+    source_run: str | None = None,
+    **kwargs: Any,
+) -> tuple[Any, Outcome]:
+    """``descend diagnose``: :func:`~descend.diagnose` at ``params``, then ``diagnosis.json``
+    (every measurement and verdict), ``metrics.csv`` (one row per verdict), ``spectrum.png``
+    and ``report.html``."""
+    from .lab.diagnose import diagnose
+    from .viz import lab_plots, report
+
+    d = diagnose(model, params, data, **kwargs)
+    folder = RunFolder(out, "diagnose")
+    outcome = Outcome(folder)
+    lab_plots.save_png(lab_plots.plot_spectrum(d).figure, folder.path("spectrum.png"), size=(900, 600))
+    found = d.to_dict()
+    folder.write_json("diagnosis.json", found)
+    outcome.metrics = [
+        {
+            "measurement": v.measurement,
+            "value": v.value,
+            "threshold": v.threshold,
+            "flag": v.flag or "",
+            "fix": v.fix,
+        }
+        for v in d.verdicts()
+    ]
+    outcome.summary = {
+        "subject": d.subject,
+        "n_params": d.n_params,
+        "loss": found["loss"],
+        "flags": found["flags"],
+        "lambda_max": found["hessian_top"][0] if found["hessian_top"] else None,
+        "lr": d.lr,
+        "lr_max": found["lr_max"],
+        "condition_number": found["condition_number"],
+        "noise_scale": found["noise_scale"],
+        "critical_point": d.critical_point,
+    }
+    outcome.config = {
+        "data": dataset_name,
+        "model": model.config() if hasattr(model, "config") else str(model),
+        **({"run": source_run} if source_run else {}),
+        **plain({k: v for k, v in kwargs.items() if k != "classes"}),
+    }
+    outcome.sections = [report.diagnosis_section(d)]
+    finish(outcome, title=f"descend diagnose: {dataset_name}", command="diagnose")
+    return d, outcome
+
+
 # ------------------------------------------------------------------------------ compare-batching
 
 

@@ -74,8 +74,11 @@ class RunFolder:
         return p
 
     def write_summary(self, summary: Mapping[str, Any]) -> Path:
-        p = self.path("summary.json")
-        p.write_text(json.dumps(plain(summary), indent=2))
+        return self.write_json("summary.json", summary)
+
+    def write_json(self, name: str, values: Mapping[str, Any]) -> Path:
+        p = self.path(name)
+        p.write_text(json.dumps(plain(values), indent=2))
         return p
 
     def write_npz(self, name: str, **arrays: np.ndarray) -> Path:

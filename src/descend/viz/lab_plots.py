@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -266,3 +267,80 @@ def save_png(
         # no bbox_inches="tight": it would change the pixel size
         fig.savefig(out, format="png", dpi=dpi)
     return out
+
+
+# ------------------------------------------------------------------------------------ diagnose
+
+
+def plot_spectrum(diagnosis: Any, ax: Axes | None = None) -> Drawn:
+    """The Hessian's eigenvalue density from a :class:`~descend.Diagnosis` (exact eigenvalues
+    for a dense Hessian, stochastic Lanczos quadrature otherwise) as a weighted histogram, with
+    :math:`\\lambda_{\\max}` and, where the rule has one, the stability limit ``c / lr`` marked:
+    a top eigenvalue right of the limit means the lr is too high for that direction."""
+    ax = _axes(ax)
+    drawn = Drawn(ax)
+    spec = diagnosis.spectrum
+    nodes = np.asarray(spec.nodes, dtype=np.float64)
+    weights = np.asarray(spec.weights, dtype=np.float64)
+    keep = np.isfinite(nodes) & np.isfinite(weights)
+    nodes, weights = nodes[keep], weights[keep]
+    lam = float(diagnosis.hessian_top[0]) if len(diagnosis.hessian_top) else math.nan
+    if nodes.size:
+        lo, hi = float(nodes.min()), float(nodes.max())
+        if hi == lo:
+            hi, lo = hi + 0.5, lo - 0.5
+        bins = np.linspace(lo, hi, 41)
+        ax.hist(nodes, bins=bins, weights=weights, color="#1f77b4", alpha=0.7, label="eigenvalue density")
+        ax.set_yscale("log")
+    if math.isfinite(lam):
+        drawn.markers["lambda_max"] = ax.axvline(lam, color="#d62728", lw=1.5, label=f"λ_max {lam:.3g}")
+    limit = getattr(diagnosis, "lr_max", None)
+    lr = getattr(diagnosis, "lr", None)
+    if limit is not None and lr and math.isfinite(limit) and limit > 0:
+        curvature = lam * limit / lr if math.isfinite(lam) else math.nan  # lr_max = c/lam: c/lr
+        if math.isfinite(curvature):
+            drawn.markers["limit"] = ax.axvline(
+                curvature,
+                color="black",
+                linestyle="--",
+                lw=1.5,
+                label=f"stability limit c/lr = {curvature:.3g} ({diagnosis.rule}, lr {lr:g})",
+            )
+    ax.set_xlabel("Hessian eigenvalue")
+    ax.set_ylabel("density (weight)")
+    ax.set_title(f"Hessian spectrum of {diagnosis.subject} ({diagnosis.spectrum_method})", fontsize=10)
+    ax.legend(loc="upper center", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return drawn
+
+
+def plot_monitor(history: Any, column: str = "grad_norm", ax: Axes | None = None) -> Drawn:
+    """One line per layer of a :class:`~descend.Monitor`'s column family over training
+    (``"grad_norm"``, ``"weight_norm"``, ``"update_ratio"``, ``"dead"``, ``"saturated"``,
+    ``"duplicate"``), on a log axis when the values span decades: vanishing gradients show as
+    the first layers' lines far below the last's."""
+    ax = _axes(ax)
+    drawn = Drawn(ax)
+    table = history.monitor
+    if not table:
+        raise ValueError(
+            "plot_monitor: the history has no monitor records (fit with callbacks=[ds.Monitor()])"
+        )
+    steps = np.asarray(table["step"], dtype=np.float64)
+    names = [k for k in table if k.startswith(column + "/")]
+    if not names:
+        have = sorted({k.split("/")[0] for k in table if "/" in k})
+        raise ValueError(f"plot_monitor: column must be one of {have}, got {column!r}")
+    cmap = matplotlib.colormaps["viridis"]
+    values = [np.asarray(table[k], dtype=np.float64) for k in names]
+    for i, (k, v) in enumerate(zip(names, values, strict=True)):
+        color = cmap(i / max(1, len(names) - 1))
+        (drawn.lines[k],) = ax.plot(steps, v, color=color, lw=1.5, label=k.split("/", 1)[1])
+    if log_worthy(*values):
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(column.replace("_", " "))
+    ax.set_title(f"{column.replace('_', ' ')} per layer over training", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return drawn

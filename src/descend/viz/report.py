@@ -798,3 +798,55 @@ def write_report(
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, out)
     return out
+
+
+def diagnosis_section(d: Any) -> Section:
+    """A :class:`~descend.Diagnosis`: the verdict table (value, threshold, meaning and the notes'
+    fix, flagged rows first) and the Hessian spectrum with lambda_max and the stability limit."""
+    rows = sorted(d.verdicts(), key=lambda v: v.flag is None)
+    table = render_table(
+        [
+            {
+                "": "!" if v.flag else "",
+                "measurement": v.measurement,
+                "value": f"{v.value:.4g}",
+                "threshold": v.threshold,
+                "meaning": v.meaning,
+                "fix": v.fix,
+            }
+            for v in rows
+        ]
+    )
+    nodes = np.asarray(d.spectrum.nodes, dtype=np.float64)
+    weights = np.asarray(d.spectrum.weights, dtype=np.float64)
+    keep = np.isfinite(nodes) & np.isfinite(weights)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Histogram(
+            x=nodes[keep],
+            y=weights[keep],
+            histfunc="sum",
+            nbinsx=40,
+            name="eigenvalue density",
+            marker={"color": "#1f77b4"},
+            opacity=0.75,
+        )
+    )
+    lam = float(d.hessian_top[0]) if len(d.hessian_top) else math.nan
+    marks = []
+    if math.isfinite(lam):
+        marks.append((lam, f"λ_max {lam:.3g}", "#d62728", "solid"))
+    if d.lr_max is not None and d.lr and math.isfinite(d.lr_max) and d.lr_max > 0 and math.isfinite(lam):
+        limit = lam * d.lr_max / d.lr
+        marks.append((limit, f"stability limit c/lr {limit:.3g}", "#000000", "dash"))
+    for x, label, color, dash in marks:
+        fig.add_vline(x=x, line={"color": color, "dash": dash}, annotation_text=_esc(label))
+    fig.update_layout(
+        xaxis_title="Hessian eigenvalue",
+        yaxis_title="weight",
+        yaxis_type="log",
+        title=f"Hessian spectrum ({_esc(d.spectrum_method)})",
+    )
+    flags = ", ".join(sorted(d.flags)) if d.flags else "no problem found"
+    intro = f"{d.subject}, {d.n_params:,} parameters, loss {d.loss:.4g}: {flags}."
+    return Section("Diagnosis", [table, fig], intro=intro)
