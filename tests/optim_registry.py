@@ -278,6 +278,39 @@ REGISTRY: list[OptimizerInfo] = [
         ],
     ),
     OptimizerInfo(
+        "radam",
+        ds.RAdam,
+        reference={
+            "plain": {"lr": 0.05},
+            "betas-eps": {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-3},
+            "never-rectified": {"lr": 0.05, "betas": (0.9, 0.6)},  # rho_inf = 4: momentum steps only
+            "l2": {"lr": 0.05, "weight_decay": 0.1},
+            "decoupled-max": {
+                "lr": 0.05,
+                "weight_decay": 0.2,
+                "decoupled_weight_decay": True,
+                "maximize": True,
+            },
+            "schedule": {"lr": inverse_time, "betas": (0.5, 0.9)},
+        },
+        quadratic={"lr": 0.05},
+        # its first 5 steps are momentum steps on the raw gradient (|g| ~ 200 at the start)
+        rosenbrock={"lr": 5e-3},
+        rosenbrock_steps=10000,
+        variants=[
+            {"lr": 0.01, "weight_decay": 0.01},
+            {
+                "lr": 0.01,
+                "betas": (0.5, 0.9),
+                "eps": 1e-6,
+                "weight_decay": 0.1,
+                "decoupled_weight_decay": True,
+            },
+        ],
+        bad=_common_bad()
+        + _betas_bad()
+        + [({"decoupled_weight_decay": 1}, "decoupled_weight_decay", TypeError)],
+    ),
         "adamax",
         ds.Adamax,
         reference={

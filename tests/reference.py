@@ -33,6 +33,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Nadam",
+    "RAdam",
     "RMSprop",
     "Reference",
 ]
@@ -272,6 +273,55 @@ class Nadam(Reference):
         return p - lr * m_hat / (math.sqrt(v_hat) + self.eps)
 
 
+class RAdam(Reference):
+    """RAdam (Liu et al. 2020) as PyTorch's RAdam (its documented algorithm).
+
+    m_t, v_t as in Adam; rho_inf = 2 / (1 - beta2) - 1, rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t);
+    if rho_t > 5: l_t = sqrt(1 - beta2^t) / (sqrt(v_t) + eps) (eps on the uncorrected root),
+    r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)) and
+    p_t = p_{t-1} - lr * m_t / (1 - beta1^t) * r_t * l_t; otherwise p_t = p_{t-1} - lr * m_t / (1 - beta1^t).
+    Weight decay is L2, or with decoupled_weight_decay p <- p (1 - lr wd) before the step.
+    """
+
+    def __init__(
+        self,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        decoupled_weight_decay=False,
+        maximize=False,
+    ):
+        super().__init__(lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.decoupled_weight_decay = decoupled_weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"m": 0.0, "v": 0.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            if self.decoupled_weight_decay:
+                p = p * (1 - lr * self.weight_decay)
+            else:
+                g = g + self.weight_decay * p
+        s["m"] = self.beta1 * s["m"] + (1 - self.beta1) * g
+        s["v"] = self.beta2 * s["v"] + (1 - self.beta2) * g * g
+        m_hat = s["m"] / (1 - self.beta1**t)
+        rho_inf = 2 / (1 - self.beta2) - 1
+        rho_t = rho_inf - 2 * t * self.beta2**t / (1 - self.beta2**t)
+        if rho_t > 5:
+            l_t = math.sqrt(1 - self.beta2**t) / (math.sqrt(s["v"]) + self.eps)
+            r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            return p - lr * m_hat * r_t * l_t
+        return p - lr * m_hat
+
+
 class Adamax(Reference):
     """Adamax (Kingma & Ba 2015, section 7.1) as PyTorch's Adamax.
 
@@ -341,6 +391,7 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "amsgrad": partial(Adam, amsgrad=True),
     "adamw": AdamW,
     "nadam": Nadam,
+    "radam": RAdam,
     "adamax": Adamax,
     "adadelta": AdaDelta,
 }

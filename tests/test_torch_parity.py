@@ -32,8 +32,13 @@ TORCH_CLASS = {
     "Nadam": ("NAdam", {}),
     "Adamax": ("Adamax", {}),
     "AdaDelta": ("Adadelta", {}),
+    "RAdam": ("RAdam", {}),
 }
 RENAMED = {"initial_accumulator": "initial_accumulator_value"}
+# descend state (a buffer, or a float of state.scalars) -> torch's per-parameter state: compared too
+TORCH_STATE = {
+    "RAdam": {"m": "exp_avg", "v": "exp_avg_sq"},
+}
 
 CASES = [
     ("SGD", {"lr": 0.05}),
@@ -63,6 +68,17 @@ CASES = [
     ("AdaDelta", {}),
     ("AdaDelta", {"lr": 0.5, "rho": 0.95, "eps": 1e-4, "weight_decay": 0.1, "maximize": True}),
     ("AdaDelta", {"lr": lambda k: 2.0 / (1 + 0.1 * k)}),
+    # RAdam: torch's own test configurations (optim_inputs_func_radam), then betas, eps, a beta2
+    # that never rectifies (rho_inf = 4) and a schedule
+    ("RAdam", {}),
+    ("RAdam", {"lr": 2e-3}),
+    ("RAdam", {"eps": 1e-6}),
+    ("RAdam", {"weight_decay": 0.1}),
+    ("RAdam", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"weight_decay": 0.1, "maximize": True}),
+    ("RAdam", {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-3}),
+    ("RAdam", {"lr": 0.05, "betas": (0.9, 0.6)}),
+    ("RAdam", {"lr": inverse_time, "weight_decay": 0.2, "decoupled_weight_decay": True, "maximize": True}),
 ]
 IDS = [
     f"{name}-"
@@ -111,6 +127,14 @@ def run_side_by_side(name: str, kwargs: dict, dtype: type[np.floating], rtol: fl
             f"{name}({kwargs}) differs from torch.optim.{torch_name} after step {k + 1}: "
             f"max relative error {err.max():.3g}\ndescend: {x.tolist()}\ntorch:   {want.tolist()}"
         )
+        for mine, theirs in TORCH_STATE.get(name, {}).items():
+            got = state[mine] if mine in state.buffers else state.scalars[mine]
+            want = torch_opt.state[p][theirs].detach().numpy()
+            err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+            assert err.max() <= rtol, (
+                f"{name}({kwargs}): state {mine!r} differs from torch's {theirs!r} after step {k + 1}: "
+                f"max relative error {err.max():.3g}"
+            )
     assert x.dtype == dtype
     assert np.abs(x - X0).max() > 1e-3, "the parameters hardly moved: the comparison would prove nothing"
 

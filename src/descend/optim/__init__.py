@@ -51,6 +51,7 @@ from .adamax import Adamax
 from .base import Optimizer, OptState
 from .nadam import Nadam
 from .persist import load_state, save_state
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD, Momentum, Nesterov
 
@@ -67,6 +68,7 @@ __all__ = [
     "Nesterov",
     "OptState",
     "Optimizer",
+    "RAdam",
     "RMSprop",
     "Rule",
     "get",
@@ -93,6 +95,7 @@ register(Adam)
 register(Adam, "amsgrad", preset={"amsgrad": True}, color="#8c564b", marker="X")
 register(AdamW)
 register(Nadam)
+register(RAdam)
 register(Adamax)
 register(AdaDelta)
 
