@@ -38,11 +38,11 @@ def test_a_trained_run_is_diagnosed_with_its_own_model_optimizer_and_lr(tmp_path
     run_dir = tmp_path / "run"
     r = invoke(
         "train", "digits", "--hidden", "16", "--epochs", "1", "--optimizer", "sgd", "--lr", "0.05",
-        "--out", str(run_dir), "--no-progress",
+        "--out", str(run_dir), "--no-progress", "--monitor", "3",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     out = tmp_path / "d"
-    r = invoke("diagnose", "digits", "--run", str(run_dir), "--out", str(out), "--json")
+    r = invoke("diagnose", str(run_dir), "--out", str(out), "--json")  # its data: digits, as trained
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output.strip().splitlines()[-1])
     assert summary["lr"] == 0.05 and summary["n_params"] == 64 * 16 + 16 + 16 * 10 + 10
@@ -50,19 +50,24 @@ def test_a_trained_run_is_diagnosed_with_its_own_model_optimizer_and_lr(tmp_path
     config = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
     assert config["optimizer"] == "sgd" and config["run"] == str(run_dir)
     assert run.params["W0"].shape == (64, 16)
+    # the run recorded a monitor: its per-layer gradient norms are drawn; and the noise plot
+    assert {"gradients.png", "noise.png", "spectrum.png"} <= {p.name for p in out.iterdir()}
+    r = invoke("diagnose", str(run_dir), "--hidden", "8", "--out", str(tmp_path / "x"))
+    assert r.exit_code != 0 and not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["--run", "no-such-folder"], "--run"),
+        (["--data", "no-such-file.csv"], "DATA"),
         (["--hidden", "0"], "--hidden"),
         (["--optimizer", "adamm"], "--optimizer"),
         (["--lr", "-1", "--optimizer", "sgd"], "--lr"),
     ],
 )
 def test_bad_input_names_the_flag(tmp_path, args, flag, capsys):
-    assert main(["diagnose", "digits", *args, "--out", str(tmp_path / "d")]) == 2
+    first = [] if "--data" in args else ["digits"]
+    assert main(["diagnose", *first, *args, "--out", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"descend diagnose: {flag}"), err
     assert "Traceback" not in err

@@ -1344,17 +1344,45 @@ def _warn(command: str | None, text: str) -> None:
     )
 
 
+def _is_run_folder(path: Path) -> bool:
+    return path.is_dir() and ((path / "model.npz").exists() or (path / "checkpoints").is_dir())
+
+
+def _trained_on(folder: Path) -> str:
+    """The data name a run folder's summary.json records (read as data, never run)."""
+    import json
+
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    return str(summary.get("data", "")) if isinstance(summary, dict) else ""
+
+
+def _monitor_records(folder: Path) -> dict[str, list[float]] | None:
+    """The run folder's monitor.csv (``descend train --monitor``), read as numbers, or None."""
+    from .lab.reload import _read_csv
+
+    path = folder / "monitor.csv"
+    return _read_csv(path) if path.exists() else None
+
+
 @_command("diagnose", short_help="Why training is slow or stuck, and the fix.")
 def diagnose_cmd(
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            help="A run folder of `descend train` (its trained model, optimizer and lr), or DATA "
+            "(as --data).",
+            metavar="RUN|DATA",
+        ),
+    ] = None,
     data: Annotated[
-        str, typer.Argument(help="Built-in dataset or a data file (see `descend train`).", metavar="DATA")
-    ] = "digits",
-    run: Annotated[
         str | None,
         typer.Option(
-            help="Run folder of `descend train`: diagnose its trained model (and its optimizer and "
-            "lr) on DATA, prepared as that run prepared its data.",
-            metavar="DIR",
+            help="Built-in dataset or data file (see `descend train`); for a run folder, the data "
+            "it was trained on (default: its built-in dataset). Without either: digits.",
+            metavar="DATA",
         ),
     ] = None,
     target: Annotated[
@@ -1394,25 +1422,42 @@ def diagnose_cmd(
     """Measure curvature, saddles, gradient noise, vanishing/exploding gradients and dead or
     duplicate units; judge each against a documented threshold and give the notes' fix.
 
-    With --run, the trained model of that run folder at its final parameters; without, the
-    model --model/--hidden builds at its seeded initial parameters on DATA as given (unscaled
-    features are one of the things judged)."""
+    On a run folder: its trained model at its final parameters, on its data prepared as the run
+    prepared it. On DATA: the model --model/--hidden builds, at its seeded initial parameters,
+    on the data as given (unscaled features are one of the things judged)."""
     import json
 
     import numpy as np
 
     from . import workflows
+    from .lab import datasets
     from .lab.diagnose import PROBE_ROWS, _probe
     from .train.saved import load_run
 
-    name, source, task = _load_data("diagnose", data, target, features, on_bad_rows, drop)
-    whole = (source.X, source.y) if hasattr(source, "X") else source
-    X, y = _parse("DATA", _probe, whole, PROBE_ROWS, seed, None)
+    run = source if source is not None and _is_run_folder(Path(source)) else None
+    if source is not None and run is None:
+        if data is not None:
+            raise UsageProblem(
+                "RUN|DATA", f"{source!r} is not a run folder (no model.npz), and --data is given"
+            )
+        data = source
+    r = None
     if run is not None:
         for flag, given in (("--model", model), ("--hidden", hidden)):
             if given is not None:
-                raise UsageProblem(flag, "the model is the run's (--run); leave it out")
-        r = _parse("--run", load_run, run)
+                raise UsageProblem(flag, f"the model is the run's ({run}); leave it out")
+        r = _parse("RUN|DATA", load_run, run)
+        if data is None:
+            trained_on = _trained_on(Path(run))
+            if normalize(trained_on) not in datasets.names():
+                raise UsageProblem(
+                    "--data", f"name the data file the run in {run!r} was trained on ({trained_on!r})"
+                )
+            data = trained_on
+    name, loaded, task = _load_data("diagnose", data or "digits", target, features, on_bad_rows, drop)
+    whole = (loaded.X, loaded.y) if hasattr(loaded, "X") else loaded
+    X, y = _parse("--data", _probe, whole, PROBE_ROWS, seed, None)
+    if r is not None:
         m, params = r.model, r.params
         settings = r.config.get("optimizer") or {}
         optimizer = optimizer or settings.get("name")
@@ -1422,7 +1467,7 @@ def diagnose_cmd(
             batch_size = r.config["batch_size"]
         X = r._features(X)
         if r.labels is not None:
-            y = _parse("DATA", r.labels.encode, y, "diagnose")
+            y = _parse("--data", r.labels.encode, y, "diagnose")
         elif r.target_scaler is not None:
             y = r.target_scaler.apply(np.asarray(y, dtype=np.float64).reshape(len(y), -1), np.float64)
         chosen = f"model: the run's ({run})"
@@ -1434,7 +1479,7 @@ def diagnose_cmd(
         if model is not None:
             _parse("--model", _model_name, model)
         if task is None:
-            task = workflows.source_task(source, name=f"the targets of {name}")
+            task = workflows.source_task(loaded, name=f"the targets of {name}")
         m, chosen = _parse("--model", workflows.build_model, model, task, hidden=sizes, activation=activation)
         classes = np.unique(y) if task.kind != "regression" else None
         outputs = len(classes) if task.kind == "multiclass" else 1
@@ -1451,6 +1496,7 @@ def diagnose_cmd(
         out=out,
         dataset_name=name,
         source_run=run,
+        monitor=None if run is None else _monitor_records(Path(run)),
         optimizer=optimizer,
         lr=lr,
         batch_size=batch_size,

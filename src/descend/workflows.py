@@ -233,13 +233,22 @@ def run_diagnose(
     """``descend diagnose``: :func:`~descend.diagnose` at ``params``, then ``diagnosis.json``
     (every measurement and verdict), ``metrics.csv`` (one row per verdict), ``spectrum.png``
     and ``report.html``."""
+    from types import SimpleNamespace
+
     from .lab.diagnose import diagnose
     from .viz import lab_plots, report
 
+    monitor = kwargs.pop("monitor", None)
     d = diagnose(model, params, data, **kwargs)
     folder = RunFolder(out, "diagnose")
     outcome = Outcome(folder)
     lab_plots.save_png(lab_plots.plot_spectrum(d).figure, folder.path("spectrum.png"), size=(900, 600))
+    lab_plots.save_png(lab_plots.plot_noise(d).figure, folder.path("noise.png"), size=(900, 600))
+    if monitor and any(k.startswith("grad_norm/") for k in monitor):
+        history = SimpleNamespace(monitor=monitor)
+        lab_plots.save_png(
+            lab_plots.plot_monitor(history, "grad_norm").figure, folder.path("gradients.png"), size=(900, 600)
+        )
     found = d.to_dict()
     folder.write_json("diagnosis.json", found)
     outcome.metrics = [

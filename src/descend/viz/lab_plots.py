@@ -344,3 +344,38 @@ def plot_monitor(history: Any, column: str = "grad_norm", ax: Axes | None = None
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     return drawn
+
+
+def plot_noise(diagnosis: Any, ax: Axes | None = None) -> Drawn:
+    """Gradient noise against batch size from a :class:`~descend.Diagnosis`: the expected
+    :math:`\\lVert g_B - G\\rVert^2 / \\lVert G\\rVert^2 = B_\\text{simple} / B` of a batch-B
+    gradient (McCandlish et al. 2018), log-log, with the noise scale (where noise equals signal:
+    larger batches buy little) and the run's batch size marked."""
+    ax = _axes(ax)
+    drawn = Drawn(ax)
+    b_simple = float(diagnosis.noise_scale)
+    if not (math.isfinite(b_simple) and b_simple > 0):
+        ax.text(0.5, 0.5, "no noise scale measured", ha="center", va="center", transform=ax.transAxes)
+        return drawn
+    batch = diagnosis.batch_size
+    top = max(10.0 * b_simple, 10.0 * (batch or 1), 10.0)
+    bs = np.geomspace(1.0, top, 200)
+    (drawn.lines["noise"],) = ax.plot(
+        bs, b_simple / bs, color="#1f77b4", lw=2, label="noise / signal = B_simple / B"
+    )
+    drawn.markers["b_simple"] = ax.axvline(
+        b_simple, color="#d62728", linestyle="--", lw=1.5, label=f"B_simple {b_simple:.3g} (critical batch)"
+    )
+    ax.axhline(1.0, color="grey", lw=0.8)
+    if batch:
+        drawn.markers["batch"] = ax.axvline(
+            batch, color="black", lw=1.5, label=f"batch size {batch} (noise/signal {b_simple / batch:.3g})"
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel("expected gradient noise / signal")
+    ax.set_title("gradient noise against batch size", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return drawn
