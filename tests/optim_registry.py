@@ -311,6 +311,7 @@ REGISTRY: list[OptimizerInfo] = [
         + _betas_bad()
         + [({"decoupled_weight_decay": 1}, "decoupled_weight_decay", TypeError)],
     ),
+    OptimizerInfo(
         "adamax",
         ds.Adamax,
         reference={
@@ -344,6 +345,25 @@ REGISTRY: list[OptimizerInfo] = [
             ({"rho": -0.1}, "rho", ValueError),
             ({"eps": 0.0}, "eps", ValueError),
         ],
+    ),
+    OptimizerInfo(
+        "lion",
+        ds.Lion,
+        reference={
+            "plain": {"lr": 0.01},
+            "betas-wd": {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.5},
+            "low-betas-max": {"lr": 0.01, "betas": (0.3, 0.4), "maximize": True},  # the other lerp form
+            "schedule": {"lr": inverse_time, "weight_decay": 0.1},
+        },
+        # each coordinate moves by the whole lr: it settles only as the lr decays
+        quadratic={"lr": decay(0.05, 1800, final=1e-3)},
+        rosenbrock={"lr": decay(5e-3, 7200, final=1e-3)},
+        rosenbrock_steps=8000,
+        variants=[
+            {"lr": 0.01, "weight_decay": 0.1},
+            {"lr": 0.01, "betas": (0.3, 0.5), "weight_decay": 0.01},
+        ],
+        bad=_common_bad() + [bad for bad in _betas_bad() if bad[1] != "eps"],
     ),
 ]
 

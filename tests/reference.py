@@ -32,6 +32,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Lion",
     "Nadam",
     "RAdam",
     "RMSprop",
@@ -377,6 +378,31 @@ class AdaDelta(Reference):
         return p - lr * dx
 
 
+class Lion(Reference):
+    """Lion (Chen et al. 2023) as lion-pytorch's ``update_fn``.
+
+    p <- p (1 - lr wd) (decoupled, every step); c_t = beta1 m_{t-1} + (1 - beta1) g_t;
+    p_t = p - lr sign(c_t) with sign(0) = 0 (torch.sign); m_t = beta2 m_{t-1} + (1 - beta2) g_t.
+    """
+
+    def __init__(self, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False):
+        super().__init__(lr)
+        self.beta1, self.beta2 = betas
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"m": 0.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        p = p * (1 - lr * self.weight_decay)
+        c = self.beta1 * s["m"] + (1 - self.beta1) * g
+        s["m"] = self.beta2 * s["m"] + (1 - self.beta2) * g
+        return p - lr * ((c > 0) - (c < 0))
+
+
 #: the reference of every update rule, by the name descend registers it under: called with the
 #: keyword arguments that rule takes, it builds the reference (a name that stands for a setting
 #: of another rule, such as Momentum's momentum=0.9, fixes that setting here). Test code checks
@@ -394,4 +420,5 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "radam": RAdam,
     "adamax": Adamax,
     "adadelta": AdaDelta,
+    "lion": Lion,
 }

@@ -49,6 +49,7 @@ from .adagrad import AdaGrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .base import Optimizer, OptState
+from .lion import Lion
 from .nadam import Nadam
 from .persist import load_state, save_state
 from .radam import RAdam
@@ -63,6 +64,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Lion",
     "Momentum",
     "Nadam",
     "Nesterov",
@@ -98,6 +100,7 @@ register(Nadam)
 register(RAdam)
 register(Adamax)
 register(AdaDelta)
+register(Lion)
 
 
 def get(name: str) -> type[Optimizer]:

@@ -1,0 +1,173 @@
+"""descend's update rules against their authors' own packages, side by side on the same gradients.
+
+One section per peer package. Each case runs descend's rule and the peer's torch optimizer for
+``STEPS`` steps on a random problem of several leaves (a matrix, a vector, a 3-D array, a
+scalar and an all-zero vector), feeding both the same gradients, and compares every leaf after
+every step: float64 to ``RTOL64`` relative, float32 to the case's looser tolerance. The cases
+cover every option the rule shares with its peer, ``maximize`` (the peer minimizes ``-f``
+where it has no such option) and lr schedules (set on the peer's param groups before each
+step, which is how these packages take one). Without a peer its section skips (``need``),
+under CI it fails.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from peers import need
+
+import descend as ds
+
+STEPS = 150
+RTOL64 = 1e-10
+#: the leaves of every problem; "zeros" starts at 0 (prodigyopt keeps such a p0 as a scalar)
+SHAPES: dict[str, tuple[int, ...]] = {"W": (3, 4), "b": (5,), "T": (2, 2, 3), "c": (), "zeros": (4,)}
+
+
+# -- the shared problem and driver ----------------------------------------------------------------
+class Problem:
+    """A noisy quadratic per leaf, ``0.5 h (x - target)^2`` plus fresh noise each step, seeded."""
+
+    def __init__(self, seed: int):
+        rng = np.random.default_rng(seed)
+        self.x0 = {k: rng.normal(size=s) for k, s in SHAPES.items()}
+        self.x0["zeros"] = np.zeros(SHAPES["zeros"])
+        self.h = {k: rng.uniform(0.2, 3.0, size=s) for k, s in SHAPES.items()}
+        self.target = {k: rng.normal(size=s) for k, s in SHAPES.items()}
+        self.noise = [{k: 0.3 * rng.normal(size=s) for k, s in SHAPES.items()} for _ in range(STEPS)]
+
+    def gradient(self, x: dict[str, np.ndarray], k: int, sign: float, dtype: type) -> dict[str, np.ndarray]:
+        """The gradient of ``sign * f`` at ``x`` for step ``k``, in ``dtype``."""
+        out = {}
+        for name in SHAPES:
+            g = self.h[name] * (x[name].astype(np.float64) - self.target[name]) + self.noise[k][name]
+            out[name] = np.asarray(sign * g, dtype=dtype).reshape(SHAPES[name])
+        return out
+
+
+def side_by_side(
+    opt: ds.Optimizer,
+    make_peer: Callable[[list[Any]], Any],
+    dtype: type,
+    rtol: float,
+    *,
+    schedule: Callable[[int], float] | None = None,
+    maximize: bool = False,
+    peer_negates: bool = False,
+    check: Callable[[int, ds.OptState, Any], None] | None = None,
+    seed: int = 0,
+) -> None:
+    """Step ``opt`` and ``make_peer(tensors)`` together; compare all leaves after every step.
+
+    ``maximize`` (``opt`` has ``maximize=True``): descend ascends ``-f``, given ``-grad f``; the
+    peer gets ``grad f`` when ``peer_negates`` (it has no maximize of its own), else ``-grad f``
+    for its own flag. ``schedule(k)`` is written into the peer's param groups before
+    step ``k``; ``check(k, state, peer)`` compares anything else after each step.
+    """
+    torch = need("torch")
+    problem = Problem(seed)
+    x = {k: v.astype(dtype) for k, v in problem.x0.items()}
+    tensors = [
+        torch.tensor(x[k], dtype=torch.float64 if dtype == np.float64 else torch.float32) for k in SHAPES
+    ]
+    peer = make_peer(tensors)
+    state = opt.init(x)
+    # maximizing, descend ascends -f (its gradient is -grad f); a peer without maximize
+    # descends f instead
+    sign = -1.0 if maximize else 1.0
+    peer_sign = -1.0 if (maximize and peer_negates) else 1.0
+    for k in range(STEPS):
+        g = problem.gradient(x, k, sign, dtype)
+        if schedule is not None:
+            for group in peer.param_groups:
+                group["lr"] = schedule(k)
+        for t, name in zip(tensors, SHAPES, strict=True):
+            t.grad = torch.from_numpy(np.asarray(peer_sign * g[name], dtype=dtype))
+        peer.step()
+        opt.step(x, g, state)
+        for t, name in zip(tensors, SHAPES, strict=True):
+            want = t.detach().numpy()
+            err = np.abs(x[name] - want) / np.maximum(1.0, np.abs(want))
+            assert err.max() <= rtol, (
+                f"{opt!r} differs from {type(peer).__module__}.{type(peer).__name__} at {name!r} after "
+                f"step {k + 1}: max relative error {err.max():.3g}\n"
+                f"descend: {x[name].ravel().tolist()}\npeer:    {want.ravel().tolist()}"
+            )
+        if check is not None:
+            check(k, state, peer)
+    assert all(x[k].dtype == dtype for k in SHAPES)
+    moved = min(float(np.abs(x[k].astype(np.float64) - problem.x0[k]).max()) for k in SHAPES)
+    assert moved > 1e-3, "some leaf hardly moved: the comparison would prove little"
+
+
+def case_id(kwargs: dict[str, Any]) -> str:
+    """The options a case sets, as a test id (``-schedule`` for an lr schedule)."""
+    parts = [k for k in kwargs if k != "lr"] + (["schedule"] if callable(kwargs.get("lr")) else [])
+    return "-".join(parts) or "defaults"
+
+
+def inverse_time(k: int) -> float:
+    return 0.02 / (1 + 0.05 * k)
+
+
+# -- lion-pytorch: Lion ---------------------------------------------------------------------------
+LION_CASES = [
+    {"lr": 0.01},
+    {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.5},
+    {"lr": 0.01, "betas": (0.3, 0.4), "weight_decay": 0.1, "maximize": True},
+    {"lr": 3e-3, "betas": (0.95, 0.98)},
+    {"lr": inverse_time, "weight_decay": 0.2},
+    {"lr": inverse_time, "betas": (0.5, 0.999), "maximize": True},
+]
+
+
+def run_lion(kwargs: dict[str, Any], dtype: type, rtol: float) -> None:
+    lion_pytorch = need("lion_pytorch")
+    lr = kwargs["lr"]
+    schedule = lr if callable(lr) else None
+    peer_kwargs = {k: v for k, v in kwargs.items() if k != "maximize"}
+    peer_kwargs["lr"] = schedule(0) if schedule else lr
+    side_by_side(
+        ds.Lion(**kwargs),
+        lambda tensors: lion_pytorch.Lion(tensors, **peer_kwargs),
+        dtype,
+        rtol,
+        schedule=schedule,
+        maximize=kwargs.get("maximize", False),
+        peer_negates=True,
+    )
+
+
+@pytest.mark.parametrize("kwargs", LION_CASES, ids=[f"{case_id(kw)}-{i}" for i, kw in enumerate(LION_CASES)])
+@pytest.mark.parametrize(
+    ("dtype", "rtol"), [(np.float64, RTOL64), (np.float32, 1e-6)], ids=["float64", "float32"]
+)
+def test_lion_matches_lion_pytorch(kwargs, dtype, rtol):
+    run_lion(kwargs, dtype, rtol)
+
+
+@pytest.mark.parametrize("schedule", [None, inverse_time], ids=["constant", "schedule"])
+def test_lion_pytorch_decoupled_weight_decay_is_weight_decay_over_the_initial_lr(schedule):
+    """lion-pytorch's decoupled_weight_decay=True divides the decay by the lr it was built with:
+    descend's ``weight_decay=wd / lr0`` gives the same steps (the Warning in ``Lion``)."""
+    lion_pytorch = need("lion_pytorch")
+    lr0, wd = (inverse_time(0) if schedule else 0.01), 0.004
+    side_by_side(
+        ds.Lion(lr=schedule or lr0, weight_decay=wd / lr0),
+        lambda tensors: lion_pytorch.Lion(tensors, lr=lr0, weight_decay=wd, decoupled_weight_decay=True),
+        np.float64,
+        RTOL64,
+        schedule=schedule,
+    )
+
+
+def test_lion_defaults_are_lion_pytorchs():
+    lion_pytorch = need("lion_pytorch")
+    theirs = inspect.signature(lion_pytorch.Lion).parameters
+    ours = inspect.signature(ds.Lion).parameters
+    for name in ("lr", "betas", "weight_decay"):
+        assert ours[name].default == theirs[name].default, name
