@@ -204,6 +204,20 @@ def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, 
             assert summary_of(out)["validation"]["accuracy"] >= 0.97
         elif argv[0] == "lr-find":
             assert "recommended lr: " in out and summary_of(out)["recommended"] > 0
+        elif "--monitor" in argv:
+            with open(tmp_path / "runs" / "mon" / "monitor.csv", newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            assert [int(r["step"]) for r in rows][:2] == [5, 10]
+            assert {"grad_norm/layer0", "update_ratio/layer1"} <= set(rows[0])
+        elif argv[:2] == ["diagnose", "runs/mon"]:
+            folder = folder_of(out)
+            assert {"spectrum.png", "gradients.png", "noise.png"} <= {p.name for p in folder.iterdir()}
+            assert "measurement" in out and "noise scale B_simple" in out
+        elif argv[0] == "diagnose":
+            assert "diagnosis of mlp" in out and "vanishing_gradients" in out.splitlines()[1]
+            relu = [a for a in argv if a not in ("--activation", "sigmoid")]
+            assert main(relu) == 0
+            assert "no problem found" in capsys.readouterr().out  # "(with relu: no flag)"
         elif argv[0] == "compare-batching":
             assert "full batch" in out and "stochastic (B=1)" in out and "per second" in comment
             assert "train s" in out
