@@ -365,6 +365,48 @@ REGISTRY: list[OptimizerInfo] = [
         ],
         bad=_common_bad() + [bad for bad in _betas_bad() if bad[1] != "eps"],
     ),
+    OptimizerInfo(
+        "prodigy",
+        ds.Prodigy,
+        reference={
+            "defaults": {},
+            "bias-safeguard": {"use_bias_correction": True, "safeguard_warmup": True},
+            "l2-max": {"weight_decay": 0.1, "decoupled_weight_decay": False, "maximize": True},
+            "decoupled-growth": {"weight_decay": 0.3, "growth_rate": 1.05, "d_coef": 2.0, "d0": 1e-4},
+            "no-momentum": {"betas": (0.0, 0.99), "beta3": 0.9, "eps": 1e-6},
+            "schedule": {"lr": decay(1.0, 100)},
+            "lr-zero-steps": {"lr": lambda k: 0.0 if k % 7 == 3 else 1.0},
+        },
+        quadratic={},
+        rosenbrock={},
+        rosenbrock_steps=5000,
+        variants=[
+            {"weight_decay": 0.01, "use_bias_correction": True},
+            {
+                "betas": (0.0, 0.99),
+                "weight_decay": 0.1,
+                "decoupled_weight_decay": False,
+                "growth_rate": 1.02,
+                "safeguard_warmup": True,
+            },
+        ],
+        bad=_common_bad()
+        + _betas_bad()
+        + [
+            ({"beta3": 1.5}, "beta3", ValueError),
+            ({"beta3": -0.1}, "beta3", ValueError),
+            ({"d0": 0.0}, "d0", ValueError),
+            ({"d0": -1e-6}, "d0", ValueError),
+            ({"d_coef": 0.0}, "d_coef", ValueError),
+            ({"d_coef": math.inf}, "d_coef", ValueError),
+            ({"growth_rate": 0.5}, "growth_rate", ValueError),
+            ({"growth_rate": math.nan}, "growth_rate", ValueError),
+            ({"growth_rate": "fast"}, "growth_rate", TypeError),
+            ({"use_bias_correction": 1}, "use_bias_correction", TypeError),
+            ({"safeguard_warmup": "no"}, "safeguard_warmup", TypeError),
+            ({"decoupled_weight_decay": 0}, "decoupled_weight_decay", TypeError),
+        ],
+    ),
 ]
 
 BY_NAME: dict[str, OptimizerInfo] = {info.name: info for info in REGISTRY}

@@ -34,6 +34,7 @@ __all__ = [
     "Adamax",
     "Lion",
     "Nadam",
+    "Prodigy",
     "RAdam",
     "RMSprop",
     "Reference",
@@ -403,6 +404,94 @@ class Lion(Reference):
         return p - lr * ((c > 0) - (c < 0))
 
 
+class Prodigy(Reference):
+    """Prodigy (Mishchenko & Defazio 2024) as prodigyopt 1.1.2's ``Prodigy.step``, on every
+    coordinate at once: d is estimated from sums over all coordinates, so ``step`` is written
+    whole rather than one coordinate at a time.
+
+    Step k (from 0): dlr = d lr rho (rho = sqrt(1 - beta2^(k+1)) / (1 - beta1^(k+1)) with
+    use_bias_correction, else 1); r = beta3 r + (d / d0) dlr sum_i g_i (p0_i - p_i);
+    m = beta1 m + (1 - beta1) d g; v = beta2 v + (1 - beta2) d^2 g^2; s = beta3 s + (d / d0) dlr g
+    (safeguard_warmup: (d / d0) d g). If sum_i |s_i| = 0 the step ends there (d, r, k, p kept).
+    d_hat = d_coef r / sum_i |s_i|; d = max(d, d_hat) while d is still d0; d_max = max(d_max,
+    d_hat); d = min(d_max, growth_rate d); then with the new d: p = p - wd dlr p (decoupled
+    weight decay; otherwise wd p is added to g first), p = p - dlr m / (sqrt(v) + d eps), or
+    p - dlr d g / (sqrt(v) + d eps) when beta1 = 0 (no m); k += 1. An lr of 0 changes nothing.
+    p0 is the first params seen; beta3 defaults to sqrt(beta2).
+    """
+
+    def __init__(
+        self,
+        lr=1.0,
+        betas=(0.9, 0.999),
+        beta3=None,
+        eps=1e-8,
+        weight_decay=0.0,
+        decoupled_weight_decay=True,
+        use_bias_correction=False,
+        safeguard_warmup=False,
+        d0=1e-6,
+        d_coef=1.0,
+        growth_rate=math.inf,
+        maximize=False,
+    ):
+        super().__init__(lr)
+        self.beta1, self.beta2 = betas
+        self.beta3 = math.sqrt(self.beta2) if beta3 is None else beta3
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.decoupled = decoupled_weight_decay
+        self.use_bias_correction = use_bias_correction
+        self.safeguard_warmup = safeguard_warmup
+        self.d0 = d0
+        self.d_coef = d_coef
+        self.growth_rate = growth_rate
+        self.maximize = maximize
+        self.d, self.d_max, self.r, self.k = d0, d0, 0.0, 0
+
+    def step(self, params, grads):
+        p = [float(x) for x in params]
+        if not self.states:
+            self.states = [{"p0": x, "s": 0.0, "m": 0.0, "v": 0.0} for x in p]
+        lr = float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
+        self.t += 1
+        if lr == 0:
+            return p
+        g = [-float(x) if self.maximize else float(x) for x in grads]
+        if self.weight_decay != 0 and not self.decoupled:
+            g = [gi + self.weight_decay * pi for gi, pi in zip(g, p, strict=True)]
+        d, d0, beta1, beta2, beta3 = self.d, self.d0, self.beta1, self.beta2, self.beta3
+        rho = 1.0
+        if self.use_bias_correction:
+            rho = math.sqrt(1 - beta2 ** (self.k + 1)) / (1 - beta1 ** (self.k + 1))
+        dlr = d * lr * rho
+        r = beta3 * self.r + (d / d0) * dlr * sum(
+            gi * (st["p0"] - pi) for gi, pi, st in zip(g, p, self.states, strict=True)
+        )
+        for gi, st in zip(g, self.states, strict=True):
+            st["m"] = beta1 * st["m"] + (1 - beta1) * d * gi
+            st["v"] = beta2 * st["v"] + (1 - beta2) * d * d * gi * gi
+            weight = (d / d0) * d if self.safeguard_warmup else (d / d0) * dlr
+            st["s"] = beta3 * st["s"] + weight * gi
+        s_norm = sum(abs(st["s"]) for st in self.states)
+        if s_norm == 0:
+            return p
+        d_hat = self.d_coef * r / s_norm
+        if d == d0:
+            d = max(d, d_hat)
+        self.d_max = max(self.d_max, d_hat)
+        self.d = d = min(self.d_max, d * self.growth_rate)
+        self.r = r
+        self.k += 1
+        out = []
+        for pi, gi, st in zip(p, g, self.states, strict=True):
+            if self.weight_decay != 0 and self.decoupled:
+                pi = pi - self.weight_decay * dlr * pi
+            step = st["m"] if beta1 > 0 else d * gi
+            out.append(pi - dlr * step / (math.sqrt(st["v"]) + d * self.eps))
+        return out
+
+
 #: the reference of every update rule, by the name descend registers it under: called with the
 #: keyword arguments that rule takes, it builds the reference (a name that stands for a setting
 #: of another rule, such as Momentum's momentum=0.9, fixes that setting here). Test code checks
@@ -421,4 +510,5 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "adamax": Adamax,
     "adadelta": AdaDelta,
     "lion": Lion,
+    "prodigy": Prodigy,
 }

@@ -13,6 +13,7 @@ under CI it fails.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -171,3 +172,98 @@ def test_lion_defaults_are_lion_pytorchs():
     ours = inspect.signature(ds.Lion).parameters
     for name in ("lr", "betas", "weight_decay"):
         assert ours[name].default == theirs[name].default, name
+
+
+# -- prodigyopt: Prodigy --------------------------------------------------------------------------
+def one_minus(k: int) -> float:
+    """1 at step 0, straight down to 0 at the last step (the schedule Prodigy's authors advise)."""
+    return 1.0 - k / (STEPS - 1)
+
+
+#: descend's names for prodigyopt's
+PRODIGY_NAMES = {"decoupled_weight_decay": "decouple"}
+
+PRODIGY_CASES = [
+    {},
+    {"weight_decay": 0.1},
+    {"weight_decay": 0.1, "decoupled_weight_decay": False},
+    {"use_bias_correction": True},
+    {"safeguard_warmup": True, "lr": one_minus},
+    {"d_coef": 2.0, "growth_rate": 1.02, "d0": 1e-4},
+    {"d_coef": 0.5, "growth_rate": 1.5, "use_bias_correction": True, "weight_decay": 0.3},
+    {"betas": (0.0, 0.99), "beta3": 0.9, "eps": 1e-6},
+    {"betas": (0.0, 0.9), "weight_decay": 0.05, "decoupled_weight_decay": False, "maximize": True},
+    {
+        "betas": (0.8, 0.99),
+        "beta3": 0.95,
+        "weight_decay": 0.05,
+        "use_bias_correction": True,
+        "maximize": True,
+    },
+    {"lr": one_minus},
+    {"lr": lambda k: 0.0 if k % 7 == 3 else 0.5},  # steps with lr 0 change nothing, k included
+    {"lr": lambda k: min(1.0, (k + 1) / 20), "safeguard_warmup": True, "use_bias_correction": True},
+]
+
+
+def run_prodigy(kwargs: dict[str, Any], dtype: type, rtol: float) -> None:
+    prodigyopt = need("prodigyopt")
+    lr = kwargs.get("lr", 1.0)
+    schedule = lr if callable(lr) else None
+    peer_kwargs = {PRODIGY_NAMES.get(k, k): v for k, v in kwargs.items() if k != "maximize"}
+    # prodigyopt refuses lr=0 at construction, not later: the schedule sets each step's lr
+    peer_kwargs["lr"] = 1.0 if schedule else lr
+
+    def same_estimates(k: int, state: ds.OptState, peer: Any) -> None:
+        group = peer.param_groups[0]
+        for mine, theirs in (("d", "d"), ("d_max", "d_max"), ("d_numerator", "d_numerator"), ("k", "k")):
+            want = float(group[theirs])
+            got = state.scalars[mine]
+            assert abs(got - want) <= rtol * max(1.0, abs(want)), (mine, k + 1, got, want)
+
+    side_by_side(
+        ds.Prodigy(**kwargs),
+        lambda tensors: prodigyopt.Prodigy(tensors, **peer_kwargs),
+        dtype,
+        rtol,
+        schedule=schedule,
+        maximize=kwargs.get("maximize", False),
+        peer_negates=True,
+        check=same_estimates,
+    )
+
+
+PRODIGY_IDS = [f"{case_id(kw)}-{i}" for i, kw in enumerate(PRODIGY_CASES)]
+
+
+@pytest.mark.parametrize("kwargs", PRODIGY_CASES, ids=PRODIGY_IDS)
+def test_prodigy_matches_prodigyopt_float64(kwargs):
+    run_prodigy(kwargs, np.float64, RTOL64)
+
+
+@pytest.mark.parametrize("kwargs", PRODIGY_CASES, ids=PRODIGY_IDS)
+def test_prodigy_matches_prodigyopt_float32(kwargs):
+    # both sum in float32 but in different orders; d, a ratio of sums, carries the difference
+    run_prodigy(kwargs, np.float32, 3e-5)
+
+
+def test_prodigy_defaults_are_prodigyopts():
+    prodigyopt = need("prodigyopt")
+    theirs = inspect.signature(prodigyopt.Prodigy).parameters
+    ours = inspect.signature(ds.Prodigy).parameters
+    for name in (
+        "lr",
+        "betas",
+        "beta3",
+        "eps",
+        "weight_decay",
+        "decoupled_weight_decay",
+        "use_bias_correction",
+        "safeguard_warmup",
+        "d0",
+        "d_coef",
+        "growth_rate",
+    ):
+        peer_default = theirs[PRODIGY_NAMES.get(name, name)].default
+        assert ours[name].default == peer_default, (name, ours[name].default, peer_default)
+    assert math.isinf(ds.Prodigy().growth_rate) and ds.Prodigy().beta3 == math.sqrt(0.999)

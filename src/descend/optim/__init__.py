@@ -52,6 +52,7 @@ from .base import Optimizer, OptState
 from .lion import Lion
 from .nadam import Nadam
 from .persist import load_state, save_state
+from .prodigy import Prodigy
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD, Momentum, Nesterov
@@ -70,6 +71,7 @@ __all__ = [
     "Nesterov",
     "OptState",
     "Optimizer",
+    "Prodigy",
     "RAdam",
     "RMSprop",
     "Rule",
@@ -101,6 +103,7 @@ register(RAdam)
 register(Adamax)
 register(AdaDelta)
 register(Lion)
+register(Prodigy)
 
 
 def get(name: str) -> type[Optimizer]:
