@@ -346,6 +346,77 @@ REGISTRY: list[OptimizerInfo] = [
             ({"eps": 0.0}, "eps", ValueError),
         ],
     ),
+    # Schedule-Free: params are y (where gradients are taken); the convergence tests read y. It
+    # converges on the quadratic at the defaults; on Rosenbrock, with momentum 0.9 and the
+    # uniform average (r=0), y and x swing slowly along the valley for 40,000 steps and more, so
+    # SGD is tested with r=2 (later points weigh more) and momentum 0.5.
+    OptimizerInfo(
+        "schedulefree_sgd",
+        ds.ScheduleFreeSGD,
+        reference={
+            "plain": {"lr": 0.1},
+            "momentum-wd": {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1},
+            "warmup-r-power-max": {
+                "lr": 0.1,
+                "warmup_steps": 10,
+                "r": 1.0,
+                "weight_lr_power": 1.0,
+                "maximize": True,
+            },
+            "schedule": {"lr": inverse_time, "momentum": 0.7},
+            "rising-schedule": {"lr": lambda k: 0.002 * (1 + k), "warmup_steps": 30},
+        },
+        quadratic={"lr": 0.1},
+        rosenbrock={"lr": 1.5e-3, "momentum": 0.5, "r": 2.0},
+        rosenbrock_steps=15000,
+        variants=[
+            {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.01, "warmup_steps": 5, "r": 1.0},
+            {"lr": 0.05, "weight_lr_power": 0.0},
+        ],
+        bad=_common_bad()
+        + [
+            ({"momentum": 0.0}, "momentum", ValueError),
+            ({"momentum": 1.0}, "momentum", ValueError),
+            ({"momentum": math.nan}, "momentum", ValueError),
+            ({"warmup_steps": -1}, "warmup_steps", ValueError),
+            ({"warmup_steps": 2.5}, "warmup_steps", TypeError),
+            ({"r": -1.0}, "r", ValueError),
+            ({"weight_lr_power": -2.0}, "weight_lr_power", ValueError),
+            ({"weight_lr_power": math.inf}, "weight_lr_power", ValueError),
+        ],
+    ),
+    OptimizerInfo(
+        "schedulefree_adamw",
+        ds.ScheduleFreeAdamW,
+        reference={
+            "plain": {"lr": 0.05},
+            "betas-eps-wd": {"lr": 0.05, "betas": (0.5, 0.99), "eps": 1e-3, "weight_decay": 0.1},
+            "warmup-r-power-max": {
+                "lr": 0.05,
+                "warmup_steps": 20,
+                "r": 2.0,
+                "weight_lr_power": 0.0,
+                "weight_decay": 0.05,
+                "maximize": True,
+            },
+            "schedule": {"lr": inverse_time, "betas": (0.95, 0.9)},
+        },
+        quadratic={"lr": 0.05},
+        rosenbrock={"lr": 5e-3},
+        rosenbrock_steps=20000,
+        variants=[
+            {"lr": 0.01, "weight_decay": 0.1, "warmup_steps": 5, "r": 1.0},
+            {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-6, "weight_lr_power": 1.0},
+        ],
+        bad=_common_bad()
+        + _betas_bad()
+        + [
+            ({"betas": (0.0, 0.999)}, "beta1", ValueError),
+            ({"warmup_steps": -5}, "warmup_steps", ValueError),
+            ({"r": math.nan}, "r", ValueError),
+            ({"weight_lr_power": -1.0}, "weight_lr_power", ValueError),
+        ],
+    ),
     OptimizerInfo(
         "lion",
         ds.Lion,

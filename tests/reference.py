@@ -38,6 +38,8 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Reference",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
 ]
 
 LearningRate = float | Callable[[int], float]
@@ -496,6 +498,93 @@ class Prodigy(Reference):
 #: keyword arguments that rule takes, it builds the reference (a name that stands for a setting
 #: of another rule, such as Momentum's momentum=0.9, fixes that setting here). Test code checks
 #: these names equal to ``descend.optim.names()`` (tests/optim_registry.py).
+class ScheduleFreeSGD(Reference):
+    """Schedule-Free SGD (Defazio et al. 2024, "The Road Less Scheduled", Algorithm 1), with the
+    three sequences kept as the authors' ``SGDScheduleFreeReference`` keeps them.
+
+    At step k (from 0): gamma_k = lr * min(1, (k + 1) / warmup_steps); lr_max = max(lr_max,
+    gamma_k) (starting at -1); w = (k + 1)^r * lr_max^weight_lr_power; W += w; c = w / W (0
+    while W = 0). With the gradient g at y (plus weight_decay * y): z <- z - gamma_k g;
+    x <- (1 - c) x + c z; y <- momentum x + (1 - momentum) z. x, y, z start at the parameters
+    of the first step; ``step`` returns y (the parameters), :meth:`eval_point` x.
+    """
+
+    def __init__(
+        self, lr=1.0, momentum=0.9, weight_decay=0.0, warmup_steps=0, r=0.0, weight_lr_power=2.0, maximize=False
+    ):
+        super().__init__(lr)
+        self.beta = momentum
+        self.weight_decay = weight_decay
+        self.warmup_steps = warmup_steps
+        self.r = r
+        self.weight_lr_power = weight_lr_power
+        self.maximize = maximize
+        self.lr_max = -1.0
+        self.weight_sum = 0.0
+
+    def step(self, params, grads):
+        if not self.states:
+            self.states = [{"x": float(p), "z": float(p), "v": 0.0} for p in params]
+        k = self.t
+        lr = float(self.lr(k)) if callable(self.lr) else float(self.lr)
+        if k < self.warmup_steps:
+            lr = lr * ((k + 1) / self.warmup_steps)
+        self.lr_max = max(lr, self.lr_max)
+        weight = ((k + 1) ** self.r) * (self.lr_max**self.weight_lr_power)
+        self.weight_sum = self.weight_sum + weight
+        c = weight / self.weight_sum if self.weight_sum != 0 else 0.0
+        self.t += 1
+        out = []
+        for y, g, s in zip(params, grads, self.states, strict=True):
+            y, g = float(y), float(g)
+            if self.maximize:
+                g = -g
+            self.move_z(y, g, s, lr)
+            s["x"] = (1 - c) * s["x"] + c * s["z"]
+            out.append(self.beta * s["x"] + (1 - self.beta) * s["z"])
+        return out
+
+    def move_z(self, y, g, s, lr):
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * y
+        s["z"] = s["z"] - lr * g
+
+    def eval_point(self):
+        """x, the average: the parameters to evaluate (the package's ``optimizer.eval()``)."""
+        return [s["x"] for s in self.states]
+
+
+class ScheduleFreeAdamW(ScheduleFreeSGD):
+    """Schedule-Free AdamW (Defazio et al. 2024, Algorithm 2) as the authors'
+    ``AdamWScheduleFreeReference`` (decay_at_z=False): the sequences and weights of
+    :class:`ScheduleFreeSGD` with beta1 in place of momentum, and the z step
+    z <- z - gamma_k weight_decay y; v <- beta2 v + (1 - beta2) g^2;
+    z <- z - gamma_k g / (sqrt(v / (1 - beta2^(k+1))) + eps).
+    """
+
+    def __init__(
+        self,
+        lr=0.0025,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        warmup_steps=0,
+        r=0.0,
+        weight_lr_power=2.0,
+        maximize=False,
+    ):
+        super().__init__(lr, betas[0], weight_decay, warmup_steps, r, weight_lr_power, maximize)
+        self.beta2 = betas[1]
+        self.eps = eps
+
+    def move_z(self, y, g, s, lr):
+        if self.weight_decay != 0:
+            s["z"] = s["z"] - lr * self.weight_decay * y
+        s["v"] = self.beta2 * s["v"] + (1 - self.beta2) * g * g
+        denom = math.sqrt(s["v"] / (1 - self.beta2**self.t)) + self.eps
+        s["z"] = s["z"] - lr * g / denom
+
+
 REFERENCES: dict[str, Callable[..., Reference]] = {
     "sgd": SGD,
     "momentum": partial(SGD, momentum=0.9),
@@ -509,6 +598,8 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "radam": RAdam,
     "adamax": Adamax,
     "adadelta": AdaDelta,
+    "schedulefree_sgd": ScheduleFreeSGD,
+    "schedulefree_adamw": ScheduleFreeAdamW,
     "lion": Lion,
     "prodigy": Prodigy,
 }

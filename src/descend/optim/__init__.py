@@ -55,6 +55,7 @@ from .persist import load_state, save_state
 from .prodigy import Prodigy
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 
 __all__ = [
@@ -75,6 +76,8 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rule",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
     "get",
     "get_backend",
     "load_state",
@@ -102,6 +105,8 @@ register(Nadam)
 register(RAdam)
 register(Adamax)
 register(AdaDelta)
+register(ScheduleFreeSGD)
+register(ScheduleFreeAdamW)
 register(Lion)
 register(Prodigy)
 

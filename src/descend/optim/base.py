@@ -126,6 +126,13 @@ class Optimizer:
     #: it is driven by ``minimize`` and races, not by ``step(params, grads, state)``.
     needs_objective: ClassVar[bool] = False
 
+    #: True for a rule whose parameters to evaluate and predict with are not the point it takes
+    #: gradients at (Schedule-Free: gradients at ``y``, the model is the average ``x``):
+    #: :meth:`eval_params` computes them from the parameters and the state. ``fit`` evaluates,
+    #: predicts and saves the model with them (``run.params``), while its checkpoints keep the
+    #: gradient point (``run.train_params``) and the state, from which training continues.
+    separate_eval_point: ClassVar[bool] = False
+
     name: ClassVar[str] = ""
 
     # Facts about the rule that code outside it reads through its registry entry
@@ -144,6 +151,10 @@ class Optimizer:
     marker: ClassVar[str]
     #: weight decay added to the gradient (L2, PyTorch's default) unless decoupled (AdamW).
     decoupled_weight_decay: bool = False
+    #: the rule applies ``weight_decay`` itself, in ``_update`` and its kernel (neither L2 nor
+    #: decoupled: Schedule-Free AdamW adds it to the normalized step); the base class then leaves
+    #: the gradient and the parameters alone.
+    _weight_decay_in_update: ClassVar[bool] = False
     #: the fused update of one leaf: ``_kernel(*flags)`` returns a plain-Python elementwise
     #: loop ``kernel(p, g, *buffers, coefficients)`` that numba compiles (flags compiled in).
     _kernel: ClassVar[Callable[..., Any] | None] = None
@@ -397,7 +408,7 @@ class Optimizer:
         if self.maximize:
             g = np.negative(g)
         wd = self.weight_decay
-        if wd != 0.0:
+        if wd != 0.0 and not self._weight_decay_in_update:
             if self.decoupled_weight_decay:
                 p *= 1.0 - c["lr"] * wd
             else:
@@ -416,6 +427,8 @@ class Optimizer:
         gradient is not finite, in which case nothing was changed."""
         floats, flags = self._kernel_args(c)
         wd, decoupled = self.weight_decay, self.decoupled_weight_decay
+        if self._weight_decay_in_update:  # the kernel takes it among its own floats
+            wd = 0.0
         prologue = (
             -1.0 if self.maximize else 1.0,
             0.0 if decoupled else wd,
@@ -443,6 +456,50 @@ class Optimizer:
             moved=layout.moved + (layout.grad_bytes if check else 0),
         )
         return layout.fast[bad] if bad >= 0 else -1
+
+    # -- evaluation point ---------------------------------------------------------------------
+    def eval_params(self, params: Any, state: OptState) -> Any:
+        """The parameters to evaluate and predict with, given ``params`` (the point the rule
+        takes gradients at, which :meth:`step` updates) and ``state``; neither is changed.
+
+        For most rules these are ``params`` themselves, returned as they are (the same object).
+        A rule with ``separate_eval_point`` (Schedule-Free) returns new arrays in the structure
+        of ``params``: call this before computing a validation loss or predicting, and keep
+        stepping ``params``.
+        """
+        owner = f"{self._owner}.eval_params"
+        if not isinstance(state, OptState):
+            raise TypeError(f"{owner}: state must be the OptState returned by init(), got {describe(state)}")
+        if state.optimizer != self.name:
+            raise ValueError(f"{owner}: state belongs to optimizer {state.optimizer!r}, not {self.name!r}")
+        leaves, treedef = flatten(params)
+        if treedef != state.treedef:
+            raise ValueError(f"{owner}: params have a different structure from the one init() saw")
+        paths = leaf_paths(treedef)
+        for leaf, shape, dtype, path in zip(leaves, state.shapes, state.dtypes, paths, strict=True):
+            if not isinstance(leaf, np.ndarray) or leaf.shape != shape or leaf.dtype != dtype:
+                got = f"{leaf.dtype}{list(leaf.shape)}" if isinstance(leaf, np.ndarray) else describe(leaf)
+                raise ValueError(
+                    f"{owner}: params{path} is {got}; the state was made for {dtype}{list(shape)}"
+                )
+        if not self.separate_eval_point:
+            return params
+        missing = set(self._buffer_names()) - set(state.buffers)
+        if missing:
+            raise ValueError(
+                f"{owner}: state lacks buffers {sorted(missing)}; it was made with another configuration"
+            )
+        t = int(state.t)
+        out = [
+            self._eval_leaf(p, {name: bufs[i] for name, bufs in state.buffers.items()}, t)
+            for i, p in enumerate(leaves)
+        ]
+        return unflatten(treedef, out)
+
+    def _eval_leaf(self, p: np.ndarray, b: dict[str, np.ndarray], t: int) -> np.ndarray:
+        """The evaluation point of one leaf, as a new array (rules with ``separate_eval_point``);
+        ``t`` counts the steps taken."""
+        raise NotImplementedError
 
     # -- persistence ----------------------------------------------------------------------------
     def config_json(self) -> str:
