@@ -410,7 +410,7 @@ def stability_constant(optimizer: Optimizer) -> float | None:
 
     Adaptive rules (AdaGrad, RMSprop, Adam and their kin) divide each coordinate's step by a
     running gradient size, so the lr at which they go unstable is not set by the Hessian alone:
-    None.
+    None. Each rule states its own (:meth:`descend.optim.Optimizer.stability_constant`).
 
     >>> import descend as ds
     >>> stability_constant(ds.SGD(lr=0.1)), stability_constant(ds.Momentum(lr=0.1, momentum=0.9))
@@ -418,14 +418,7 @@ def stability_constant(optimizer: Optimizer) -> float | None:
     >>> stability_constant(ds.Adam()) is None
     True
     """
-    if not isinstance(optimizer, SGD):
-        return None
-    mu = float(optimizer.momentum)
-    c = 2.0 + 2.0 * mu
-    if optimizer.nesterov:
-        c /= 1.0 + 2.0 * mu
-    damp = 1.0 - float(optimizer.dampening) if mu else 1.0
-    return c / damp if damp > 0 else math.inf
+    return optimizer.stability_constant()
 
 
 # ---- gradient noise --------------------------------------------------------------------------------

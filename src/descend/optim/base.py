@@ -215,6 +215,14 @@ class Optimizer:
         return (), ()
 
     # -- public API ---------------------------------------------------------------------------
+    def stability_constant(self) -> float | None:
+        r"""``c`` such that this rule at lr :math:`\eta` is stable on a quadratic of top
+        curvature :math:`\lambda` exactly when :math:`\eta \lambda < c` (2 for gradient
+        descent); None where no such limit is set by the rule and the Hessian alone (adaptive
+        rules divide each step by a running gradient size). :func:`descend.diagnose` judges a
+        run's lr by it."""
+        return None
+
     def hyperparameters(self) -> dict[str, Any]:
         """The configuration as plain values (a schedule is shown by its repr).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,23 @@ class SGD(Optimizer):
                 f"{self._owner}: nesterov=True requires momentum > 0 and dampening == 0, "
                 f"got momentum={self.momentum!r}, dampening={self.dampening!r}"
             )
+
+    def stability_constant(self) -> float:
+        r"""From the 2x2 recurrence of one eigendirection of a quadratic (PyTorch's form,
+        ``b = mu b + (1 - tau) g``, ``p -= lr b``): :math:`c = 2` for plain gradient descent,
+        :math:`2 + 2\mu` with heavy-ball momentum :math:`\mu`, :math:`(2 + 2\mu) / (1 + 2\mu)`
+        with Nesterov's; dampening :math:`\tau` scales the step by :math:`1 - \tau`, so c is
+        divided by it.
+
+        >>> SGD(lr=0.1).stability_constant(), SGD(lr=0.1, momentum=0.9).stability_constant()
+        (2.0, 3.8)
+        """
+        mu = float(self.momentum)
+        c = 2.0 + 2.0 * mu
+        if self.nesterov:
+            c /= 1.0 + 2.0 * mu
+        damp = 1.0 - float(self.dampening) if mu else 1.0
+        return c / damp if damp > 0 else math.inf
 
     def _buffer_names(self) -> tuple[str, ...]:
         return ("b",) if self.momentum != 0.0 else ()
