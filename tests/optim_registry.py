@@ -41,6 +41,12 @@ class OptimizerInfo:
     bad: list[tuple[dict[str, Any], str, type]] = field(default_factory=list)
     #: settings compared step by step with the rule's scalar reference (test_reference.py), by id
     reference: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the parameter shapes test_reference.py compares each reference setting on: a vector by
+    #: default; a rule that mixes the elements of a leaf (matrices, factored moments) adds its own
+    shapes: tuple[tuple[int, ...], ...] = ((5,),)
+    #: buffers that are not leaf-shaped, by name: their shapes for test_optim.make_params' leaves
+    #: (W (3, 4), b (4,), layers (2,) and ()); every other buffer has its leaf's shape
+    buffer_shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
     def make(self, **kwargs: Any) -> ds.Optimizer:
         """The rule as its registry name builds it (preset included), with ``kwargs``."""
@@ -477,6 +483,42 @@ REGISTRY: list[OptimizerInfo] = [
             ({"safeguard_warmup": "no"}, "safeguard_warmup", TypeError),
             ({"decoupled_weight_decay": 0}, "decoupled_weight_decay", TypeError),
         ],
+    ),
+    OptimizerInfo(
+        "adafactor",
+        ds.Adafactor,
+        reference={
+            "defaults": {},
+            "wd": {"lr": 0.05, "weight_decay": 0.1},
+            "decay-d-eps-max": {"beta2_decay": -1.0, "d": 1.5, "eps": (1e-30, 1e-2), "maximize": True},
+            "schedule": {"lr": inverse_time, "beta2_decay": -0.5},
+        },
+        shapes=((5,), (3, 4), (2, 3, 4)),  # a vector's full variance; factored over the last two dims
+        quadratic={"lr": 0.05},
+        # the step is relative to RMS(p) ~ 1 near (1, 1): it settles as the lr decays
+        rosenbrock={"lr": decay(0.02, 15000, final=1e-3)},
+        rosenbrock_steps=20000,
+        variants=[
+            {"lr": 0.05, "weight_decay": 0.01},
+            {"lr": 0.05, "beta2_decay": -0.5, "eps": (1e-20, 1e-3), "d": 2.0},
+        ],
+        bad=_common_bad()
+        + [
+            ({"beta2_decay": 0.8}, "beta2_decay", ValueError),
+            ({"beta2_decay": math.nan}, "beta2_decay", ValueError),
+            ({"eps": (0.0, 1e-3)}, "eps1", ValueError),
+            ({"eps": (-1e-30, 1e-3)}, "eps1", ValueError),
+            ({"eps": (None, -1.0)}, "eps2", ValueError),
+            ({"eps": 1e-3}, "eps", TypeError),
+            ({"eps": (None, 1e-3, 1.0)}, "eps", TypeError),
+            ({"d": 0.5}, "d", ValueError),
+            ({"d": math.inf}, "d", ValueError),
+        ],
+        buffer_shapes={
+            "row_var": [(3,), (0,), (0,), (0,)],
+            "col_var": [(4,), (0,), (0,), (0,)],
+            "variance": [(0,), (4,), (2,), ()],
+        },
     ),
 ]
 

@@ -3,7 +3,16 @@
 Written from the papers and from the pseudo-code of PyTorch's ``torch.optim`` documentation,
 never from descend's code and never importing descend: ``tests/test_reference.py`` checks
 descend's vectorised optimizers against these over many steps. Each rule updates one scalar
-coordinate at a time; a vector parameter is a loop over its coordinates.
+coordinate at a time; a vector parameter is a loop over its coordinates. A rule that mixes the
+elements of an array (Adafactor's factored moments, Muon's orthogonalisation) overrides ``step``
+and works on the whole array (nested lists in and out), in NumPy.
+
+Conventions shared by all of them (PyTorch's order of operations):
+
+* ``t`` counts steps from 1; the learning rate of step ``t`` is ``lr`` or ``lr(t - 1)`` when
+  ``lr`` is a schedule (a callable from the number of completed steps to a rate);
+* ``maximize`` negates the gradient first; L2 ``weight_decay`` is then added to the gradient,
+  while decoupled weight decay (AdamW, Nadam's option) shrinks the parameter before the step.
 
 Conventions shared by all of them (PyTorch's order of operations):
 
@@ -24,11 +33,14 @@ import math
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
+
 __all__ = [
     "REFERENCES",
     "SGD",
     "AdaDelta",
     "AdaGrad",
+    "Adafactor",
     "Adam",
     "AdamW",
     "Adamax",
@@ -494,6 +506,50 @@ class Prodigy(Reference):
         return out
 
 
+class Adafactor(Reference):
+    """Adafactor (Shazeer & Stern 2018) as PyTorch's Adafactor documents it, on whole arrays.
+
+    w_t = t^beta2_decay; rho_t = min(lr, 1 / sqrt(t)); alpha_t = max(eps2, RMS(p_{t-1})) rho_t; then
+    p <- p (1 - lr wd). An array of 2 or more dimensions keeps row and column means of g^2 over
+    its last two: R_t = (1 - w_t) R + w_t mean_j g^2, C_t = (1 - w_t) C + w_t mean_i g^2,
+    V_t = R_t C_t^T / max(mean_i R_t, eps1); a vector V_t = (1 - w_t) V + w_t g^2. Then
+    u_t = g_t / max(sqrt(V_t), eps1) and p_t = p - alpha_t / max(1, RMS(u_t) / d) * u_t.
+    eps1 = None is the machine epsilon of float64.
+    """
+
+    def __init__(self, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False):
+        super().__init__(lr)
+        self.beta2_decay = beta2_decay
+        self.eps1 = 2.0**-52 if eps[0] is None else eps[0]
+        self.eps2 = eps[1]
+        self.d = d
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+        self.R = self.C = self.V = None
+
+    def step(self, params, grads):
+        p, g = np.array(params, dtype=np.float64), np.array(grads, dtype=np.float64)
+        if self.maximize:
+            g = -g
+        lr = float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
+        self.t += 1
+        w = self.t**self.beta2_decay
+        alpha = max(self.eps2, math.sqrt(np.mean(p * p))) * min(lr, 1 / math.sqrt(self.t))
+        p = p * (1 - lr * self.weight_decay)
+        if p.ndim >= 2:
+            if self.R is None:
+                self.R, self.C = np.zeros(p.shape[:-1]), np.zeros(p.shape[:-2] + p.shape[-1:])
+            self.R = (1 - w) * self.R + w * np.mean(g * g, axis=-1)
+            self.C = (1 - w) * self.C + w * np.mean(g * g, axis=-2)
+            row_mean = np.maximum(np.mean(self.R, axis=-1), self.eps1)
+            V = self.R[..., :, None] * self.C[..., None, :] / row_mean[..., None, None]
+        else:
+            self.V = (1 - w) * (0.0 if self.V is None else self.V) + w * g * g
+            V = self.V
+        u = g / np.maximum(np.sqrt(V), self.eps1)
+        return (p - alpha / max(1.0, math.sqrt(np.mean(u * u)) / self.d) * u).tolist()
+
+
 #: the reference of every update rule, by the name descend registers it under: called with the
 #: keyword arguments that rule takes, it builds the reference (a name that stands for a setting
 #: of another rule, such as Momentum's momentum=0.9, fixes that setting here). Test code checks
@@ -598,6 +654,7 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "radam": RAdam,
     "adamax": Adamax,
     "adadelta": AdaDelta,
+    "adafactor": Adafactor,
     "schedulefree_sgd": ScheduleFreeSGD,
     "schedulefree_adamw": ScheduleFreeAdamW,
     "lion": Lion,

@@ -106,6 +106,7 @@ def test_zero_gradient_is_a_no_op(info):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("info", STEPPED, ids=ids)
 def test_dtype_shape_and_structure_preserved(info, dtype):
+    seen = set()
     for kwargs in [info.quadratic, *info.variants]:
         params = make_params(dtype)
         ids_before = [id(p) for p in ds._tree.flatten(params)[0]]
@@ -116,13 +117,15 @@ def test_dtype_shape_and_structure_preserved(info, dtype):
         assert [id(p) for p in leaves] == ids_before, "params must be updated in place"
         assert [p.shape for p in leaves] == [(3, 4), (4,), (2,), ()]
         assert all(p.dtype == dtype for p in leaves)
-        for bufs in state.buffers.values():
+        for name, bufs in state.buffers.items():
             assert [b.dtype for b in bufs] == [dtype] * 4
-            assert [b.shape for b in bufs] == [(3, 4), (4,), (2,), ()]
+            assert [b.shape for b in bufs] == info.buffer_shapes.get(name, [(3, 4), (4,), (2,), ()]), name
+            seen.add(name)
         assert all(np.all(np.isfinite(p)) for p in leaves)
         # a float64 gradient on float32 params still leaves float32 params
         opt.step(params, tree_grad({k: v for k, v in params.items()}), state)
         assert all(p.dtype == dtype for p in ds._tree.flatten(params)[0])
+    assert set(info.buffer_shapes) <= seen, "buffer_shapes names a buffer no setting of the rule has"
 
 
 @pytest.mark.parametrize("container", ["array", "list", "tuple", "dict"])

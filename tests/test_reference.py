@@ -23,12 +23,23 @@ TARGET = np.array([1.0, -2.0, 0.5, 3.0, -1.0])
 X0 = np.array([0.3, 0.7, -1.2, 2.0, 0.05])
 
 
-def noisy_quadratic_grad(x: np.ndarray, k: int, noise: np.ndarray, sign: float) -> np.ndarray:
+def noisy_quadratic_grad(
+    x: np.ndarray, k: int, noise: np.ndarray, sign: float, h: np.ndarray = H, target: np.ndarray = TARGET
+) -> np.ndarray:
     """Gradient of sign * (0.5 (x - c)^T H (x - c)) plus a fixed seeded noise vector for step k.
 
     With ``maximize`` the objective is flipped (sign = -1), so ascent converges too.
     """
-    return sign * H * (x - TARGET) + noise[k]
+    return sign * h * (x - target) + noise[k]
+
+
+def problem(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Curvatures, target and start of the quadratic for parameters of ``shape``: the vector
+    above, or seeded draws of that shape (for rules compared on matrices)."""
+    if shape == X0.shape:
+        return H, TARGET, X0
+    rng = np.random.default_rng(list(shape))
+    return rng.uniform(0.2, 3.0, shape), rng.normal(size=shape), rng.normal(size=shape)
 
 
 def assert_close(got: np.ndarray, want: list[float], step: int, what: str = "params") -> None:
@@ -40,16 +51,19 @@ def assert_close(got: np.ndarray, want: list[float], step: int, what: str = "par
     )
 
 
-def run_against_reference(opt: ds.Optimizer, reference: ref.Reference, *, maximize: bool) -> None:
+def run_against_reference(
+    opt: ds.Optimizer, reference: ref.Reference, *, maximize: bool, shape: tuple[int, ...] = X0.shape
+) -> None:
     """Feed both the same gradients for STEPS steps; compare the parameters after every step."""
-    noise = 0.3 * np.random.default_rng(0).standard_normal((STEPS, X0.size))
+    h, target, x0 = problem(shape)
+    noise = 0.3 * np.random.default_rng(0).standard_normal((STEPS, *shape))
     sign = -1.0 if maximize else 1.0
-    x = X0.copy()
-    x_ref = X0.tolist()
+    x = x0.copy()
+    x_ref = x0.tolist()
     state = opt.init(x)
     moved = 0.0
     for k in range(STEPS):
-        g = noisy_quadratic_grad(x, k, noise, sign)
+        g = noisy_quadratic_grad(x, k, noise, sign, h, target)
         before = x.copy()
         opt.step(x, g, state)
         x_ref = reference.step(x_ref, g.tolist())
@@ -61,17 +75,25 @@ def run_against_reference(opt: ds.Optimizer, reference: ref.Reference, *, maximi
 
 # every rule descend registers, at each of its reference settings in tests/optim_registry.py;
 # test_registry.py checks that REGISTRY and reference.REFERENCES name exactly those rules
+# (and on each of the shapes the entry names: a vector unless the rule mixes a leaf's elements)
 CASES = [
-    pytest.param(info.name, kwargs, id=f"{info.name}-{case}")
+    pytest.param(
+        info.name,
+        kwargs,
+        shape,
+        id=f"{info.name}-{case}" + ("" if shape == X0.shape else "-" + "x".join(map(str, shape))),
+    )
     for info in STEPPED
     for case, kwargs in info.reference.items()
+    for shape in info.shapes
 ]
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES)
-def test_matches_reference(name, kwargs):
+@pytest.mark.parametrize(("name", "kwargs", "shape"), CASES)
+def test_matches_reference(name, kwargs, shape):
     opt = ds.optimizer(name, **kwargs)
-    run_against_reference(opt, ref.REFERENCES[name](**kwargs), maximize=kwargs.get("maximize", False))
+    reference = ref.REFERENCES[name](**kwargs)
+    run_against_reference(opt, reference, maximize=kwargs.get("maximize", False), shape=shape)
 
 
 def test_every_rule_is_compared_with_its_reference():
@@ -106,6 +128,7 @@ TORCH_DEFAULTS = {
     },
     ds.Adamax: {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
     ds.AdaDelta: {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
+    ds.Adafactor: {"lr": 1e-2, "beta2_decay": -0.8, "eps": (None, 1e-3), "d": 1.0, "weight_decay": 0.0},
     ds.RAdam: {
         "lr": 1e-3,
         "betas": (0.9, 0.999),

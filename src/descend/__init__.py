@@ -7,6 +7,7 @@ from .errors import CheckpointError, CheckpointWarning, DivergenceError, RunFile
 from .optim import (
     SGD,
     AdaDelta,
+    Adafactor,
     AdaGrad,
     Adam,
     Adamax,
@@ -34,6 +35,7 @@ __all__ = [
     "SGD",
     "AdaDelta",
     "AdaGrad",
+    "Adafactor",
     "Adam",
     "AdamW",
     "Adamax",

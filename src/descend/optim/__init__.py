@@ -45,6 +45,7 @@ from typing import Any
 from ._backend import get_backend, set_backend
 from ._rules import FACTS, Rule, names, register, rule, unregister
 from .adadelta import AdaDelta
+from .adafactor import Adafactor
 from .adagrad import AdaGrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
@@ -63,6 +64,7 @@ __all__ = [
     "SGD",
     "AdaDelta",
     "AdaGrad",
+    "Adafactor",
     "Adam",
     "AdamW",
     "Adamax",
@@ -105,6 +107,7 @@ register(Nadam)
 register(RAdam)
 register(Adamax)
 register(AdaDelta)
+register(Adafactor)
 register(ScheduleFreeSGD)
 register(ScheduleFreeAdamW)
 register(Lion)

@@ -24,8 +24,10 @@ class OptState:
     """Everything an optimizer carries between steps, as plain arrays and numbers.
 
     ``t`` counts the steps taken (``np.int64``); ``buffers[name][i]`` is the ``name`` buffer of
-    the i-th parameter leaf (same shape and dtype as that leaf); ``scalars`` holds per-run
-    floats such as Nadam's running product of momentum coefficients.
+    the i-th parameter leaf (that leaf's dtype, and its shape unless the rule says otherwise in
+    :meth:`Optimizer._buffer_shapes`: Adafactor's row and column factors, or ``(0,)`` for a
+    buffer a leaf does not use); ``scalars`` holds per-run floats such as Nadam's running
+    product of momentum coefficients.
     """
 
     optimizer: str
@@ -83,6 +85,13 @@ class OptState:
 
     def restore_from(self, other: OptState) -> None:
         """Overwrite this state in place with the values of ``other`` (same layout)."""
+        for k, bufs in other.buffers.items():
+            mine = [b.shape for b in self.buffers.get(k, [])]
+            if [b.shape for b in bufs] != mine:
+                raise ValueError(
+                    f"{self.optimizer} state: buffer {k!r} has shapes {[b.shape for b in bufs]} in "
+                    f"the state to restore from, {mine} here: the states were made differently"
+                )
         self.t = np.int64(other.t)
         for k, bufs in other.buffers.items():
             for dst, src in zip(self.buffers[k], bufs, strict=True):
@@ -198,6 +207,12 @@ class Optimizer:
     def _buffer_fill(self, name: str) -> float:
         return 0.0
 
+    def _buffer_shapes(self, name: str, shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        """The shape of buffer ``name`` for each parameter leaf, given the leaves' shapes: each
+        leaf's own by default. A rule whose buffers are not leaf-shaped (Adafactor's row and
+        column factors) says so here, and gives a buffer a leaf does not use the shape ``(0,)``."""
+        return shapes
+
     def _initial_scalars(self) -> dict[str, float]:
         return {}
 
@@ -271,15 +286,19 @@ class Optimizer:
         paths = leaf_paths(treedef)
         for leaf, path in zip(leaves, paths, strict=True):
             as_float_array(leaf, what=f"{self._owner}.init: params{path}")
+        shapes = [leaf.shape for leaf in leaves]
         buffers = {
-            name: [np.full(leaf.shape, self._buffer_fill(name), dtype=leaf.dtype) for leaf in leaves]
+            name: [
+                np.full(shape, self._buffer_fill(name), dtype=leaf.dtype)
+                for leaf, shape in zip(leaves, self._buffer_shapes(name, shapes), strict=True)
+            ]
             for name in self._buffer_names()
         }
         return OptState(
             optimizer=self.name,
             t=np.int64(0),
             treedef=treedef,
-            shapes=[leaf.shape for leaf in leaves],
+            shapes=shapes,
             dtypes=[leaf.dtype for leaf in leaves],
             buffers=buffers,
             scalars=self._initial_scalars(),

@@ -33,6 +33,8 @@ def save_state(state: OptState, file: str | os.PathLike[str] | None = None) -> d
         "dtypes": np.array([str(d) for d in state.dtypes]),
         "shapes": np.array(repr([tuple(s) for s in state.shapes])),
         "buffer_names": np.array(list(state.buffers), dtype=np.str_),
+        # a rule may keep buffers that are not leaf-shaped (Adafactor's row and column factors)
+        "buffer_shapes": np.array(repr({k: [b.shape for b in bufs] for k, bufs in state.buffers.items()})),
     }
     for name, bufs in state.buffers.items():
         for i, buf in enumerate(bufs):
@@ -63,10 +65,17 @@ def load_state(source: Mapping[str, Any] | str | os.PathLike[str]) -> OptState:
     dtypes = [np.dtype(str(d)) for d in np.atleast_1d(data["dtypes"])] if data["dtypes"].size else []
     shapes = [tuple(s) for s in ast.literal_eval(str(data["shapes"]))]
     names = [str(n) for n in np.atleast_1d(data["buffer_names"])] if data["buffer_names"].size else []
+    # states saved before buffer_shapes existed hold leaf-shaped buffers only
+    buffer_shapes = ast.literal_eval(str(data["buffer_shapes"])) if "buffer_shapes" in data else {}
+    if not isinstance(buffer_shapes, dict):
+        raise ValueError("load_state: buffer_shapes is not a dict of shapes")
     buffers = {}
     for name in names:
         bufs = []
-        for i, (shape, dtype) in enumerate(zip(shapes, dtypes, strict=True)):
+        expected = [tuple(s) for s in buffer_shapes.get(name, shapes)]
+        if len(expected) != len(shapes):
+            raise ValueError(f"load_state: buffer {name} has {len(expected)} shapes for {len(shapes)} leaves")
+        for i, (shape, dtype) in enumerate(zip(expected, dtypes, strict=True)):
             arr = np.array(data[f"buffer/{name}/{i}"], dtype=dtype, copy=True)
             if arr.shape != shape:
                 raise ValueError(f"load_state: buffer {name}/{i} has shape {arr.shape}, expected {shape}")
