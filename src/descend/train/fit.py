@@ -161,6 +161,15 @@ class Run:
     columns left out): prediction data may hold them. ``quality`` (a :class:`FitQuality`)
     says how well the run fits its validation rows, when it had some.
 
+    ``params`` are the model: what :meth:`predict`, :meth:`evaluate`, the validation metrics
+    and :meth:`save` use. For an update rule whose evaluation point differs from the point it
+    takes gradients at (``optimizer.separate_eval_point``: Schedule-Free), ``params`` are the
+    evaluation point (the average x, :meth:`~descend.optim.Optimizer.eval_params`) and
+    ``train_params`` the point training continues from (y, with ``state``): ``fit(init=run)``
+    and checkpoints use them; callbacks that change ``params`` change what is evaluated, not
+    what is trained. For every other rule ``train_params`` is None: training continues from
+    ``params``.
+
     :meth:`save` writes what prediction needs into a folder (``model.npz``), and
     :func:`~descend.load_run` reads it back; a loaded run predicts bit for bit as this one, and
     has no optimizer state (``optimizer`` and ``state`` are None).
@@ -190,6 +199,8 @@ class Run:
     target: str | None = None
     other_columns: tuple[str, ...] = ()
     quality: FitQuality | None = None
+    #: the point training continues from when it is not ``params`` (see above), else None
+    train_params: dict[str, np.ndarray] | None = None
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -563,7 +574,8 @@ class _Training:
                     f"{owner}: data has {source.n_features} features but init was trained on "
                     f"{init.n_features}"
                 )
-            params = {k: v.copy() for k, v in init.params.items()}
+            start = init.params if init.train_params is None else init.train_params
+            params = {k: v.copy() for k, v in start.items()}
             state = init.state.copy()
         # a small model is updated in one pass over flat buffers (its arrays become views)
         self.flat = FlatStep(opt, params, state) if FlatStep.applies(opt, params) else None
@@ -585,9 +597,14 @@ class _Training:
         if self.target_scaler is not None:
             self.config["standardize_target"] = True
         self.history = TrainHistory()
+        # a rule that evaluates elsewhere than it takes gradients (Schedule-Free): run.params
+        # are the evaluation point, kept up to date by sync_eval; training steps self.params
+        self.separate = opt.separate_eval_point
+        self.eval_stale = False
         self.run = Run(
             model=model,
-            params=params,
+            params=dict(opt.eval_params(params, state)) if self.separate else params,
+            train_params=params if self.separate else None,
             optimizer=opt,
             state=state,
             history=self.history,
@@ -771,6 +788,9 @@ class _Training:
             np.copyto(self.params[k], v)
         self.state.restore_from(saved_state)
         extra = meta["extra"]
+        if self.separate:  # the evaluation point as saved (a callback may have set it), or anew
+            for k, v in (extra.get("eval_params") or self.opt.eval_params(self.params, self.state)).items():
+                np.copyto(self.run.params[k], v)
         self.epoch, self.next_batch = int(meta["epoch"]), int(meta["batch"])
         self.step, self.samples = int(meta["step"]), int(meta["samples_seen"])
         self.epoch_loss_sum, self.epoch_batches = float(extra["epoch_loss_sum"]), int(extra["epoch_batches"])
@@ -847,6 +867,9 @@ class _Training:
             extra["scaler_mean"], extra["scaler_scale"] = run.scaler.mean, run.scaler.scale
         if run.target_scaler is not None:
             extra["target_mean"], extra["target_scale"] = run.target_scaler.mean, run.target_scaler.scale
+        if self.separate:  # the model (ds.load_run reads it); training resumes from params and state
+            self.sync_eval()
+            extra["eval_params"] = run.params
         # what a run loaded from this checkpoint (ds.load_run) matches prediction data by
         extra["columns"] = {
             "features": None if run.feature_names is None else list(run.feature_names),
@@ -893,6 +916,10 @@ class _Training:
             total = None  # it stops when it converges
         for cb in self.cbs:
             cb.on_train_begin(self.run)
+        if self.separate and int(self.state.t) == 0:
+            # before the first step the two points are one: a callback may have set the start
+            for k, v in self.run.params.items():
+                np.copyto(self.params[k], v)
         self.snapshot: tuple[dict[str, np.ndarray], OptState] | None = None
         self.snapshot_step = -1
         self.good: tuple[dict[str, np.ndarray], OptState] | None = None
@@ -916,6 +943,7 @@ class _Training:
                     self.stop = f"reached max_epochs={self.epochs} before the convergence rule held"
         finally:
             self.reporter.close()
+        self.sync_eval()  # the model the callbacks see last (EarlyStopping may put back another)
         for cb in self.cbs:
             cb.on_train_end(self.run)
         self.run.stop_reason = self.stop
@@ -935,7 +963,7 @@ class _Training:
             return
         with np.errstate(over="ignore", invalid="ignore"):
             metrics = _evaluate(
-                self.model, self.params, self.val_source, self.run._prepare_batch, self.run.target_scaler
+                self.model, self.run.params, self.val_source, self.run._prepare_batch, self.run.target_scaler
             )
         self.run.quality = FitQuality.of(metrics, "validation", self.run.target)
 
@@ -1044,6 +1072,7 @@ class _Training:
         else:
             # the gradient norm was just checked finite: the optimizer need not read it again
             self.opt._apply(self.leaves, list(grads.values()), self.state, check_finite=False)
+        self.eval_stale = self.separate
         if risky and (bad := self.non_finite()) is not None:
             self.restore_snapshot()
             self.diverged(math.inf, index, what=bad)
@@ -1060,6 +1089,7 @@ class _Training:
         if self.cbs:
             info = dict(zip(_STEP_COLUMNS, values, strict=True))
             info["batch"] = index
+            self.sync_eval()
         for cb in self.cbs:
             if cb.on_step_end(self.run, info) is True:
                 stop_now = True
@@ -1133,7 +1163,18 @@ class _Training:
             cause=f"loss grew from {self.guard.best:.3g} to {self.guard.smoothed:.3g}",
         )
 
+    def sync_eval(self) -> None:
+        """``run.params`` <- the evaluation point of the parameters and state as they are now, for
+        a rule whose evaluation point differs (nothing to do for the others, or when nothing has
+        changed since the last call)."""
+        if self.eval_stale:
+            for k, v in self.opt.eval_params(self.params, self.state).items():
+                np.copyto(self.run.params[k], v)
+            self.eval_stale = False
+
     def _raise(self, message: str, *, quantity: str, cause: str | None = None) -> None:
+        self.eval_stale = self.separate  # the parameters may have been rolled back
+        self.sync_eval()
         self.reporter.close()
         self.run.stop_reason = f"diverged at step {self.step + 1} (epoch {self.epoch + 1})"
         self.run.steps_completed = self.step
@@ -1181,10 +1222,15 @@ class _Training:
             "samples_seen": self.samples,
             "time": time.perf_counter() - self.t0,
         }
+        self.sync_eval()  # validation and the epoch callbacks see the model (Schedule-Free's x)
         if self.val_source is not None:
             with np.errstate(over="ignore", invalid="ignore"):  # a blow-up shows as inf, not a warning
                 metrics = _evaluate(
-                    self.model, self.params, self.val_source, self.run._prepare_batch, self.run.target_scaler
+                    self.model,
+                    self.run.params,
+                    self.val_source,
+                    self.run._prepare_batch,
+                    self.run.target_scaler,
                 )
             metrics.pop("rows")
             if not all(math.isfinite(v) for v in metrics.values()):

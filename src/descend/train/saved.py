@@ -307,6 +307,10 @@ def _from_checkpoint(folder: Path) -> Run:
         raise RunFileError(f"load_run: {str(folder)!r} holds no intact checkpoint", path=folder)
     ckpt, (params, _state, meta) = latest
     config, extra = meta.get("config") or {}, meta.get("extra") or {}
+    if isinstance(extra.get("eval_params"), dict):
+        # a rule whose model is not the point it takes gradients at (Schedule-Free): the
+        # checkpoint's params are where training resumes, this is the model
+        params = extra["eval_params"]
     try:
         model = models.from_config(_plain(config["model"]))
         first, last = model._weight_names()[0], model._weight_names()[-1]
