@@ -318,6 +318,38 @@ REGISTRY: list[OptimizerInfo] = [
         + [({"decoupled_weight_decay": 1}, "decoupled_weight_decay", TypeError)],
     ),
     OptimizerInfo(
+        "rprop",
+        ds.Rprop,
+        reference={
+            "defaults": {},
+            "etas-steps": {"lr": 0.3, "etas": (0.3, 1.1), "step_sizes": (1e-3, 0.2)},  # lr clipped
+            "wd-max": {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
+            "schedule": {"lr": inverse_time, "etas": (0.6, 1.5)},  # read once: the first step size
+        },
+        quadratic={"lr": 0.1},
+        # it stalls in Rosenbrock's valley with the default etas (step sizes at their minimum)
+        rosenbrock={"lr": 1e-2, "etas": (0.7, 1.2)},
+        rosenbrock_steps=4000,
+        variants=[
+            {"lr": 0.01, "etas": (0.4, 1.5), "step_sizes": (1e-4, 1.0), "weight_decay": 0.01},
+            {"lr": 1e-3, "etas": (0.5, 1.2), "maximize": True},
+        ],
+        bad=_common_bad()
+        + [
+            ({"etas": (0.0, 1.2)}, "etaminus", ValueError),
+            ({"etas": (1.0, 1.2)}, "etaminus", ValueError),
+            ({"etas": (0.5, 1.0)}, "etaplus", ValueError),
+            ({"etas": (0.5, math.inf)}, "etaplus", ValueError),
+            ({"etas": (0.5, "1.2")}, "etaplus", TypeError),
+            ({"etas": 0.5}, "etas", TypeError),
+            ({"etas": (0.5, 1.2, 2.0)}, "etas", TypeError),
+            ({"step_sizes": (-1e-6, 50.0)}, "step_size_min", ValueError),
+            ({"step_sizes": (1e-3, 1e-4)}, "step_size_max", ValueError),
+            ({"step_sizes": (1e-6, math.nan)}, "step_size_max", ValueError),
+            ({"step_sizes": "small"}, "step_sizes", TypeError),
+        ],
+    ),
+    OptimizerInfo(
         "adamax",
         ds.Adamax,
         reference={

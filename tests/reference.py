@@ -50,6 +50,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Reference",
+    "Rprop",
     "ScheduleFreeAdamW",
     "ScheduleFreeSGD",
 ]
@@ -336,6 +337,47 @@ class RAdam(Reference):
             r_t = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
             return p - lr * m_hat * r_t * l_t
         return p - lr * m_hat
+
+
+class Rprop(Reference):
+    """Rprop (Riedmiller & Braun 1993) without weight-backtracking, as PyTorch's Rprop (its source).
+
+    Per coordinate: a step size d (d_0 = lr) and the previous gradient q (q_0 = 0). If q g > 0,
+    d <- d * etaplus; if q g < 0, d <- d * etaminus and g <- 0 (the coordinate stays put); then d
+    is clipped to step_sizes (at every step: PyTorch's documented pseudo-code omits the clip when
+    q g = 0, its code does not), p <- p - sign(g) d and q <- g. lr is read once, at the first step.
+    PyTorch has no weight_decay here; descend's L2 (added to the gradient first) is included.
+    """
+
+    def __init__(self, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), weight_decay=0.0, maximize=False):
+        super().__init__(lr)
+        self.etaminus, self.etaplus = etas
+        self.step_min, self.step_max = step_sizes
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+
+    def new_state(self):
+        return {"d": None, "q": 0.0}
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        if s["d"] is None:
+            s["d"] = lr
+        if s["q"] * g > 0:
+            s["d"] = s["d"] * self.etaplus
+        elif s["q"] * g < 0:
+            s["d"] = s["d"] * self.etaminus
+            g = 0.0
+        s["d"] = min(max(s["d"], self.step_min), self.step_max)
+        s["q"] = g
+        if g > 0:
+            return p - s["d"]
+        if g < 0:
+            return p + s["d"]
+        return p
 
 
 class Adamax(Reference):
@@ -647,6 +689,7 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "nesterov": partial(SGD, momentum=0.9, nesterov=True),
     "adagrad": AdaGrad,
     "rmsprop": RMSprop,
+    "rprop": Rprop,
     "adam": Adam,
     "amsgrad": partial(Adam, amsgrad=True),
     "adamw": AdamW,

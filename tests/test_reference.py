@@ -136,6 +136,7 @@ TORCH_DEFAULTS = {
         "weight_decay": 0.0,
         "decoupled_weight_decay": False,
     },
+    ds.Rprop: {"lr": 1e-2, "etas": (0.5, 1.2), "step_sizes": (1e-6, 50)},  # torch's Rprop: no weight_decay
 }
 
 

@@ -35,12 +35,16 @@ TORCH_CLASS = {
     "Adafactor": ("Adafactor", {}),
     "Muon": ("Muon", {}),
     "RAdam": ("RAdam", {}),
+    "Rprop": ("Rprop", {}),
 }
 RENAMED = {"initial_accumulator": "initial_accumulator_value"}
 # torch.optim.Muon has one implementation (no foreach argument) and no maximize: it is given the
 # negated gradient instead
 SINGLE_IMPLEMENTATION = {"Muon"}
 NO_MAXIMIZE = {"Muon"}
+# torch.optim.Rprop has no weight_decay: descend's L2 is given to torch in the gradient
+# (g + weight_decay * p, negated like g when maximizing), which is what L2 means
+L2_IN_GRADIENT = {"Rprop"}
 # descend state (a buffer, or a float of state.scalars) -> torch's per-parameter state: compared too
 TORCH_STATE = {
     # torch keeps the factors with their reduced dimension (keepdim); a leaf without the buffer
@@ -48,6 +52,7 @@ TORCH_STATE = {
     "Adafactor": {"row_var": "row_var", "col_var": "col_var", "variance": "variance"},
     "Muon": {"b": "momentum_buffer"},
     "RAdam": {"m": "exp_avg", "v": "exp_avg_sq"},
+    "Rprop": {"prev": "prev", "step_size": "step_size"},
 }
 
 CASES = [
@@ -89,6 +94,17 @@ CASES = [
     ("RAdam", {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-3}),
     ("RAdam", {"lr": 0.05, "betas": (0.9, 0.6)}),
     ("RAdam", {"lr": inverse_time, "weight_decay": 0.2, "decoupled_weight_decay": True, "maximize": True}),
+    # Rprop: torch's own test configurations (optim_inputs_func_rprop), then descend's L2, an lr
+    # outside step_sizes (clipped at the first step) and a schedule (read once, as torch reads lr)
+    ("Rprop", {}),
+    ("Rprop", {"lr": 2e-4}),
+    ("Rprop", {"etas": (0.5, 1.5)}),
+    ("Rprop", {"step_sizes": (2e-6, 100)}),
+    ("Rprop", {"maximize": True}),
+    ("Rprop", {"weight_decay": 0.1}),
+    ("Rprop", {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
+    ("Rprop", {"lr": 0.3, "etas": (0.3, 1.1), "step_sizes": (1e-3, 0.2)}),
+    ("Rprop", {"lr": inverse_time, "etas": (0.6, 1.5)}),
 ]
 IDS = [
     f"{name}-"
@@ -134,6 +150,7 @@ def run_side_by_side(
     torch_sign = 1.0
     if name in NO_MAXIMIZE and torch_kwargs.pop("maximize", False):
         torch_sign = -1.0
+    l2 = torch_kwargs.pop("weight_decay", 0.0) if name in L2_IN_GRADIENT else 0.0
     x = x0.astype(dtype)
     p = torch.tensor(x0, dtype=torch.float64 if dtype == np.float64 else torch.float32)
     torch_opt = getattr(torch.optim, torch_name)([p], **torch_kwargs)
@@ -144,7 +161,8 @@ def run_side_by_side(
         g = np.asarray(sign * h * (x.astype(np.float64) - target) + noise[k], dtype=dtype)
         if schedule is not None:
             torch_opt.param_groups[0]["lr"] = schedule(k)
-        p.grad = torch.from_numpy(np.array(torch_sign * g, dtype=dtype))
+        fed = g + (sign * l2) * p.detach().numpy() if l2 else g
+        p.grad = torch.from_numpy(np.array(torch_sign * fed, dtype=dtype))
         torch_opt.step()
         opt.step(x, g, state)
         want = p.detach().numpy()

@@ -56,6 +56,7 @@ from .persist import load_state, save_state
 from .prodigy import Prodigy
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 
@@ -77,6 +78,7 @@ __all__ = [
     "Prodigy",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "Rule",
     "ScheduleFreeAdamW",
     "ScheduleFreeSGD",
@@ -100,6 +102,7 @@ register(Momentum)
 register(Nesterov)
 register(AdaGrad)
 register(RMSprop)
+register(Rprop)
 register(Adam)
 register(Adam, "amsgrad", preset={"amsgrad": True}, color="#8c564b", marker="X")
 register(AdamW)
