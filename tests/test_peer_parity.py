@@ -60,6 +60,7 @@ def side_by_side(
     maximize: bool = False,
     peer_negates: bool = False,
     check: Callable[[int, ds.OptState, Any], None] | None = None,
+    compare: Callable[[int, dict[str, np.ndarray], ds.OptState, Any], None] | None = None,
     seed: int = 0,
 ) -> None:
     """Step ``opt`` and ``make_peer(tensors)`` together; compare all leaves after every step.
@@ -67,7 +68,8 @@ def side_by_side(
     ``maximize`` (``opt`` has ``maximize=True``): descend ascends ``-f``, given ``-grad f``; the
     peer gets ``grad f`` when ``peer_negates`` (it has no maximize of its own), else ``-grad f``
     for its own flag. ``schedule(k)`` is written into the peer's param groups before
-    step ``k``; ``check(k, state, peer)`` compares anything else after each step.
+    step ``k``; ``check(k, state, peer)`` compares anything else after each step, and
+    ``compare(k, params, state, peer)`` too, given descend's parameters.
     """
     torch = need("torch")
     problem = Problem(seed)
@@ -100,6 +102,8 @@ def side_by_side(
             )
         if check is not None:
             check(k, state, peer)
+        if compare is not None:
+            compare(k, x, state, peer)
     assert all(x[k].dtype == dtype for k in SHAPES)
     moved = min(float(np.abs(x[k].astype(np.float64) - problem.x0[k]).max()) for k in SHAPES)
     assert moved > 1e-3, "some leaf hardly moved: the comparison would prove little"
@@ -267,3 +271,126 @@ def test_prodigy_defaults_are_prodigyopts():
         peer_default = theirs[PRODIGY_NAMES.get(name, name)].default
         assert ours[name].default == peer_default, (name, ours[name].default, peer_default)
     assert math.isinf(ds.Prodigy().growth_rate) and ds.Prodigy().beta3 == math.sqrt(0.999)
+
+
+# -- schedulefree: ScheduleFreeSGD, ScheduleFreeAdamW --------------------------------------------
+def rising(k: int) -> float:
+    """An lr that grows for a while: the largest lr so far (lr_max) changes from step to step."""
+    return 0.002 * min(k + 1, 40)
+
+
+def zero_first(k: int) -> float:
+    """lr 0 for three steps: weights 0 and weight_sum 0 (the package's ZeroDivisionError path)."""
+    return 0.0 if k < 3 else 0.05
+
+
+SF_SGD_CASES = [
+    {"lr": 0.1},
+    {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1},  # eval's lerp weight is -1: its other form
+    {"lr": 0.1, "warmup_steps": 20, "r": 1.0, "weight_lr_power": 1.0, "maximize": True},
+    {"lr": 0.2, "momentum": 0.95, "warmup_steps": 400, "r": 0.5},  # warm-up longer than the run
+    {"lr": inverse_time, "weight_decay": 0.05},
+    {"lr": rising, "weight_lr_power": 3.0, "momentum": 0.7, "maximize": True},
+    {"lr": zero_first, "warmup_steps": 5},
+]
+SF_ADAMW_CASES = [
+    {},
+    {"lr": 0.02},
+    {"lr": 0.02, "betas": (0.5, 0.99), "eps": 1e-3, "weight_decay": 0.1},
+    {
+        "lr": 0.05,
+        "warmup_steps": 30,
+        "r": 2.0,
+        "weight_lr_power": 0.0,
+        "weight_decay": 0.01,
+        "maximize": True,
+    },
+    {"lr": inverse_time, "betas": (0.95, 0.9)},
+    {"lr": rising, "weight_decay": 0.2, "eps": 1e-6},
+    {"lr": zero_first, "betas": (0.7, 0.999), "warmup_steps": 10},
+]
+#: steps after which the package is switched to eval() and its parameters compared with x
+SF_EVAL_AT = (0, 49, 99, STEPS - 1)
+
+
+def run_schedulefree(name: str, kwargs: dict[str, Any], dtype: type, rtol: float, foreach: bool) -> None:
+    """descend's rule and the package's, side by side; after every step also z, v, lr_max and
+    weight_sum, and at ``SF_EVAL_AT`` the package's eval() parameters against eval_params."""
+    schedulefree = need("schedulefree")
+    torch = need("torch")
+    cls = {
+        "schedulefree_sgd": schedulefree.SGDScheduleFree,
+        "schedulefree_adamw": schedulefree.AdamWScheduleFree,
+    }
+    opt = ds.optimizer(name, **kwargs)
+    lr = kwargs.get("lr", opt.lr)
+    schedule = lr if callable(lr) else None
+    peer_kwargs = {k: v for k, v in kwargs.items() if k != "maximize"}
+    peer_kwargs["lr"] = schedule(0) if schedule else lr
+
+    def make_peer(tensors: list[Any]) -> Any:
+        peer = cls[name](tensors, foreach=foreach, **peer_kwargs)
+        peer.train()  # the package refuses to step in eval mode
+        return peer
+
+    def same_state(k: int, x: dict[str, np.ndarray], state: ds.OptState, peer: Any) -> None:
+        group = peer.param_groups[0]
+        for key in ("lr_max", "weight_sum"):
+            want = float(group[key])
+            assert abs(state.scalars[key] - want) <= rtol * max(1.0, abs(want)), (key, k + 1)
+        buffers = {"z": "z", "v": "exp_avg_sq"} if name == "schedulefree_adamw" else {"z": "z"}
+        for t, leaf, i in zip(group["params"], SHAPES, range(len(SHAPES)), strict=True):
+            for mine, theirs in buffers.items():
+                want = peer.state[t][theirs].numpy()
+                got = state.buffers[mine][i]
+                err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+                assert err.max() <= rtol, (mine, leaf, k + 1, err.max())
+        if k in SF_EVAL_AT:
+            x_eval = opt.eval_params(x, state)
+            with torch.no_grad():
+                peer.eval()
+                for t, leaf in zip(group["params"], SHAPES, strict=True):
+                    want = t.numpy()
+                    err = np.abs(x_eval[leaf] - want) / np.maximum(1.0, np.abs(want))
+                    assert err.max() <= rtol, ("x", leaf, k + 1, err.max())
+                    assert x_eval[leaf].dtype == dtype
+                peer.train()
+
+    side_by_side(
+        opt,
+        make_peer,
+        dtype,
+        rtol,
+        schedule=schedule,
+        maximize=kwargs.get("maximize", False),
+        peer_negates=True,
+        compare=same_state,
+    )
+
+
+SF_CASES = [("schedulefree_sgd", kw) for kw in SF_SGD_CASES]
+SF_CASES += [("schedulefree_adamw", kw) for kw in SF_ADAMW_CASES]
+SF_IDS = [f"{name.split('_')[1]}-{case_id(kw)}-{i}" for i, (name, kw) in enumerate(SF_CASES)]
+
+
+@pytest.mark.parametrize("foreach", [False, True], ids=["loop", "foreach"])
+@pytest.mark.parametrize(("name", "kwargs"), SF_CASES, ids=SF_IDS)
+def test_schedulefree_matches_the_package_float64(name, kwargs, foreach):
+    run_schedulefree(name, kwargs, np.float64, RTOL64, foreach)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), SF_CASES, ids=SF_IDS)
+def test_schedulefree_matches_the_package_float32(name, kwargs):
+    # each does the same float32 operations, torch's lerp and add with fused multiply-adds
+    run_schedulefree(name, kwargs, np.float32, 1e-6, False)
+
+
+def test_schedulefree_defaults_are_the_packages():
+    schedulefree = need("schedulefree")
+    for ours, theirs, names in (
+        (ds.ScheduleFreeSGD, schedulefree.SGDScheduleFree, ("lr", "momentum", "weight_decay")),
+        (ds.ScheduleFreeAdamW, schedulefree.AdamWScheduleFree, ("lr", "betas", "eps", "weight_decay")),
+    ):
+        mine, peer = inspect.signature(ours).parameters, inspect.signature(theirs).parameters
+        for name in (*names, "warmup_steps", "r", "weight_lr_power"):
+            assert mine[name].default == peer[name].default, (ours.__name__, name)
