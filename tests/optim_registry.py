@@ -153,6 +153,36 @@ REGISTRY: list[OptimizerInfo] = [
         + [({"momentum": 0.0}, "nesterov", ValueError), ({"momentum": math.inf}, "momentum", ValueError)],
     ),
     OptimizerInfo(
+        "asgd",
+        ds.ASGD,
+        reference={
+            "defaults": {},
+            "lambd-alpha": {"lr": 0.05, "lambd": 0.1, "alpha": 0.5},
+            "averaging": {"lr": 0.05, "t0": 10},
+            "wd-max": {"lr": 0.05, "weight_decay": 0.1, "maximize": True, "t0": 50},
+            "schedule": {"lr": inverse_time, "lambd": 0.05, "t0": 30},
+        },
+        # lambd shrinks the parameters like a weight decay: off where a zero gradient must not move them
+        quadratic={"lr": 0.15, "lambd": 0.0},
+        rosenbrock={"lr": 1.5e-3},
+        rosenbrock_steps=15000,
+        variants=[  # t0 small: the average runs within the tests' few steps
+            {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 3, "weight_decay": 0.01},
+            {"lr": 0.02, "t0": 0.0, "maximize": True},
+        ],
+        bad=_common_bad()
+        + [
+            ({"lambd": -1e-4}, "lambd", ValueError),
+            ({"lambd": math.nan}, "lambd", ValueError),
+            ({"lambd": "0.1"}, "lambd", TypeError),
+            ({"alpha": -0.75}, "alpha", ValueError),
+            ({"alpha": math.inf}, "alpha", ValueError),
+            ({"t0": -1.0}, "t0", ValueError),
+            ({"t0": math.inf}, "t0", ValueError),
+            ({"t0": None}, "t0", TypeError),
+        ],
+    ),
+    OptimizerInfo(
         "adagrad",
         ds.AdaGrad,
         reference={

@@ -36,6 +36,7 @@ from functools import partial
 import numpy as np
 
 __all__ = [
+    "ASGD",
     "REFERENCES",
     "SGD",
     "AdaDelta",
@@ -119,6 +120,48 @@ class SGD(Reference):
             else:
                 g = s["b"]
         return p - lr * g
+
+
+class ASGD(Reference):
+    """Averaged SGD (Polyak & Juditsky 1992) with the schedule of PyTorch's ASGD (its source).
+
+    Per run: eta_0 = lr, mu_0 = 1. Step t, with eta and mu from the step before:
+    p <- p (1 - lambd eta) - eta g; the average ax <- ax + mu (p - ax), or ax <- p while mu = 1;
+    then eta = lr / (1 + lambd lr t)^alpha and mu = 1 / max(1, t - t0). L2 weight_decay is added
+    to the gradient. The average of each coordinate is its state's "ax".
+    """
+
+    def __init__(self, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, maximize=False):
+        super().__init__(lr)
+        self.lambd = lambd
+        self.alpha = alpha
+        self.t0 = t0
+        self.weight_decay = weight_decay
+        self.maximize = maximize
+        self.eta = None  # step-wide, as mu: the values the next step uses
+        self.mu = 1.0
+
+    def new_state(self):
+        return {"ax": 0.0}
+
+    def step(self, params, grads):
+        lr = float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
+        if self.eta is None:
+            self.eta = lr
+        out = super().step(params, grads)
+        t = self.t
+        self.eta = lr / (1 + self.lambd * lr * t) ** self.alpha
+        self.mu = 1 / max(1, t - self.t0)
+        return out
+
+    def update(self, p, g, s, lr, t):
+        if self.maximize:
+            g = -g
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        p = p * (1 - self.lambd * self.eta) - self.eta * g
+        s["ax"] = p if self.mu == 1 else s["ax"] + self.mu * (p - s["ax"])
+        return p
 
 
 class AdaGrad(Reference):
@@ -687,6 +730,7 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "sgd": SGD,
     "momentum": partial(SGD, momentum=0.9),
     "nesterov": partial(SGD, momentum=0.9, nesterov=True),
+    "asgd": ASGD,
     "adagrad": AdaGrad,
     "rmsprop": RMSprop,
     "rprop": Rprop,

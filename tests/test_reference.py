@@ -137,6 +137,7 @@ TORCH_DEFAULTS = {
         "decoupled_weight_decay": False,
     },
     ds.Rprop: {"lr": 1e-2, "etas": (0.5, 1.2), "step_sizes": (1e-6, 50)},  # torch's Rprop: no weight_decay
+    ds.ASGD: {"lr": 1e-2, "lambd": 1e-4, "alpha": 0.75, "t0": 1e6, "weight_decay": 0.0},
 }
 
 
@@ -156,6 +157,28 @@ def test_defaults_are_pytorchs(cls):
             )
     # ... and the defaults behave as PyTorch's: same trajectory as the reference given them.
     run_against_reference(opt, ref.REFERENCES[cls.name](**expected), maximize=False)
+
+
+@pytest.mark.parametrize("t0", [0.0, 10.0, 1e6])
+def test_asgd_average_matches_reference(t0):
+    """ASGD's averaged iterate, state["ax"], follows the reference's average of each coordinate
+    (before, at and long after t0), and eta and mu are the reference's step-wide numbers."""
+    kwargs = {"lr": 0.05, "lambd": 0.01, "alpha": 0.6, "t0": t0, "weight_decay": 0.02}
+    opt, reference = ds.ASGD(**kwargs), ref.ASGD(**kwargs)
+    params = {"W": X0[:4].reshape(2, 2).copy(), "b": X0[4:].copy()}
+    noise = 0.3 * np.random.default_rng(3).standard_normal((STEPS, X0.size))
+    state = opt.init(params)
+    x_ref = X0.tolist()
+    for k in range(STEPS):
+        g = H * (_flat(params) - TARGET) + noise[k]
+        opt.step(params, {"W": g[:4].reshape(2, 2), "b": g[4:]}, state)
+        x_ref = reference.step(x_ref, g.tolist())
+        assert_close(_flat(params), x_ref, k + 1)
+        assert_close(_flat(state["ax"]), [s["ax"] for s in reference.states], k + 1, what="state['ax']")
+        scalars = np.array([state.scalars["eta"], state.scalars["mu"]])
+        assert_close(scalars, [reference.eta, reference.mu], k + 1, what="eta and mu")
+    averaged = np.abs(_flat(state["ax"]) - _flat(params)).max()
+    assert (averaged > 1e-3) == (t0 < STEPS), "the average differs from the iterate once it runs"
 
 
 def test_alias_defaults():

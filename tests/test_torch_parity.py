@@ -36,6 +36,7 @@ TORCH_CLASS = {
     "Muon": ("Muon", {}),
     "RAdam": ("RAdam", {}),
     "Rprop": ("Rprop", {}),
+    "ASGD": ("ASGD", {}),
 }
 RENAMED = {"initial_accumulator": "initial_accumulator_value"}
 # torch.optim.Muon has one implementation (no foreach argument) and no maximize: it is given the
@@ -53,6 +54,7 @@ TORCH_STATE = {
     "Muon": {"b": "momentum_buffer"},
     "RAdam": {"m": "exp_avg", "v": "exp_avg_sq"},
     "Rprop": {"prev": "prev", "step_size": "step_size"},
+    "ASGD": {"ax": "ax", "eta": "eta", "mu": "mu"},
 }
 
 CASES = [
@@ -105,6 +107,17 @@ CASES = [
     ("Rprop", {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
     ("Rprop", {"lr": 0.3, "etas": (0.3, 1.1), "step_sizes": (1e-3, 0.2)}),
     ("Rprop", {"lr": inverse_time, "etas": (0.6, 1.5)}),
+    # ASGD: torch's own test configurations (optim_inputs_func_asgd), then alpha with averaging
+    # well inside the run and a schedule; the average ax, eta and mu are compared too
+    ("ASGD", {}),
+    ("ASGD", {"lambd": 0.1}),
+    ("ASGD", {"lr": 0.02}),
+    ("ASGD", {"t0": 100}),
+    ("ASGD", {"maximize": True}),
+    ("ASGD", {"weight_decay": 0.1}),
+    ("ASGD", {"weight_decay": 0.1, "maximize": True}),
+    ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 20}),
+    ("ASGD", {"lr": inverse_time, "lambd": 0.05, "t0": 30, "weight_decay": 0.05, "maximize": True}),
 ]
 IDS = [
     f"{name}-"

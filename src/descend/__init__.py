@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import data, functions, models, optim, schedules
 from .errors import CheckpointError, CheckpointWarning, DivergenceError, RunFileError
 from .optim import (
+    ASGD,
     SGD,
     AdaDelta,
     Adafactor,
@@ -33,6 +34,7 @@ from .train import MinimizeResult, Run, fit, load_run, minimize
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGD",
     "SGD",
     "AdaDelta",
     "AdaGrad",

@@ -49,6 +49,7 @@ from .adafactor import Adafactor
 from .adagrad import AdaGrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .asgd import ASGD
 from .base import Optimizer, OptState
 from .lion import Lion
 from .nadam import Nadam
@@ -61,6 +62,7 @@ from .schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD, Momentum, Nesterov
 
 __all__ = [
+    "ASGD",
     "FACTS",
     "SGD",
     "AdaDelta",
@@ -100,6 +102,7 @@ __all__ = [
 register(SGD)
 register(Momentum)
 register(Nesterov)
+register(ASGD)
 register(AdaGrad)
 register(RMSprop)
 register(Rprop)
