@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._style import optimizer_style
+    from ._shared import optimizer_style
     from .lab_plots import (
         batching_figure,
         plot_batching,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # public name -> submodule; a submodule (and matplotlib) is imported when one of its names is used
 _EXPORTS = {
-    "optimizer_style": "_style",
+    "optimizer_style": "_shared",
     "RacePlot": "race",
     "plot_contour": "race",
     "plot_loss": "race",

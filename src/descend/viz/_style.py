@@ -1,10 +1,11 @@
-"""Shared look of descend's matplotlib drawings: optimizer colours and markers, figures, PNG output."""
+"""Shared look of descend's matplotlib drawings: markers, colour maps, figures, PNG output (the
+optimizer palette is ``_shared``'s, re-exported here)."""
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,7 @@ from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.figure import Figure
 
 from .._validation import check_int, describe
-from ..optim import names as rule_names
-from ..optim import rule
+from ._shared import entry_styles, optimizer_style  # the palette, shared with the plotly report
 
 __all__ = [
     "check_size",
@@ -30,9 +30,6 @@ __all__ = [
     "render_rgb",
     "save_png",
 ]
-
-# colours for a second run of one rule in a drawing (its own colour is taken by the first)
-_SPARE_COLORS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
 
 #: start of every path in every drawing
 START_STYLE: dict[str, Any] = {
@@ -57,34 +54,6 @@ LOCAL_MIN_STYLE: dict[str, Any] = {
     "markeredgecolor": "black",
     "markeredgewidth": 1.0,
 }
-
-
-def optimizer_style(name: str) -> dict[str, str]:
-    """``{"color": ..., "marker": ...}`` of an update rule, the same in every drawing: the
-    ``color`` and ``marker`` of its registry entry (:func:`descend.optim.rule`).
-
-    >>> optimizer_style(" Adam")
-    {'color': '#ff7f0e', 'marker': 'P'}
-    """
-    entry = rule(name)
-    return {"color": entry.color, "marker": entry.marker}
-
-
-def entry_styles(names: Iterable[str]) -> list[dict[str, str]]:
-    """Styles for the runs of one drawing: the rule's style, unless an earlier run already has
-    that colour (the same rule twice), which then gets the first colour no run has."""
-    styles: list[dict[str, str]] = []
-    used: set[str] = set()
-    palette = (*(rule(n).color for n in rule_names()), *_SPARE_COLORS)
-    for name in names:
-        style = optimizer_style(name)
-        if style["color"] in used:
-            free = [c for c in palette if c not in used]
-            if free:  # more runs than colours: repeat rather than fail
-                style = {**style, "color": free[0]}
-        used.add(style["color"])
-        styles.append(style)
-    return styles
 
 
 def light_cmap(name: str, amount: float = 0.45) -> Colormap:

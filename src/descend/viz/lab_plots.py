@@ -17,6 +17,13 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
 from .._validation import check_int, describe
+from ._shared import (  # the same rules and colours as the plotly report's
+    SERIES_COLORS,
+    SUGGESTION_STYLE,
+    epoch_end_steps,
+    log_worthy,
+    lr_find_ylim,
+)
 from ._style import check_size, new_figure
 
 __all__ = [
@@ -39,16 +46,6 @@ BATCHING_X: dict[str, str] = {
     "time": "training wall time (s)",
     "updates": "updates",
 }
-
-#: colour and line style of each LR range-test suggestion
-SUGGESTION_STYLE: dict[str, dict[str, str]] = {
-    "recommended": {"color": "#000000", "linestyle": "-"},
-    "valley": {"color": "#2ca02c", "linestyle": "--"},
-    "steep": {"color": "#d62728", "linestyle": ":"},
-    "min": {"color": "#9467bd", "linestyle": "-."},
-}
-
-_BATCHING_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
 
 
 @dataclass
@@ -82,15 +79,6 @@ def _positive(values: Any) -> np.ndarray:
     return a
 
 
-def log_worthy(*arrays: Any) -> bool:
-    """Whether a log axis suits these values: all finite ones positive, spanning more than 10x."""
-    vals = (
-        np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays]) if arrays else np.empty(0)
-    )
-    vals = vals[np.isfinite(vals)]
-    return bool(vals.size) and bool(np.all(vals > 0)) and float(vals.max() / vals.min()) > 10
-
-
 # ------------------------------------------------------------------------------------- lr-find
 
 
@@ -104,13 +92,9 @@ def plot_lr_find(result: Any, ax: Axes | None = None) -> Drawn:
     (drawn.lines["loss"],) = ax.plot(lrs, result.losses, color="#1f77b4", alpha=0.3, lw=1, label="batch loss")
     (drawn.lines["smoothed"],) = ax.plot(lrs, result.smoothed, color="#1f77b4", lw=2, label="smoothed loss")
     ax.set_xscale("log")
-    # the final blow-up can be orders of magnitude above the rest: keep the view on the useful part
-    sm = np.asarray(result.smoothed, dtype=np.float64)
-    finite = sm[np.isfinite(sm)]
-    if finite.size:
-        lo, first = float(finite.min()), float(finite[0])
-        top = max(first, lo) + 0.25 * abs(max(first, lo) - lo) + 1e-12
-        ax.set_ylim(lo - 0.1 * (top - lo), top)
+    ylim = lr_find_ylim(result.smoothed)  # the view on the useful part, not the final blow-up
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     for i, (name, lr) in enumerate(result.marks().items()):
         style = SUGGESTION_STYLE.get(name, {"color": "black", "linestyle": "--"})
         drawn.markers[name] = ax.axvline(lr, lw=1.5, label=f"{name}: {lr:.3g}", **style)
@@ -159,7 +143,7 @@ def plot_batching(result: Any, x: str = "epochs", ax: Axes | None = None) -> Dra
         if x != "epochs":
             xs = _positive(xs)
         (drawn.lines[c.label],) = ax.plot(
-            xs, y, lw=1.5, color=_BATCHING_COLORS[i % len(_BATCHING_COLORS)], label=c.label
+            xs, y, lw=1.5, color=SERIES_COLORS[i % len(SERIES_COLORS)], label=c.label
         )
         ys.append(y)
     if excess or log_worthy(*ys):  # the excess is positive by construction (others are NaN)
@@ -184,17 +168,6 @@ def batching_figure(result: Any, size: tuple[int, int] = (1200, 500)) -> Figure:
 
 
 # ------------------------------------------------------------------------------------ training
-
-
-def epoch_end_steps(history: Any) -> np.ndarray:
-    """The update count at which each recorded epoch ended (epoch rows carry samples seen)."""
-    step_samples = np.asarray(history.steps["samples_seen"], dtype=np.float64)
-    epoch_samples = np.asarray(history.epochs.get("samples_seen", []), dtype=np.float64)
-    steps = np.asarray(history.steps["step"], dtype=np.float64)
-    if not steps.size:
-        return np.zeros(len(epoch_samples))
-    idx = np.clip(np.searchsorted(step_samples, epoch_samples, side="left"), 0, len(steps) - 1)
-    return steps[idx]
 
 
 def plot_training(run: Any, ax: Axes | None = None) -> Drawn:

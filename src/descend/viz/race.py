@@ -21,6 +21,21 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, 
 
 from .._validation import check_bool, check_int, check_real, describe
 from . import _style
+from ._shared import (
+    CONTOUR_RESOLUTION,
+    ZScale,
+    edge_color,
+    entry_labels,
+    entry_styles,
+    evaluate,
+    frame_steps,
+    in_box,
+    loss_axis,
+    mesh,
+    minima,
+    view_box,
+    z_scale,
+)
 
 __all__ = [
     "RacePlot",
@@ -61,25 +76,7 @@ class RacePlot:
         return self.ax.figure
 
 
-# -- shared pieces ----------------------------------------------------------------------------------
-def _labels(race: Any) -> list[str]:
-    return [e.label + (" (diverged)" if e.diverged else "") for e in race.entries]
-
-
-def _view_box(race: Any) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The function's domain, widened to take in the start when a user started outside it."""
-    box = []
-    for axis, (lo, hi) in enumerate(race.function.domain):
-        s = float(race.start[axis])
-        if lo <= s <= hi:
-            box.append((float(lo), float(hi)))
-        else:
-            lo, hi = min(lo, s), max(hi, s)
-            pad = 0.05 * (hi - lo)
-            box.append((lo - pad, hi + pad))
-    return box[0], box[1]
-
-
+# -- pieces of every race drawing (what the plotly report draws too is in _shared) -----------------
 def _clip_path(path: np.ndarray, box: Any, margin: float = 1.0) -> np.ndarray:
     """``path`` up to where it leaves ``box`` widened by ``margin`` times its size on each side.
 
@@ -108,71 +105,12 @@ def _clip_path(path: np.ndarray, box: Any, margin: float = 1.0) -> np.ndarray:
     return np.vstack([P[:j], a + t * d])
 
 
-def _evaluate(f: Any, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """``f`` on arrays of points; overflow far out is expected and shows as inf/nan, not as a warning."""
-    with np.errstate(all="ignore"):
-        return np.asarray(f.grid(X, Y), dtype=np.float64)
+def _norm(scale: ZScale) -> Normalize:
+    return LogNorm(scale.vmin, scale.vmax) if scale.kind == "log" else Normalize(scale.vmin, scale.vmax)
 
 
-def _mesh(f: Any, box: Any, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    (xlo, xhi), (ylo, yhi) = box
-    X, Y = np.meshgrid(np.linspace(xlo, xhi, resolution), np.linspace(ylo, yhi, resolution))
-    Z = _evaluate(f, X, Y)
-    if not np.isfinite(Z).any():
-        raise ValueError(f"{f.name}: no finite value on the plotted box {box}; nothing to draw")
-    return X, Y, Z
-
-
-@dataclass
-class _Scale:
-    """How function values map to colours (and heights in 3-D): log of ``f - f*``, linear, or symmetric."""
-
-    kind: str  # "log", "linear" or "symmetric"
-    fmin: float  # subtracted before the log (0 otherwise)
-    offset: float  # added before the log so that the minimum itself has a finite colour
-    vmin: float
-    vmax: float
-    label: str
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values, dtype=np.float64)
-        if self.kind == "log":
-            with np.errstate(invalid="ignore"):
-                return np.maximum(v - self.fmin, 0.0) + self.offset
-        return v
-
-    def levels(self, n: int) -> np.ndarray:
-        if self.kind == "log":
-            lv = np.geomspace(self.vmin, self.vmax, n)
-        else:
-            lv = np.linspace(self.vmin, self.vmax, n)
-        # nudge the outer levels out so that rounding cannot leave the extreme values uncoloured
-        tiny = 1e-9 * (lv[-1] - lv[0])
-        lv[0] = lv[0] * (1 - 1e-9) if self.kind == "log" else lv[0] - tiny
-        lv[-1] = lv[-1] + tiny
-        return lv
-
-    def norm(self) -> Normalize:
-        return LogNorm(self.vmin, self.vmax) if self.kind == "log" else Normalize(self.vmin, self.vmax)
-
-    def cmap(self) -> Any:
-        return _style.light_cmap("RdBu_r" if self.kind == "symmetric" else "viridis")
-
-
-def _scale_for(f: Any, Z: np.ndarray, decades: float = 6.0) -> _Scale:
-    finite = Z[np.isfinite(Z)]
-    lo, hi = float(finite.min()), float(finite.max())
-    fmin = getattr(f, "minimum_value", None)
-    if getattr(f, "log_scale", False) and fmin is not None and hi > fmin:
-        top = hi - fmin
-        offset = top * 10.0**-decades  # six decades by default: enough to follow a path to the floor
-        return _Scale("log", float(fmin), offset, offset, top + offset, "f - f* (log scale)")
-    if fmin is None and lo < 0.0 < hi:  # unbounded below (saddles): zero in the middle of the colours
-        m = max(-lo, hi)
-        return _Scale("symmetric", 0.0, 0.0, -m, m, "f")
-    if hi <= lo:  # a flat surface still needs a colour range
-        lo, hi = lo - 0.5, hi + 0.5
-    return _Scale("linear", 0.0, 0.0, lo, hi, "f")
+def _cmap(scale: ZScale) -> Any:
+    return _style.light_cmap(scale.colormap)
 
 
 def _title(race: Any, width: int = 80) -> str:
@@ -209,27 +147,13 @@ def _markevery(n: int) -> int:
     return max(1, n // 150)  # a marker per iterate shows the step size; thin them on long runs
 
 
-def _minima(f: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    minima = [np.asarray(m, dtype=np.float64) for m in (getattr(f, "minima", None) or [])]
-    glob = [np.asarray(m, dtype=np.float64) for m in (getattr(f, "global_minima", None) or [])]
-    local = [m for m in minima if not any(np.array_equal(m, g) for g in glob)]
-    return glob, local
-
-
-def _in_box(points: list[np.ndarray], box: Any) -> np.ndarray:
-    P = np.array(points, dtype=np.float64).reshape(-1, 2)
-    (xlo, xhi), (ylo, yhi) = box
-    keep = (P[:, 0] >= xlo) & (P[:, 0] <= xhi) & (P[:, 1] >= ylo) & (P[:, 1] <= yhi)
-    return P[keep]
-
-
 # -- contour ----------------------------------------------------------------------------------------
 def plot_contour(
     race: Any,
     ax: Axes | None = None,
     *,
     levels: int = 30,
-    resolution: int = 300,
+    resolution: int = CONTOUR_RESOLUTION,
     legend: bool = True,
     colorbar: bool = True,
     title: bool | str = True,
@@ -260,14 +184,14 @@ def plot_contour(
     resolution = check_int(owner, "resolution", resolution, low=10)
     ax = _new_axes(ax)
     f = race.function
-    box = _view_box(race)
-    X, Y, Z = _mesh(f, box, resolution)
-    scale = _scale_for(f, Z)
+    box = view_box(race)
+    X, Y, Z = mesh(f, box, resolution)
+    scale = z_scale(f, Z)
     W = np.ma.masked_invalid(scale(Z))
     lv = scale.levels(levels)
-    cs = ax.contourf(X, Y, W, levels=lv, norm=scale.norm(), cmap=scale.cmap(), zorder=0)
+    cs = ax.contourf(X, Y, W, levels=lv, norm=_norm(scale), cmap=_cmap(scale), zorder=0)
     ax.contour(
-        X, Y, W, levels=lv[::2], norm=scale.norm(), colors="white", linewidths=0.4, alpha=0.6, zorder=1
+        X, Y, W, levels=lv[::2], norm=_norm(scale), colors="white", linewidths=0.4, alpha=0.6, zorder=1
     )
     cbar = None
     if colorbar:
@@ -282,9 +206,7 @@ def plot_contour(
         cbar.update_ticks()
 
     paths, ends = [], []
-    for entry, style in zip(
-        race.entries, _style.entry_styles(e.optimizer for e in race.entries), strict=True
-    ):
+    for entry, style in zip(race.entries, entry_styles(e.optimizer for e in race.entries), strict=True):
         P = _clip_path(entry.path, box)
         (line,) = ax.plot(
             P[:, 0],
@@ -304,7 +226,7 @@ def plot_contour(
             marker=style["marker"],
             markersize=10,
             markerfacecolor=style["color"],
-            markeredgecolor="black",
+            markeredgecolor=edge_color(style),
             markeredgewidth=1.2,
             zorder=5,
         )
@@ -313,17 +235,17 @@ def plot_contour(
     (start,) = ax.plot([race.start[0]], [race.start[1]], linestyle="none", zorder=6, **_style.START_STYLE)
 
     handles: list[Any] = [*paths, start]
-    labels = [*_labels(race), "start"]
-    minima = []
-    glob, local = _minima(f)
+    labels = [*entry_labels(race), "start"]
+    stars = []
+    glob, local = minima(f)
     for points, style, name in (
         (glob, _style.GLOBAL_MIN_STYLE, "global minimum"),
         (local, _style.LOCAL_MIN_STYLE, "local minimum"),
     ):
-        P = _in_box(points, box)
+        P = in_box(points, box)
         if len(P):
             (m,) = ax.plot(P[:, 0], P[:, 1], linestyle="none", zorder=4, **style)
-            minima.append(m)
+            stars.append(m)
             handles.append(m)
             labels.append(name)
 
@@ -336,7 +258,7 @@ def plot_contour(
     if title:
         ax.set_title(_title(race) if title is True else str(title), fontsize="medium")
     leg = _legend(ax, handles, labels) if legend else None
-    return RacePlot(ax, paths, ends, start, minima, [], cs, cbar, leg, handles, labels)
+    return RacePlot(ax, paths, ends, start, stars, [], cs, cbar, leg, handles, labels)
 
 
 # -- 3-D surface ----------------------------------------------------------------------------------
@@ -369,23 +291,17 @@ def plot_surface(
             f"{owner}: ax must be a 3-D Axes (fig.add_subplot(projection='3d')), got {describe(ax)}"
         )
     f = race.function
-    box = _view_box(race)
-    X, Y, Z = _mesh(f, box, resolution)
-    scale = _scale_for(f, Z, decades=4.0)  # fewer decades than the contour: no spikes into the floor
-    log = scale.kind == "log"
-
-    def height(values: np.ndarray) -> np.ndarray:
-        h = scale(values)
-        return np.log10(h) if log else h
-
-    H = height(Z)
+    box = view_box(race)
+    X, Y, Z = mesh(f, box, resolution)
+    scale = z_scale(f, Z, decades=4.0)  # fewer decades than the contour: no spikes into the floor
+    H = scale.heights(Z)
     finite = H[np.isfinite(H)]
     zlo, zhi = float(finite.min()), float(finite.max())
     if zhi <= zlo:
         zlo, zhi = zlo - 0.5, zhi + 0.5
     lift = 0.01 * (zhi - zlo)  # a hair above the surface, so the path is not buried in it
     ax.computed_zorder = False  # mplot3d's depth sort would hide paths under the surface
-    cmap = scale.cmap()
+    cmap = _cmap(scale)
     surf = ax.plot_surface(
         X,
         Y,
@@ -401,14 +317,12 @@ def plot_surface(
     )
 
     def lifted(P: np.ndarray) -> np.ndarray:
-        z = height(_evaluate(f, P[:, 0], P[:, 1])) if len(P) else np.zeros(0)
+        z = scale.heights(evaluate(f, P[:, 0], P[:, 1])) if len(P) else np.zeros(0)
         return np.clip(np.nan_to_num(z, nan=zhi, posinf=zhi, neginf=zlo), zlo, zhi) + lift
 
     (xlo, xhi), (ylo, yhi) = box
     paths, ends = [], []
-    for entry, style in zip(
-        race.entries, _style.entry_styles(e.optimizer for e in race.entries), strict=True
-    ):
+    for entry, style in zip(race.entries, entry_styles(e.optimizer for e in race.entries), strict=True):
         P = np.asarray(entry.path, dtype=np.float64).reshape(-1, 2)
         with np.errstate(invalid="ignore"):
             out = ~((P[:, 0] >= xlo) & (P[:, 0] <= xhi) & (P[:, 1] >= ylo) & (P[:, 1] <= yhi))
@@ -424,7 +338,7 @@ def plot_surface(
             marker=style["marker"],
             markersize=8,
             markerfacecolor=style["color"],
-            markeredgecolor="black",
+            markeredgecolor=edge_color(style),
             zorder=5,
         )
         paths.append(line)
@@ -432,17 +346,17 @@ def plot_surface(
     s = np.asarray(race.start, dtype=np.float64).reshape(1, 2)
     (start,) = ax.plot(s[:, 0], s[:, 1], lifted(s), linestyle="none", zorder=6, **_style.START_STYLE)
     handles: list[Any] = [*paths, start]
-    labels = [*_labels(race), "start"]
-    minima = []
-    glob, local = _minima(f)
+    labels = [*entry_labels(race), "start"]
+    stars = []
+    glob, local = minima(f)
     for points, style, name in (
         (glob, _style.GLOBAL_MIN_STYLE, "global minimum"),
         (local, _style.LOCAL_MIN_STYLE, "local minimum"),
     ):
-        P = _in_box(points, box)
+        P = in_box(points, box)
         if len(P):
             (m,) = ax.plot(P[:, 0], P[:, 1], lifted(P), linestyle="none", zorder=4, **style)
-            minima.append(m)
+            stars.append(m)
             handles.append(m)
             labels.append(name)
 
@@ -451,13 +365,13 @@ def plot_surface(
     ax.set_zlim(zlo, zhi + 2 * lift)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.set_zlabel("log10(f - f*)" if log else "f")
+    ax.set_zlabel(scale.height_label)
     ax.view_init(elev=elev, azim=azim)
     ax.set_box_aspect(None, zoom=0.9)  # room for the z label, which the layout does not reserve
     if title:
         ax.set_title(_title(race) if title is True else str(title), fontsize="medium")
     leg = _legend(ax, handles, labels) if legend else None
-    return RacePlot(ax, paths, ends, start, minima, [], surf, None, leg, handles, labels)
+    return RacePlot(ax, paths, ends, start, stars, [], surf, None, leg, handles, labels)
 
 
 # -- loss curves ------------------------------------------------------------------------------------
@@ -476,21 +390,9 @@ def plot_loss(
     """
     ax = _new_axes(ax)
     f = race.function
-    fmin = getattr(f, "minimum_value", None)
-    ys = [np.asarray(e.losses, dtype=np.float64) for e in race.entries]
-    if fmin is not None:
-        floor = 1e-16 * max(1.0, abs(fmin))
-        ys = [np.maximum(y - fmin, floor) for y in ys]
-        scale, ylabel = "log", "f(x_k) - f*"
-    else:
-        finite = np.concatenate([y[np.isfinite(y)] for y in ys] or [np.zeros(1)])
-        ylabel = "f(x_k)"
-        scale = "log" if finite.size and finite.min() > 0 else "symlog"
-    # the limits follow the runs that did not diverge (and every run's first loss)
-    ref = [y for y, e in zip(ys, race.entries, strict=True) if not e.diverged] + [y[:1] for y in ys]
-    ref_all = np.concatenate(ref) if ref else np.zeros(0)
-    ref_all = ref_all[np.isfinite(ref_all)]
-    if scale == "log":
+    axis = loss_axis(race)
+    ys, ref_all = axis.ys, axis.ref  # the limits follow ref: the calm runs and every first loss
+    if axis.kind == "log":
         ax.set_yscale("log")
     else:
         big = float(np.max(np.abs(ref_all))) if ref_all.size else 1.0
@@ -498,7 +400,7 @@ def plot_loss(
         ax.set_yscale("symlog", linthresh=linthresh)
 
     lines, marks = [], []
-    styles = _style.entry_styles(e.optimizer for e in race.entries)
+    styles = entry_styles(e.optimizer for e in race.entries)
     for y, style in zip(ys, styles, strict=True):
         (line,) = ax.plot(np.arange(len(y)), y, color=style["color"], linewidth=1.6)
         lines.append(line)
@@ -510,11 +412,11 @@ def plot_loss(
         lo, hi = tr.inverted().transform([a - pad, b + pad])
         ax.set_ylim(lo, hi)
     top = ax.get_ylim()[1]
-    for y, e, style in zip(ys, race.entries, styles, strict=True):
-        if e.diverged and len(y):
+    for end, style in zip(axis.ends, styles, strict=True):
+        if end is not None:
             (m,) = ax.plot(
-                [len(y) - 1],
-                [min(float(y[-1]), top)],
+                [end[0]],
+                [min(end[1], top)],
                 linestyle="none",
                 marker="x",
                 markersize=10,
@@ -526,12 +428,12 @@ def plot_loss(
             marks.append(m)
     ax.set_autoscale_on(False)
     ax.set_xlabel("step k")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(axis.label)
     ax.grid(True, which="major", alpha=0.3)
     if title:
         text = f"{f.name}: loss per step" if title is True else str(title)
         ax.set_title(text, fontsize="medium")
-    labels = _labels(race)
+    labels = entry_labels(race)
     leg = _legend(ax, lines, labels) if legend else None
     return RacePlot(ax, lines, [], None, [], marks, None, None, leg, list(lines), labels)
 
@@ -543,7 +445,7 @@ def race_figure(
     surface: bool = False,
     size: Sequence[int] | None = None,
     dpi: int = 100,
-    resolution: int = 200,
+    resolution: int = CONTOUR_RESOLUTION,
 ) -> Figure:
     """One figure: contour with paths beside the loss curves (and the 3-D surface when ``surface``).
 
@@ -573,7 +475,7 @@ def save_race_pngs(
     *,
     size: Sequence[int] = (800, 600),
     dpi: int = 100,
-    resolution: int = 300,
+    resolution: int = CONTOUR_RESOLUTION,
 ) -> dict[str, Path]:
     """Write ``race_contour.png``, ``race_surface.png`` and ``race_loss.png`` of exactly ``size`` pixels.
 
@@ -606,7 +508,7 @@ class _Animator:
         self.plot = plot_contour(race, ax, resolution=resolution)
         self.data = [line.get_xydata() for line in self.plot.paths]
         self.colors = [str(line.get_color()) for line in self.plot.paths]
-        self.steps = max(len(e.path) for e in race.entries) - 1
+        self.steps = race.steps  # the whole race, also when every run diverged before its end
         # the step counter must stay readable (and keep frames distinct): if the full title with
         # the widest counter does not fit the width, the counter goes with the function name only
         head, _, rest = _title(race).partition("\n")
@@ -639,13 +541,6 @@ class _Animator:
 
     def title_at(self, k: int) -> str:
         return f"{self.head}step {k} of {self.steps}{self.rest}"
-
-    def frame_steps(self, frames: int) -> np.ndarray:
-        """``frames`` steps from 0 to the last, evenly spread (fewer when the run is shorter)."""
-        n = min(frames, self.steps + 1)
-        if n == 1:
-            return np.array([self.steps])
-        return np.unique(np.round(np.linspace(0, self.steps, n)).astype(np.int64))
 
 
 def _palette(last: Any, exact: list[str]) -> Any:
@@ -683,7 +578,7 @@ def race_animation(
     fps: float = 15.0,
     size: Sequence[int] = (800, 600),
     dpi: int = 100,
-    resolution: int = 200,
+    resolution: int = CONTOUR_RESOLUTION,
     hold: float = 1.5,
 ) -> Path:
     """Write an animated GIF (Pillow) of the paths growing over the steps; returns its path.
@@ -698,7 +593,7 @@ def race_animation(
     owner = "race_animation"
     frames, fps, size, dpi, hold = _check_movie(owner, frames, fps, size, dpi, hold)
     anim = _Animator(race, size, dpi, check_int(owner, "resolution", resolution, low=10))
-    ks = anim.frame_steps(frames)
+    ks = frame_steps(race.steps, frames)
     palette = _palette(Image.fromarray(anim.render(int(ks[-1]))), anim.colors)
     images = [
         Image.fromarray(anim.render(int(k))).quantize(palette=palette, dither=Image.Dither.NONE) for k in ks
@@ -726,7 +621,7 @@ def race_mp4(
     fps: float = 30.0,
     size: Sequence[int] = (800, 600),
     dpi: int = 100,
-    resolution: int = 200,
+    resolution: int = CONTOUR_RESOLUTION,
     hold: float = 1.5,
 ) -> Path:
     """Write the :func:`race_animation` as an H.264 MP4 through ``ffmpeg``; returns its path.
@@ -743,7 +638,7 @@ def race_mp4(
             "The GIF needs only Pillow and is written without it."
         )
     anim = _Animator(race, size, dpi, check_int(owner, "resolution", resolution, low=10))
-    ks = list(anim.frame_steps(frames))
+    ks = list(frame_steps(race.steps, frames))
     ks += [ks[-1]] * round(hold * fps)
     w, h = size
     out = Path(path)

@@ -26,8 +26,27 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from ._style import entry_styles
-from .lab_plots import epoch_end_steps, log_worthy
+# the rules the matplotlib pictures draw by, from _shared: a report must not import matplotlib
+from ._shared import (
+    CONTOUR_RESOLUTION,
+    PLOTLY_DASHES,
+    PLOTLY_SYMBOLS,
+    SERIES_COLORS,
+    SUGGESTION_STYLE,
+    edge_color,
+    entry_labels,
+    entry_styles,
+    epoch_end_steps,
+    frame_steps,
+    in_box,
+    log_worthy,
+    loss_axis,
+    lr_find_ylim,
+    mesh,
+    minima,
+    view_box,
+    z_scale,
+)
 
 __all__ = [
     "MAX_FRAMES",
@@ -70,21 +89,6 @@ def _template() -> go.layout.Template:
 
 _TEMPLATE = _template()
 _CONFIG = {"displaylogo": False, "responsive": True}
-# matplotlib marker names of viz._style -> plotly marker symbols, so both kinds of picture agree
-_SYMBOLS = {
-    "o": "circle",
-    "s": "square",
-    "D": "diamond",
-    "^": "triangle-up",
-    "v": "triangle-down",
-    "P": "cross",
-    "X": "x",
-    "<": "triangle-left",
-    ">": "triangle-right",
-    "h": "hexagon",
-    "p": "pentagon",
-}
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
 
 
 @dataclass
@@ -157,28 +161,6 @@ def text_section(html_fragment: str, title: str = "") -> Section:
 # ------------------------------------------------------------------------------------------ race
 
 
-def _frame_steps(n_steps: int, max_frames: int) -> np.ndarray:
-    """Evenly spaced steps 0..n_steps, at most ``max_frames`` of them, first and last included."""
-    return np.unique(np.round(np.linspace(0, n_steps, min(max_frames, n_steps + 1))).astype(int))
-
-
-def _surface(f: Any, n: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    (x0, x1), (y0, y1) = f.domain
-    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
-    X, Y = np.meshgrid(xs, ys)
-    with np.errstate(all="ignore"):
-        Z = np.asarray(f.grid(X, Y), dtype=np.float64)
-    Z[~np.isfinite(Z)] = np.nan
-    label = "f(x, y)"
-    if getattr(f, "log_scale", False) and np.isfinite(Z).any():
-        fmin = f.minimum_value if f.minimum_value is not None else float(np.nanmin(Z))
-        excess = Z - fmin
-        floor = max(float(np.nanmax(excess)) * 1e-12, 1e-300)
-        Z = np.log10(np.maximum(excess, floor))
-        label = "log10(f − f*)"
-    return xs, ys, Z, label
-
-
 def _path_hover(e: Any) -> str:
     return (
         f"<b>{_esc(e.label)}</b><br>step %{{customdata[0]}}<br>x = %{{x:.5g}}<br>y = %{{y:.5g}}"
@@ -198,14 +180,21 @@ def interactive_race_figure(
     f = race.function
     if getattr(f, "dim", 2) != 2:
         raise ValueError(f"interactive_race_figure: needs a 2-D objective, {f.name} has dim={f.dim}")
-    xs, ys, Z, zlabel = _surface(f)
+    box = view_box(race)
+    X, Y, Z = mesh(f, box, CONTOUR_RESOLUTION)
+    scale = z_scale(f, Z)  # the PNG's colour scale; plotly has no log colour axis, so log10 heights
+    H = scale.heights(Z)
+    zlabel = scale.height_label
+    zmin, zmax = scale.height_range
     fig = go.Figure()
     fig.add_trace(
         go.Contour(
-            x=xs,
-            y=ys,
-            z=Z,
-            colorscale="Viridis",
+            x=X[0],
+            y=Y[:, 0],
+            z=np.where(np.isfinite(H), H, np.nan),
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=scale.colormap,
             opacity=0.75,
             ncontours=30,
             contours={"coloring": "fill", "showlines": True},
@@ -216,14 +205,13 @@ def interactive_race_figure(
             showlegend=False,
         )
     )
-    glob = [np.asarray(m) for m in (f.global_minima or [])]
-    local = [np.asarray(m) for m in f.minima[len(glob) :]] if f.minima else []
+    glob, local = minima(f)
     for points, name, size, color in (
         (glob, "global minimum", 18, "gold"),
         (local, "local minimum", 12, "white"),
     ):
-        if points:
-            P = np.stack(points)
+        P = in_box(points, box)
+        if len(P):
             fig.add_trace(
                 go.Scatter(
                     x=P[:, 0],
@@ -249,24 +237,26 @@ def interactive_race_figure(
             hovertemplate="start<br>x = %{x:.5g}<br>y = %{y:.5g}<extra></extra>",
         )
     )
-    frame_steps = _frame_steps(race.steps, max_frames)
+    shown_steps = frame_steps(race.steps, max_frames)
     animated: list[int] = []
     tracks = []  # per entry: (drawn point indices, path, losses)
-    for e, style in zip(race.entries, entry_styles(e.optimizer for e in race.entries), strict=True):
+    styles = entry_styles(e.optimizer for e in race.entries)
+    for e, style, label in zip(race.entries, styles, entry_labels(race), strict=True):
         path = np.asarray(e.path, dtype=np.float64)
         losses = np.asarray(e.losses, dtype=np.float64)
         n = len(path)
         keep = np.round(np.linspace(0, n - 1, min(n, max_points))).astype(int)
-        idx = np.union1d(keep, frame_steps[frame_steps < n])
+        idx = np.union1d(keep, shown_steps[shown_steps < n])
         tracks.append((idx, path, losses))
         group = f"opt{len(tracks)}"
+        edge = edge_color(style)  # a marker of lines only is drawn in the run's colour
         fig.add_trace(
             go.Scatter(
                 x=path[idx, 0],
                 y=path[idx, 1],
                 customdata=np.column_stack([idx, losses[idx]]),
                 mode="lines+markers",
-                name=_esc(e.label) + (" (diverged)" if e.diverged else ""),
+                name=_esc(label),
                 legendgroup=group,
                 line={"color": style["color"], "width": 2},
                 marker={"size": 4, "color": style["color"]},
@@ -283,17 +273,17 @@ def interactive_race_figure(
                 legendgroup=group,
                 showlegend=False,
                 marker={
-                    "symbol": _SYMBOLS.get(style["marker"], "circle"),
+                    "symbol": PLOTLY_SYMBOLS.get(style["marker"], "circle"),
                     "size": 12,
                     "color": style["color"],
-                    "line": {"width": 1, "color": "black"},
+                    "line": {"width": 1 if edge == "black" else 2, "color": edge},
                 },
                 hovertemplate=_path_hover(e),
             )
         )
         animated += [len(fig.data) - 2, len(fig.data) - 1]
     frames = []
-    for s in frame_steps:
+    for s in shown_steps:
         data: list[dict[str, Any]] = []
         for idx, path, losses in tracks:
             last = min(int(s), len(path) - 1)  # a diverged run stopped early: it stays where it stopped
@@ -310,7 +300,7 @@ def interactive_race_figure(
     # redraw: plotly.js drops the contour from the plot when frames animate without a full redraw
     # (plotly.js#4491, plotly.py#2151); a redraw of this figure takes ~0.1 s in headless Chromium
     still = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
-    (x0, x1), (y0, y1) = f.domain
+    (x0, x1), (y0, y1) = box
     fig.update_layout(
         template=_TEMPLATE,
         title={"text": _esc(f"{f.name}: {len(race.entries)} optimizers, {race.steps} steps"), "x": 0.01},
@@ -350,7 +340,7 @@ def interactive_race_figure(
         ],
         sliders=[
             {
-                "active": len(frame_steps) - 1,
+                "active": len(shown_steps) - 1,
                 "x": 0.16,
                 "len": 0.84,
                 "y": -0.06,
@@ -359,7 +349,7 @@ def interactive_race_figure(
                 "pad": {"t": 0, "b": 0},
                 "steps": [
                     {"label": str(int(s)), "method": "animate", "args": [[str(int(s))], still]}
-                    for s in frame_steps
+                    for s in shown_steps
                 ],
             }
         ],
@@ -368,27 +358,22 @@ def interactive_race_figure(
 
 
 def _race_loss_figure(race: Any) -> go.Figure:
-    """Loss (minus the known minimum value, when there is one) against step, log y where possible.
+    """Loss (minus the known minimum value, when there is one) against step, on the log axis of
+    :func:`descend.viz.race.plot_loss` (linear where that one is symmetric-log: plotly has none).
 
     A diverged run is drawn up to its last finite loss and ends in an ``x`` (on the top edge
-    when it is beyond the view); the view follows the runs that did not diverge, as in
-    :func:`descend.viz.race.plot_loss`.
+    when it is beyond the view); the view follows the runs that did not diverge.
     """
     fmin = getattr(race.function, "minimum_value", None)
+    axis = loss_axis(race)
+    log = axis.kind == "log"
     fig = go.Figure()
-    ys = [np.asarray(e.losses, dtype=np.float64) - (fmin if fmin is not None else 0.0) for e in race.entries]
-    ys = [y[np.isfinite(y)] if e.diverged else y for y, e in zip(ys, race.entries, strict=True)]
-    calm = [y for y, e in zip(ys, race.entries, strict=True) if not e.diverged] + [y[:1] for y in ys]
-    ref = np.concatenate(calm) if calm else np.zeros(0)
-    ref = ref[np.isfinite(ref)]
-    positive = ref.size > 0 and bool(np.all(ref > 0)) and all(np.all(y[np.isfinite(y)] > 0) for y in ys)
     styles = entry_styles(e.optimizer for e in race.entries)
-    for e, y, style in zip(race.entries, ys, styles, strict=True):
-        label = e.label + (" (diverged)" if e.diverged else "")
+    for e, y, style, label in zip(race.entries, axis.ys, styles, entry_labels(race), strict=True):
         fig.add_trace(
             go.Scatter(
                 x=np.arange(len(y)),
-                y=y,
+                y=np.where(np.isfinite(y), y, np.nan),
                 mode="lines",
                 name=_esc(label),
                 legendgroup=e.optimizer,
@@ -396,24 +381,24 @@ def _race_loss_figure(race: Any) -> go.Figure:
                 hovertemplate=f"<b>{_esc(label)}</b><br>step %{{x}}<br>loss = %{{y:.5g}}<extra></extra>",
             )
         )
-    yaxis: dict[str, Any] = {"title": {"text": "loss − f*" if fmin is not None else "loss"}}
-    yaxis["type"] = "log" if positive else "linear"
+    yaxis: dict[str, Any] = {"title": {"text": _esc(axis.label)}, "type": "log" if log else "linear"}
+    ref = axis.ref
     if ref.size:
         lo, hi = float(ref.min()), float(ref.max())
-        if positive:
+        if log:
             lo, hi = math.log10(lo), math.log10(hi)
         pad = 0.05 * (hi - lo) if hi > lo else 0.5
         yaxis["range"] = [lo - pad, hi + pad]
-        top = 10 ** (hi + pad) if positive else hi + pad
-        for e, y, style in zip(race.entries, ys, styles, strict=True):
-            if e.diverged and len(y):
+        top = 10 ** (hi + pad) if log else hi + pad
+        for e, end, style in zip(race.entries, axis.ends, styles, strict=True):
+            if end is not None:
                 fig.add_trace(
                     go.Scatter(
-                        x=[len(y) - 1],
-                        y=[min(float(y[-1]), top)],
+                        x=[end[0]],
+                        y=[min(end[1], top)],
                         mode="markers",
                         marker={"symbol": "x", "size": 12, "color": style["color"]},
-                        name=_esc(f"{e.optimizer} diverged at step {len(y)}"),
+                        name=_esc(f"{e.optimizer} diverged at step {end[0] + 1}"),
                         legendgroup=e.optimizer,
                         showlegend=False,
                         cliponaxis=False,
@@ -465,7 +450,7 @@ def schedules_section(
                 y=values,
                 mode="lines",
                 name=_esc(label),
-                line={"color": _COLORS[i % len(_COLORS)], "width": 2},
+                line={"color": SERIES_COLORS[i % len(SERIES_COLORS)], "width": 2},
                 hovertemplate="step %{x}<br>lr %{y:.4g}<extra></extra>",
             )
         )
@@ -500,13 +485,9 @@ def lr_find_section(result: Any) -> Section:
     fig.add_trace(
         go.Scatter(x=lrs, y=sm, mode="lines", name="smoothed loss", line={"color": "#1f77b4", "width": 3})
     )
-    finite = sm[np.isfinite(sm)]
-    lo, hi = (float(finite.min()), float(max(finite[0], finite.min()))) if finite.size else (0.0, 1.0)
-    top = hi + 0.25 * (hi - lo) + 1e-12
-    bottom = lo - 0.1 * (top - lo)
-    colors = {"recommended": "#000000", "valley": "#2ca02c", "steep": "#d62728", "min": "#9467bd"}
-    dashes = {"recommended": "solid", "valley": "dash", "steep": "dot", "min": "dashdot"}
+    bottom, top = lr_find_ylim(sm) or (0.0, 1.0)
     for i, (name, lr) in enumerate(result.marks().items()):
+        style = SUGGESTION_STYLE.get(name, {"color": "black", "linestyle": "--"})
         # a vertical line as a trace (not a shape) so the legend can hide it, like the curves;
         # the labels sit at staggered heights so close suggestions stay readable
         label_y = top - (0.04 + 0.07 * i) * (top - bottom)
@@ -517,9 +498,9 @@ def lr_find_section(result: Any) -> Section:
                 mode="lines+text",
                 text=["", f"{_esc(name)} {lr:.2g}", ""],
                 textposition="middle right",
-                textfont={"color": colors.get(name, "black")},
+                textfont={"color": style["color"]},
                 name=f"{_esc(name)}: {lr:.3g}",
-                line={"color": colors.get(name, "black"), "dash": dashes.get(name, "dash"), "width": 2},
+                line={"color": style["color"], "dash": PLOTLY_DASHES[style["linestyle"]], "width": 2},
                 hovertemplate=f"{_esc(name)}: lr = {lr:.4g}<extra></extra>",
             )
         )
@@ -553,7 +534,7 @@ def batching_section(result: Any) -> Section:
     opt = float(result.optimal_loss)
     excess = math.isfinite(opt)
     for i, c in enumerate(result.curves):
-        color = _COLORS[i % len(_COLORS)]
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
         y = np.asarray(c.loss, dtype=np.float64) - (opt if excess else 0.0)
         y = np.where(y > 0, y, np.nan) if excess else y
         t = np.asarray(c.time, dtype=np.float64)

@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from .._validation import check_bool, check_int, describe
 from ..schedules import Schedule
 from . import _style
+from ._shared import SERIES_COLORS
 
 __all__ = ["plot_schedules", "save_schedule_png"]
 
@@ -84,9 +85,7 @@ def plot_schedules(
         values = [np.where(v > 0, v, np.nan) for v in values]
     if ax is None:
         ax = _style.new_figure((800, 500)).add_subplot()
-    from matplotlib import colormaps
-
-    colors = colormaps["tab10"].colors
+    colors = SERIES_COLORS  # the report's schedule colours too
     k = np.arange(steps)
     lines = []
     for i, v in enumerate(values):
