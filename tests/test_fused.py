@@ -510,3 +510,20 @@ def test_first_nonfinite_leaf_is_named_across_dtypes():
     g[0][5], g[1][7] = np.nan, np.inf
     with pytest.raises(ValueError, match=r"grads\[0\] has a non-finite value \(nan"):
         opt.step(leaves, g, state)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rprop_lets_a_nan_in_as_the_reference_does(dtype):
+    """With nonfinite='propagate' a NaN gradient moves Rprop's parameter to NaN on both paths
+    (its sign is neither + nor -: a kernel branching on the sign alone would leave it put)."""
+    runs = []
+    for fused in (True, False):
+        p = np.linspace(-1.0, 1.0, 8).astype(dtype)
+        opt = ds.Rprop(lr=0.1, fused=fused, nonfinite="propagate")
+        state = opt.init(p)
+        with np.errstate(invalid="ignore"):
+            for g in ([1, -1, 0, 0, np.nan, 2, 3, 0], [1, 1, 0, 0, 1, np.nan, -3, 0]):
+                opt.step(p, np.array(g, dtype=dtype), state)
+        runs.append([p.tobytes(), state["prev"].tobytes(), state["step_size"].tobytes()])
+    assert np.isnan(p[[4, 5]]).all() and np.isfinite(np.delete(p, [4, 5])).all()
+    assert runs[0] == runs[1]

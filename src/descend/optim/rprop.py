@@ -161,8 +161,8 @@ class Rprop(Optimizer):
                         p[i] = pi - step
                     elif gi < 0:
                         p[i] = pi + step
-                    else:
-                        p[i] = pi
+                    else:  # 0, or a NaN let in by nonfinite="propagate": as the NumPy path
+                        p[i] = pi - np.sign(gi) * step
 
         return kernel
 
