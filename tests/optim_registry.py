@@ -582,6 +582,55 @@ REGISTRY: list[OptimizerInfo] = [
             "variance": [(0,), (4,), (2,), ()],
         },
     ),
+    OptimizerInfo(
+        "muon",
+        ds.Muon,
+        reference={
+            "defaults": {},
+            "momentum-wd": {"lr": 0.02, "momentum": 0.8, "weight_decay": 0.2},
+            "plain-max": {"lr": 0.02, "nesterov": False, "maximize": True},
+            "ns-eps": {"lr": 0.02, "ns_steps": 6, "ns_coefficients": (3.4, -4.7, 2.0), "eps": 10.0},
+            "match-rms": {"lr": 0.01, "adjust_lr_fn": "match_rms_adamw", "weight_decay": 0.0},
+            "schedule": {"lr": inverse_time, "adjust_lr_fn": "original", "momentum": 0.0},
+        },
+        # a lone vector is a 1 x n matrix (the point of minimize and races), a wide, a tall and a
+        # square matrix
+        shapes=((5,), (3, 4), (5, 2), (4, 4)),
+        # steps of nearly fixed length along the momentum: it settles only as the lr decays
+        quadratic={"lr": decay(0.1, 1500, final=1e-4)},
+        rosenbrock={"lr": decay(0.01, 4000, final=1e-3), "weight_decay": 0.0},
+        rosenbrock_steps=5000,
+        variants=[
+            {"lr": 0.02, "momentum": 0.9, "nesterov": False, "weight_decay": 0.05, "companion": "nesterov"},
+            {
+                "lr": 0.02,
+                "adjust_lr_fn": "match_rms_adamw",
+                "ns_steps": 3,
+                "companion": ds.Adam(lr=0.01, amsgrad=True, weight_decay=0.01),
+            },
+        ],
+        bad=_common_bad()
+        + [
+            ({"momentum": 1.0}, "momentum", ValueError),
+            ({"momentum": -0.1}, "momentum", ValueError),
+            ({"nesterov": "yes"}, "nesterov", TypeError),
+            ({"ns_coefficients": (3.4, -4.7)}, "ns_coefficients", TypeError),
+            ({"ns_coefficients": (3.4, math.nan, 2.0)}, "ns_coefficients[1]", ValueError),
+            ({"ns_steps": -1}, "ns_steps", ValueError),
+            ({"ns_steps": 2.5}, "ns_steps", TypeError),
+            ({"eps": 0.0}, "eps", ValueError),
+            ({"companion": 3}, "companion", TypeError),
+        ],
+        buffer_shapes={
+            "b": [(3, 4), (0,), (0,), (0,)],
+            "adamw.m": [(0,), (4,), (2,), ()],
+            "adamw.v": [(0,), (4,), (2,), ()],
+            "nesterov.b": [(0,), (4,), (2,), ()],
+            "adam.m": [(0,), (4,), (2,), ()],
+            "adam.v": [(0,), (4,), (2,), ()],
+            "adam.v_max": [(0,), (4,), (2,), ()],
+        },
+    ),
 ]
 
 BY_NAME: dict[str, OptimizerInfo] = {info.name: info for info in REGISTRY}

@@ -46,6 +46,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Lion",
+    "Muon",
     "Nadam",
     "Prodigy",
     "RAdam",
@@ -635,6 +636,61 @@ class Adafactor(Reference):
         return (p - alpha / max(1.0, math.sqrt(np.mean(u * u)) / self.d) * u).tolist()
 
 
+class Muon(Reference):
+    """Muon (Jordan et al. 2024) as torch.optim.Muon's code, on whole matrices, in float64.
+
+    b_t = mu b_{t-1} + (1 - mu) g_t; u_t = mu b_t + (1 - mu) g_t with nesterov, else b_t;
+    X_0 = u_t / max(||u_t||_F, eps) on the wide side (transposed if it has more rows than
+    columns), then ns_steps times A = X X^T, X <- a X + (b A + c A^2) X (the blog's quintic);
+    p_t = p_{t-1} (1 - lr wd) - lr s X, s = sqrt(max(1, rows / cols)) or, with
+    adjust_lr_fn="match_rms_adamw" (Liu et al. 2025), 0.2 sqrt(max(rows, cols)).
+    A vector alone is a 1 x n matrix (descend's reading of a point); companion is not modelled.
+    """
+
+    def __init__(
+        self,
+        lr=1e-3,
+        momentum=0.95,
+        weight_decay=0.1,
+        nesterov=True,
+        ns_coefficients=(3.4445, -4.7750, 2.0315),
+        ns_steps=5,
+        eps=1e-7,
+        adjust_lr_fn=None,
+        maximize=False,
+    ):
+        super().__init__(lr)
+        self.mu, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
+        self.abc, self.ns_steps, self.eps = ns_coefficients, ns_steps, eps
+        self.adjust_lr_fn, self.maximize = adjust_lr_fn, maximize
+        self.b = None
+
+    def step(self, params, grads):
+        p, g = np.array(params, dtype=np.float64), np.array(grads, dtype=np.float64)
+        shape = p.shape
+        p, g = np.atleast_2d(p), np.atleast_2d(g)
+        if self.maximize:
+            g = -g
+        lr = float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
+        self.t += 1
+        self.b = (1 - self.mu) * g if self.b is None else self.mu * self.b + (1 - self.mu) * g
+        u = self.mu * self.b + (1 - self.mu) * g if self.nesterov else self.b
+        rows, cols = u.shape
+        X = u.T if rows > cols else u
+        X = X / max(np.linalg.norm(X), self.eps)
+        a, b, c = self.abc
+        for _ in range(self.ns_steps):
+            A = X @ X.T
+            X = a * X + (b * A + c * A @ A) @ X
+        X = X.T if rows > cols else X
+        if self.adjust_lr_fn == "match_rms_adamw":
+            scale = 0.2 * math.sqrt(max(rows, cols))
+        else:
+            scale = math.sqrt(max(1.0, rows / cols))
+        p = p * (1 - lr * self.weight_decay) - lr * scale * X
+        return p.reshape(shape).tolist()
+
+
 #: the reference of every update rule, by the name descend registers it under: called with the
 #: keyword arguments that rule takes, it builds the reference (a name that stands for a setting
 #: of another rule, such as Momentum's momentum=0.9, fixes that setting here). Test code checks
@@ -742,6 +798,7 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "adamax": Adamax,
     "adadelta": AdaDelta,
     "adafactor": Adafactor,
+    "muon": Muon,
     "schedulefree_sgd": ScheduleFreeSGD,
     "schedulefree_adamw": ScheduleFreeAdamW,
     "lion": Lion,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from peers import need
@@ -224,6 +226,18 @@ MATRIX_CASES = [
     ("Adafactor", {"lr": 0.05, "eps": (1e-30, 1e-2), "d": 1.2}, (3, 4)),
     ("Adafactor", {"lr": 0.05, "eps": (1e-3, 0.0), "beta2_decay": 0.0}, (6,)),
     ("Adafactor", {"lr": inverse_time, "weight_decay": 0.2, "maximize": True}, (2, 3, 4)),
+    ("Muon", {}, (3, 4)),
+    ("Muon", {"lr": 0.01}, (5, 2)),
+    ("Muon", {"weight_decay": 0.2}, (4, 4)),
+    ("Muon", {"momentum": 0.8}, (3, 4)),
+    ("Muon", {"ns_steps": 6}, (5, 2)),
+    ("Muon", {"ns_coefficients": (3.4, -4.7, 2.0)}, (3, 4)),
+    ("Muon", {"lr": 0.02, "nesterov": False, "maximize": True}, (5, 2)),
+    ("Muon", {"lr": 0.02, "momentum": 0.0, "ns_steps": 0}, (3, 4)),
+    ("Muon", {"lr": 0.02, "adjust_lr_fn": "original", "eps": 10.0}, (5, 2)),  # the norm's floor acts
+    ("Muon", {"lr": 0.02, "adjust_lr_fn": "match_rms_adamw", "weight_decay": 0.05}, (3, 4)),
+    ("Muon", {"lr": 0.02, "adjust_lr_fn": "match_rms_adamw"}, (5, 2)),
+    ("Muon", {"lr": inverse_time, "maximize": True}, (4, 4)),
 ]
 MATRIX_IDS = [
     f"{name}-{'x'.join(map(str, shape)) or 'scalar'}-"
@@ -233,13 +247,42 @@ MATRIX_IDS = [
 ]
 
 
-@pytest.mark.usefixtures("torch_float64_scalars")
+@pytest.fixture
+def muon_in_dtype(monkeypatch):
+    """torch.optim.Muon with its Newton–Schulz iteration in the parameter's dtype, as descend runs
+    it (NumPy has no bfloat16): torch's own function with only its bfloat16 cast taken out."""
+    module = torch.optim._muon
+    source = inspect.getsource(module._zeropower_via_newtonschulz)
+    assert source.count("grad.bfloat16()") == 1, "torch's Newton–Schulz changed: review this fixture"
+    namespace: dict = {}
+    exec(source.replace("grad.bfloat16()", "grad.clone()"), vars(module), namespace)
+    monkeypatch.setattr(module, "_zeropower_via_newtonschulz", namespace["_zeropower_via_newtonschulz"])
+
+
+@pytest.mark.usefixtures("torch_float64_scalars", "muon_in_dtype")
 @pytest.mark.parametrize(("name", "kwargs", "shape"), MATRIX_CASES, ids=MATRIX_IDS)
 def test_matrix_rules_match_torch_float64(name, kwargs, shape):
     run_side_by_side(name, kwargs, np.float64, rtol=1e-12, shape=shape)
 
 
+@pytest.mark.usefixtures("muon_in_dtype")
 @pytest.mark.parametrize(("name", "kwargs", "shape"), MATRIX_CASES, ids=MATRIX_IDS)
 def test_matrix_rules_match_torch_float32(name, kwargs, shape):
     # reductions and matrix products sum in another order than torch's: a few float32 ulps a step
     run_side_by_side(name, kwargs, np.float32, rtol=1e-5, shape=shape)
+
+
+def test_muon_differs_from_torchs_bfloat16_iteration_by_its_rounding_only():
+    """Unpatched torch (Newton–Schulz in bfloat16) and descend (in float64) take the same first
+    step up to bfloat16's rounding (8 bits of mantissa, over five iterations), not exactly it."""
+    rng = np.random.default_rng(5)
+    W, G = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    p = torch.tensor(W)
+    p.grad = torch.tensor(G)
+    torch.optim.Muon([p], lr=0.02, weight_decay=0.0).step()
+    x = W.copy()
+    opt = ds.Muon(lr=0.02, weight_decay=0.0)
+    opt.step(x, G, opt.init(x))
+    theirs, mine = p.detach().numpy() - W, x - W
+    assert np.abs(mine - theirs).max() <= 0.05 * np.abs(mine).max()  # 2.3% here
+    assert np.abs(mine - theirs).max() > 1e-6 * np.abs(mine).max()

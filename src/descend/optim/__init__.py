@@ -52,6 +52,7 @@ from .adamax import Adamax
 from .asgd import ASGD
 from .base import Optimizer, OptState
 from .lion import Lion
+from .muon import Muon
 from .nadam import Nadam
 from .persist import load_state, save_state
 from .prodigy import Prodigy
@@ -73,6 +74,7 @@ __all__ = [
     "Adamax",
     "Lion",
     "Momentum",
+    "Muon",
     "Nadam",
     "Nesterov",
     "OptState",
@@ -114,6 +116,7 @@ register(RAdam)
 register(Adamax)
 register(AdaDelta)
 register(Adafactor)
+register(Muon)
 register(ScheduleFreeSGD)
 register(ScheduleFreeAdamW)
 register(Lion)
