@@ -198,3 +198,11 @@ def test_the_command_line_records_into_the_run_folder(tmp_path):
     assert {"grad_norm/layer0", "update_ratio/layer1", "first_last_grad_ratio"} <= set(rows[0])
     bad = CliRunner().invoke(app, [*args[:-2], "--monitor", "0", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "--monitor" in bad.output
+
+
+def test_fit_takes_the_monitor_by_name_and_refuses_anything_else():
+    X, y = blobs()
+    run = ds.fit(ds.models.LogisticRegression(), (X, y), epochs=1, batch_size=50, monitor=ds.Monitor(every=3))
+    assert run.history.monitor["step"] == [3, 6]
+    with pytest.raises(TypeError, match="fit: monitor must be a descend.Monitor"):
+        ds.fit(ds.models.LogisticRegression(), (X, y), epochs=1, monitor=3)

@@ -1331,6 +1331,7 @@ def fit(
     n_iter_no_change: int = 5,
     max_epochs: int = 100,
     divergence_factor: float | None = 1e4,
+    monitor: Any = None,
 ) -> Run:
     """Train ``model`` on ``data`` by (stochastic / mini-batch / full-batch) gradient descent.
 
@@ -1358,6 +1359,9 @@ def fit(
         ``f(info) -> bool`` called after each step (``True`` stops). A
         :class:`~descend.schedules.ReduceOnPlateau` lr is fed the validation loss (or the training
         loss without validation) after each epoch.
+    monitor : a :class:`~descend.Monitor` (``ds.Monitor(every=N, probe=..., curvature_every=...)``)
+        recording per-layer gradient and weight norms, update ratios, unit health and curvature
+        into ``run.history.monitor`` (off by default); the same as adding it to ``callbacks``.
     checkpoint_dir, checkpoint_every, resume : write ``checkpoint.npz`` every N steps and at the
         end; ``resume=True`` continues from it bit-exactly, refusing a checkpoint made with another
         model, optimizer, batching or data, or one that has gone further than ``epochs`` (or
@@ -1423,7 +1427,7 @@ def fit(
         shuffle=shuffle,
         seed=seed,
         validation=validation,
-        callbacks=callbacks,
+        callbacks=_with_monitor(callbacks, monitor),
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every,
         resume=resume,
@@ -1445,6 +1449,19 @@ def fit(
         return training.run_all()
     finally:
         training.release()
+
+
+def _with_monitor(callbacks: Any, monitor: Any) -> Any:
+    """``callbacks`` with ``monitor`` (a :class:`~descend.Monitor`) appended."""
+    if monitor is None:
+        return callbacks
+    from ..lab.monitor import Monitor
+
+    if not isinstance(monitor, Monitor):
+        raise TypeError(
+            f"fit: monitor must be a descend.Monitor (ds.Monitor(every=N)), got {describe(monitor)}"
+        )
+    return [*(callbacks or ()), monitor]
 
 
 def json_roundtrip(obj: Any) -> Any:
