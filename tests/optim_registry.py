@@ -631,6 +631,38 @@ REGISTRY: list[OptimizerInfo] = [
             "adam.v_max": [(0,), (4,), (2,), ()],
         },
     ),
+    OptimizerInfo(
+        "lbfgs",
+        ds.LBFGS,
+        # driven by minimize_step(fun_and_grad, ...), not step(): STEPPED leaves it out of the
+        # generic tests; tests/test_lbfgs.py runs these settings against torch.optim.LBFGS and
+        # reference.LBFGS on every built-in surface
+        reference={
+            "defaults": {},
+            "strong-wolfe": {"line_search_fn": "strong_wolfe"},
+            "history-2": {"history_size": 2},
+            "history-3-wolfe": {"history_size": 3, "line_search_fn": "strong_wolfe"},
+            "short-calls": {"lr": 0.5, "max_iter": 4, "max_eval": 6, "line_search_fn": "strong_wolfe"},
+            "tolerances-history-1": {"tolerance_grad": 1e-5, "tolerance_change": 1e-5, "history_size": 1},
+        },
+        quadratic={},
+        rosenbrock={"line_search_fn": "strong_wolfe", "tolerance_change": 1e-14},
+        rosenbrock_steps=40,
+        variants=[{"history_size": 5}, {"line_search_fn": "strong_wolfe", "max_iter": 5}],
+        bad=[
+            ({"lr": -1.0}, "lr", ValueError),
+            ({"lr": math.nan}, "lr", ValueError),
+            ({"lr": True}, "lr", TypeError),
+            ({"lr": inverse_time}, "lr", TypeError),
+            ({"max_iter": 0}, "max_iter", ValueError),
+            ({"max_iter": 2.5}, "max_iter", TypeError),
+            ({"max_eval": 0}, "max_eval", ValueError),
+            ({"tolerance_grad": -1e-7}, "tolerance_grad", ValueError),
+            ({"tolerance_change": math.inf}, "tolerance_change", ValueError),
+            ({"history_size": 0}, "history_size", ValueError),
+            ({"history_size": "10"}, "history_size", TypeError),
+        ],
+    ),
 ]
 
 BY_NAME: dict[str, OptimizerInfo] = {info.name: info for info in REGISTRY}

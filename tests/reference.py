@@ -14,13 +14,6 @@ Conventions shared by all of them (PyTorch's order of operations):
 * ``maximize`` negates the gradient first; L2 ``weight_decay`` is then added to the gradient,
   while decoupled weight decay (AdamW, Nadam's option) shrinks the parameter before the step.
 
-Conventions shared by all of them (PyTorch's order of operations):
-
-* ``t`` counts steps from 1; the learning rate of step ``t`` is ``lr`` or ``lr(t - 1)`` when
-  ``lr`` is a schedule (a callable from the number of completed steps to a rate);
-* ``maximize`` negates the gradient first; L2 ``weight_decay`` is then added to the gradient,
-  while decoupled weight decay (AdamW, Nadam's option) shrinks the parameter before the step.
-
 >>> opt = SGD(lr=0.1, momentum=0.9)
 >>> x = opt.step([1.0], [2.0])
 >>> x, opt.step(x, [2.0])
@@ -37,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "ASGD",
+    "LBFGS",
     "REFERENCES",
     "SGD",
     "AdaDelta",
@@ -782,6 +776,207 @@ class ScheduleFreeAdamW(ScheduleFreeSGD):
         s["z"] = s["z"] - lr * g / denom
 
 
+class LBFGS:
+    """L-BFGS (Liu & Nocedal 1989) as ``torch.optim.LBFGS``, on one vector of Python floats.
+
+    Unlike the rules above it needs the objective, so its interface is torch's: ``step(closure,
+    x)`` is one ``LBFGS.step(closure)`` from the point ``x`` (a list), ``closure(x) -> (loss,
+    gradient list)``; it returns the point reached and appends every iterate to ``iterates``;
+    ``n_iter`` and ``func_evals`` count as torch's state does.
+
+    Each iteration keeps the pair ``s = t d``, ``y = g_new - g_old`` when ``y's > 1e-10`` (the
+    ``history_size`` newest), and takes the direction ``d = -H g`` from the two-loop recursion
+    (Nocedal & Wright, Numerical Optimization, 2nd ed., Algorithm 7.4) with ``H0 = s'y / y'y``
+    of the newest pair; the first direction is ``-g`` with the step ``min(1, 1/|g|_1) lr``.
+    The step is ``lr``, or the strong Wolfe line search (N&W Algorithms 3.5 and 3.6 in
+    minFunc's form: bracketing with cubic extrapolation, then zoom with cubic interpolation and
+    a safeguard 0.1 of the bracket away from its ends). Sums run left to right; ``y + a x``
+    is rounded once (torch's ``add_(x, alpha=a)`` is a fused multiply-add), here exactly with
+    fractions.
+    """
+
+    def __init__(
+        self,
+        lr=1.0,
+        max_iter=20,
+        max_eval=None,
+        tolerance_grad=1e-7,
+        tolerance_change=1e-9,
+        history_size=100,
+        line_search_fn=None,
+    ):
+        self.lr, self.max_iter = lr, max_iter
+        self.max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
+        self.tolerance_grad, self.tolerance_change = tolerance_grad, tolerance_change
+        self.history_size, self.line_search_fn = history_size, line_search_fn
+        self.n_iter = self.func_evals = 0
+        self.iterates: list[list[float]] = []
+        self.S: list[list[float]] = []  # s_i, oldest first
+        self.Y: list[list[float]] = []  # y_i
+        self.rho: list[float] = []  # 1 / y_i's_i
+        self.d: list[float] = []
+        self.t = 0.0
+        self.gamma = 1.0  # H0 = gamma I
+        self.g_old: list[float] = []
+
+    @staticmethod
+    def dot(a, b):
+        total = 0.0
+        for ai, bi in zip(a, b, strict=True):
+            total += ai * bi
+        return total
+
+    @staticmethod
+    def axpy(y, a, x):
+        """``y + a x``, each coordinate rounded once."""
+        from fractions import Fraction
+
+        return [float(Fraction(yi) + Fraction(a) * Fraction(xi)) for yi, xi in zip(y, x, strict=True)]
+
+    def direction(self, g):
+        """-H g by the two-loop recursion (newest pair first, then oldest first)."""
+        q = [-v for v in g]
+        alpha = [0.0] * len(self.S)
+        for i in reversed(range(len(self.S))):
+            alpha[i] = self.dot(self.S[i], q) * self.rho[i]
+            q = self.axpy(q, -alpha[i], self.Y[i])
+        r = [v * self.gamma for v in q]
+        for i in range(len(self.S)):
+            beta = self.dot(self.Y[i], r) * self.rho[i]
+            r = self.axpy(r, alpha[i] - beta, self.S[i])
+        return r
+
+    def step(self, closure, x):
+        x = list(x)
+        loss, g = closure(x)
+        evals = 1
+        self.func_evals += 1
+        if max(abs(v) for v in g) <= self.tolerance_grad:
+            return x
+        for n in range(1, self.max_iter + 1):
+            self.n_iter += 1
+            if self.n_iter == 1:
+                self.S, self.Y, self.rho, self.gamma = [], [], [], 1.0
+                self.d = [-v for v in g]
+            else:
+                y = [a - b for a, b in zip(g, self.g_old, strict=True)]
+                s = [v * self.t for v in self.d]
+                ys = self.dot(y, s)
+                if ys > 1e-10:  # curvature condition: keep the pair
+                    if len(self.S) == self.history_size:
+                        del self.S[0], self.Y[0], self.rho[0]
+                    self.S.append(s)
+                    self.Y.append(y)
+                    self.rho.append(1.0 / ys)
+                    self.gamma = ys / self.dot(y, y)
+                self.d = self.direction(g)
+            self.g_old, loss_old = list(g), loss
+            self.t = min(1.0, 1.0 / sum(abs(v) for v in g)) * self.lr if self.n_iter == 1 else self.lr
+            slope = self.dot(g, self.d)
+            if slope > -self.tolerance_change:
+                break
+            if self.line_search_fn == "strong_wolfe":
+                loss, g, self.t, used = self.wolfe(closure, x, loss, g, slope, self.max_eval - evals)
+                x = self.axpy(x, self.t, self.d)
+                done = max(abs(v) for v in g) <= self.tolerance_grad
+            else:
+                x = self.axpy(x, self.t, self.d)
+                used, done = 0, False
+                if n != self.max_iter:
+                    loss, g = closure(x)
+                    used, done = 1, max(abs(v) for v in g) <= self.tolerance_grad
+            self.iterates.append(list(x))
+            evals += used
+            self.func_evals += used
+            if n == self.max_iter or evals >= self.max_eval or done:
+                break
+            if max(abs(v * self.t) for v in self.d) <= self.tolerance_change:
+                break
+            if abs(loss - loss_old) < self.tolerance_change:
+                break
+        return x
+
+    @staticmethod
+    def cubic_min(a, fa, ga, b, fb, gb, lo=None, hi=None):
+        """Minimiser of the cubic through (a, fa, ga), (b, fb, gb) (N&W eq. 3.59), in [lo, hi]."""
+        if lo is None:
+            lo, hi = min(a, b), max(a, b)
+        d1 = ga + gb - 3 * (fa - fb) / (a - b)
+        disc = d1 * d1 - ga * gb
+        if disc < 0:
+            return (lo + hi) / 2.0
+        d2 = math.sqrt(disc)
+        if a <= b:
+            m = b - (b - a) * ((gb + d2 - d1) / (gb - ga + 2 * d2))
+        else:
+            m = a - (a - b) * ((ga + d2 - d1) / (ga - gb + 2 * d2))
+        return min(max(m, lo), hi)
+
+    def wolfe(self, closure, x, f0, g0, slope0, max_ls, c1=1e-4, c2=0.9, tol=1e-9):
+        """A step t along d satisfying f(x+td) <= f0 + c1 t slope0 and |g(x+td)'d| <= -c2 slope0;
+        returns (loss, gradient, t, evaluations). Its tolerance is torch's default, 1e-9."""
+        d = self.d
+
+        def at(t):
+            f, g = closure(self.axpy(x, t, d))
+            return f, g, self.dot(g, d)
+
+        dmax = max(abs(v) for v in d)
+        t = self.t
+        f, g, s = at(t)
+        evals, it = 1, 0
+        prev = (0, f0, g0, slope0)
+        pts = None  # bracket: [(t, f, g, slope), (t, f, g, slope)]
+        while it < max_ls:  # Algorithm 3.5: extrapolate until a bracket or an acceptable step
+            if f > f0 + c1 * t * slope0 or (it > 1 and f >= prev[1]):
+                pts = [prev, (t, f, g, s)]
+                break
+            if abs(s) <= -c2 * slope0:
+                return f, g, t, evals
+            if s >= 0:
+                pts = [prev, (t, f, g, s)]
+                break
+            t_next = self.cubic_min(prev[0], prev[1], prev[3], t, f, s, t + 0.01 * (t - prev[0]), t * 10)
+            prev = (t, f, g, s)
+            t = t_next
+            f, g, s = at(t)
+            evals += 1
+            it += 1
+        if it == max_ls:
+            pts = [(0, f0, g0, None), (t, f, g, None)]
+        lo = 0 if pts[0][1] <= pts[1][1] else 1
+        stuck = False
+        while it < max_ls:  # Algorithm 3.6: zoom
+            (ta, fa, _, sa), (tb, fb, _, sb) = pts
+            if abs(tb - ta) * dmax < tol:
+                break
+            t = self.cubic_min(ta, fa, sa, tb, fb, sb)
+            top, bottom = max(ta, tb), min(ta, tb)
+            margin = 0.1 * (top - bottom)
+            if min(top - t, t - bottom) < margin:  # too near an end
+                if stuck or t >= top or t <= bottom:
+                    t = top - margin if abs(t - top) < abs(t - bottom) else bottom + margin
+                    stuck = False
+                else:
+                    stuck = True
+            else:
+                stuck = False
+            f, g, s = at(t)
+            evals += 1
+            it += 1
+            hi = 1 - lo
+            if f > f0 + c1 * t * slope0 or f >= pts[lo][1]:
+                pts[hi] = (t, f, g, s)
+                lo = 0 if pts[0][1] <= pts[1][1] else 1
+            else:
+                if abs(s) <= -c2 * slope0:
+                    return f, g, t, evals
+                if s * (pts[hi][0] - pts[lo][0]) >= 0:
+                    pts[hi] = pts[lo]
+                pts[lo] = (t, f, g, s)
+        return pts[lo][1], pts[lo][2], pts[lo][0], evals
+
+
 REFERENCES: dict[str, Callable[..., Reference]] = {
     "sgd": SGD,
     "momentum": partial(SGD, momentum=0.9),
@@ -803,4 +998,5 @@ REFERENCES: dict[str, Callable[..., Reference]] = {
     "schedulefree_adamw": ScheduleFreeAdamW,
     "lion": Lion,
     "prodigy": Prodigy,
+    "lbfgs": LBFGS,
 }

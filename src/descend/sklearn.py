@@ -25,6 +25,7 @@ from .optim import names as optimizer_names
 from .train import fit as ds_fit
 from .train.callbacks import EarlyStopping
 from .train.fit import Run
+from .train.minimize import refuse_objective_rule
 
 __all__ = ["DescendClassifier", "DescendRegressor"]
 
@@ -213,6 +214,7 @@ class _DescendEstimator(BaseEstimator):
     def _optimizer(self, steps_per_epoch: int) -> Optimizer:
         """The update rule with its lr or schedule (``schedule`` names span ``epochs`` passes)."""
         owner, opt, sched = self._owner(), self.optimizer, self.schedule
+        refuse_objective_rule(owner, opt)  # L-BFGS needs the objective, not mini-batch gradients
         if isinstance(opt, Optimizer):
             if self.lr is not None or sched is not None:
                 raise ValueError(

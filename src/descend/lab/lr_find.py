@@ -10,6 +10,7 @@ import numpy as np
 
 from .._validation import check_int, check_real, invalid
 from ..data import check_batching
+from ..optim import Optimizer, rule
 from ..schedules import Exponential
 from ..train.callbacks import Callback
 
@@ -161,6 +162,11 @@ class _Sweep(Callback):
         return None
 
 
+def _needs_objective(optimizer: str | Optimizer) -> bool:
+    cls = type(optimizer) if isinstance(optimizer, Optimizer) else rule(optimizer, owner="lr_find").cls
+    return cls.needs_objective
+
+
 def lr_find(
     model: Any,
     data: Any,
@@ -195,6 +201,15 @@ def lr_find(
     from ..train import fit
 
     owner = "lr_find"
+    if isinstance(optimizer, (str, Optimizer)) and _needs_objective(optimizer):
+        raise invalid(
+            owner,
+            "optimizer",
+            optimizer,
+            "be a rule stepped by gradients: L-BFGS has no learning rate to find (its curvature "
+            "pairs and line search set each step, on the whole objective); run it with "
+            "ds.minimize(..., optimizer='lbfgs')",
+        )
     start_lr = check_real(owner, "start_lr", start_lr, low=0.0, low_open=True)
     end_lr = check_real(owner, "end_lr", end_lr, low=0.0, low_open=True)
     if end_lr <= start_lr:

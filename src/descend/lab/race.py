@@ -76,6 +76,7 @@ class RaceResult:
                 "distance_to_nearest_minimum": e.distance,
                 "steps_to_tol": e.steps_to_tol,
                 "steps": e.result.nit,
+                "evaluations": e.result.nfev,
                 "diverged": e.diverged,
             }
             for e in self.entries
@@ -86,7 +87,8 @@ def _label(name: str, lr: float, opt: Any) -> str:
     """``"adam (lr=0.05, betas=(0.9, 0.999))"``: the hyperparameters that shape the path."""
     hp = opt.hyperparameters()
     parts = [f"lr={lr:g}"]
-    for key in ("momentum", "nesterov", "betas", "alpha", "rho", "centered", "amsgrad", "weight_decay"):
+    shaping = ("momentum", "nesterov", "betas", "alpha", "rho", "centered", "amsgrad", "weight_decay")
+    for key in (*shaping, "line_search_fn"):
         value = hp.get(key)
         if value in (None, False, 0.0) or (key == "nesterov" and name == "nesterov"):
             continue
@@ -114,6 +116,12 @@ def race(
     ``tune=True`` the best lr of ``grid`` for this run length (:func:`~descend.lab.tune_lr`).
     ``noise`` adds seeded Gaussian noise to every gradient (each optimizer sees the same draws).
     ``tol`` is the distance to a known minimum that counts as arrived (``steps_to_tol``).
+
+    L-BFGS (``"lbfgs"``, the second-order baseline) runs as :func:`~descend.minimize` runs it:
+    a step is one of its iterations, which may evaluate the function several times (the
+    table's ``evaluations`` counts them, for every rule), and its path ends where it stops
+    moving (its own tolerances), often well before ``steps``. Its default is torch's: fixed
+    steps of ``lr``; ``options={"lbfgs": {"line_search_fn": "strong_wolfe"}}`` adds the line search.
     """
     owner = "race"
     f = resolve_function(function, start=start)

@@ -51,6 +51,7 @@ from .adam import Adam, AdamW
 from .adamax import Adamax
 from .asgd import ASGD
 from .base import Optimizer, OptState
+from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
 from .nadam import Nadam
@@ -65,6 +66,7 @@ from .sgd import SGD, Momentum, Nesterov
 __all__ = [
     "ASGD",
     "FACTS",
+    "LBFGS",
     "SGD",
     "AdaDelta",
     "AdaGrad",
@@ -121,6 +123,7 @@ register(ScheduleFreeSGD)
 register(ScheduleFreeAdamW)
 register(Lion)
 register(Prodigy)
+register(LBFGS)
 
 
 def get(name: str) -> type[Optimizer]:

@@ -32,7 +32,7 @@ from .checkpoint import (
     open_checkpoint_dir,
     write_checkpoint,
 )
-from .minimize import global_norm
+from .minimize import global_norm, refuse_objective_rule
 from .prepare import Labels, Preparer, Scaler, check_range, find_labels
 from .progress import make_progress
 from .stopping import MIN_ROWS, DivergenceGuard, PlateauStop
@@ -529,6 +529,7 @@ class _Training:
         self.ckpt_loaded: Path | None = None
         self.reporter = make_progress(kw["progress"])
         if init is None:
+            refuse_objective_rule(owner, kw["optimizer"])  # L-BFGS: ds.minimize, not fit
             opt = resolve_optimizer(
                 kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr="fit_lr"
             )

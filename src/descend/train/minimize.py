@@ -11,11 +11,19 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_choice, check_int, check_real, describe
-from ..errors import DivergenceError
-from ..optim import Optimizer, OptState
+from ..errors import DivergenceError, ParameterError
+from ..optim import Optimizer, OptState, rule
 from ..optim import resolve as resolve_optimizer
 
-__all__ = ["History", "MinimizeResult", "central_difference_grad", "global_norm", "minimize", "safe_norm"]
+__all__ = [
+    "History",
+    "MinimizeResult",
+    "central_difference_grad",
+    "global_norm",
+    "minimize",
+    "refuse_objective_rule",
+    "safe_norm",
+]
 
 #: above this many coordinates the path of iterates is not recorded unless asked for.
 PATH_MAX_DIM = 10
@@ -27,8 +35,8 @@ class History:
 
     Row ``k`` describes iterate ``x_k``: its loss, its gradient norm, the learning rate used
     to leave it (NaN on the last row, unless the run diverged: then the lr of the step that
-    failed) and the wall time since the start. ``path[k]`` is
-    ``x_k`` itself when the path was recorded.
+    failed; for L-BFGS the step length ``t`` taken along its direction) and the wall time since
+    the start. ``path[k]`` is ``x_k`` itself when the path was recorded.
     """
 
     step: np.ndarray
@@ -66,6 +74,9 @@ class MinimizeResult:
     grad_method: str = "analytic"
     optimizer: Optimizer | None = None
     state: OptState | None = field(default=None, repr=False)
+    #: evaluations of ``fun`` with its gradient (each ``2n + 1`` calls of ``fun`` by central
+    #: differences); a first-order rule makes one per step, L-BFGS one or more
+    nfev: int | None = None
 
     @property
     def grad_norm(self) -> float:
@@ -116,6 +127,30 @@ def safe_norm(g: np.ndarray) -> float:
     return global_norm([g])
 
 
+def refuse_objective_rule(owner: str, optimizer: Any, *, param: str = "optimizer") -> None:
+    """Refuse, naming ``param``, a rule that needs the objective at trial points (L-BFGS) where
+    only mini-batch gradients are given: ``fit``, the sklearn estimators."""
+    if isinstance(optimizer, Optimizer):
+        cls, shown = type(optimizer), repr(optimizer)
+    elif isinstance(optimizer, str):
+        cls, shown = rule(optimizer, owner=owner, param=param).cls, repr(optimizer)
+    else:
+        return
+    if not cls.needs_objective:
+        return
+    raise ParameterError(
+        f"{owner}: {param}={shown} ({cls.__name__}) needs the loss of the whole objective at trial "
+        "points (its curvature pairs and line search), which training on mini-batches does not "
+        "give; training models with L-BFGS (full batches, on a cluster) is planned. Meanwhile "
+        "minimize the model's full-batch loss with L-BFGS: ds.minimize(..., optimizer='lbfgs') "
+        f"on an array, or {cls.__name__}().minimize_step(lambda p: model.loss_and_grad(p, X, y), "
+        "params, state) on a model's params",
+        owner=owner,
+        param=param,
+        value=optimizer,
+    )
+
+
 def _evaluator(fun: Any, grad: Any) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], str]:
     if not callable(fun):
         raise TypeError(f"minimize: fun must be callable, got {describe(fun)}")
@@ -157,7 +192,7 @@ def minimize(
     record_path: bool | None = None,
     on_divergence: str = "raise",
 ) -> MinimizeResult:
-    """Minimise ``fun`` from ``x0`` with a first-order update rule.
+    """Minimise ``fun`` from ``x0`` with an update rule: a first-order one, or L-BFGS.
 
     Parameters
     ----------
@@ -182,6 +217,20 @@ def minimize(
         stops being finite, or ``"stop"`` and return ``success=False, diverged=True``. Either
         way ``x`` is the last iterate whose loss and gradient were finite.
 
+    L-BFGS
+    ------
+    ``optimizer="lbfgs"`` (:class:`~descend.LBFGS`, torch's ``LBFGS``) needs ``fun`` at trial
+    points. One step is one of its iterations (torch's ``n_iter``: a direction, then a fixed
+    step or a strong Wolfe line search, which may evaluate ``fun`` several times), and the run
+    is what calling torch's ``LBFGS.step(closure)`` again and again does, each call making up
+    to ``max_iter`` iterations; the iterates are the same to the last bit on the built-in 2-D
+    surfaces. ``nit`` counts iterations that reached a new iterate, ``nfev`` the evaluations
+    (torch's ``func_evals``, plus one when the run ends on a fixed step torch had not
+    evaluated yet), ``history.lr`` holds the step lengths ``t``. The run also ends when
+    L-BFGS stops moving (its ``tolerance_grad`` or ``tolerance_change`` tests), with
+    ``success`` as ``tol`` says; ``noise`` is drawn for every evaluation. On divergence the
+    state is left as after the failed iteration.
+
     Examples
     --------
     >>> import descend as ds
@@ -189,6 +238,10 @@ def minimize(
     >>> res = ds.minimize(f, f.start, optimizer="adam", lr=0.02, max_steps=5000, tol=1e-6)
     >>> res.success, bool(abs(res.x - 1).max() < 1e-4)
     (True, True)
+    >>> opts = {"line_search_fn": "strong_wolfe", "tolerance_change": 1e-14}
+    >>> res = ds.minimize(f, f.start, optimizer="lbfgs", options=opts)
+    >>> res.success, res.nit, res.nfev
+    (True, 36, 46)
     """
     owner = "minimize"
     max_steps = check_int(owner, "max_steps", max_steps, low=0)
@@ -218,47 +271,31 @@ def minimize(
 
     state = opt.init(x)
     rec = _Recorder(record_path)
-    prev_x = x.copy()
-    prev_state = state.copy()
+    evaluate = _Counted(evaluate)
     # Overflow on the way to divergence is expected and detected below; numpy need not warn.
     with np.errstate(over="ignore", invalid="ignore"):
+        if opt.needs_objective:
+            run = _ObjectiveRun(opt, evaluate, x, state, rec, rng, noise, grad_method)
+            return run.loop(tol, max_steps, callback, on_divergence)
+        prev_x = x.copy()
+        prev_state = state.copy()
         k = 0
         while True:
-            value, g = evaluate(x)
-            value = float(value)
-            g = np.asarray(g)
-            if g.shape != x.shape:
-                raise ValueError(f"{owner}: gradient has shape {g.shape}, x has shape {x.shape} (step {k})")
-            if rng is not None:
-                g = g + rng.normal(0.0, noise, size=g.shape)
+            value, g = _checked(evaluate(x), x, k, rng, noise)
             gnorm = safe_norm(g)
             if not (math.isfinite(value) and math.isfinite(gnorm)):
                 # roll back to the last iterate whose loss and gradient were finite
                 if k > 0:
                     np.copyto(x, prev_x)
                     state.restore_from(prev_state)
-                what = "loss" if not math.isfinite(value) else "gradient"
-                message = (
-                    f"diverged: the {what} became non-finite at step {k} with {opt!r}; "
-                    "try a smaller learning rate"
-                )
-                result = rec.result(x, max(k - 1, 0), False, message, True, grad_method, opt, state)
-                if on_divergence == "raise":
-                    err = DivergenceError(message, step=k, quantity=what)
-                    err.result = result
-                    raise err
-                return result
+                return _diverged(rec, x, k, value, opt, state, grad_method, evaluate.n, on_divergence)
             rec.add(k, value, gnorm, x)
             if tol is not None and gnorm <= tol:
                 message = f"converged: gradient norm {gnorm:.3g} <= tol {tol:g} after {k} steps"
-                return rec.result(x, k, True, message, False, grad_method, opt, state)
+                return rec.result(x, k, True, message, False, grad_method, opt, state, evaluate.n)
             if k >= max_steps:
-                message = (
-                    f"completed max_steps={max_steps}"
-                    if tol is None
-                    else f"max_steps={max_steps} reached with gradient norm {gnorm:.3g} > tol {tol:g}"
-                )
-                return rec.result(x, k, tol is None, message, False, grad_method, opt, state)
+                success, message = _out_of_steps(max_steps, tol, gnorm)
+                return rec.result(x, k, success, message, False, grad_method, opt, state, evaluate.n)
             lr_k = opt.lr_at(int(state.t))
             rec.lrs.append(lr_k)
             np.copyto(prev_x, x)
@@ -275,7 +312,141 @@ def minimize(
                 value, g = evaluate(x)
                 rec.add(k, float(value), safe_norm(np.asarray(g)), x)
                 message = f"stopped by callback after {k} steps"
-                return rec.result(x, k, True, message, False, grad_method, opt, state)
+                return rec.result(x, k, True, message, False, grad_method, opt, state, evaluate.n)
+
+
+class _Counted:
+    """The objective's evaluator, counting its calls (``nfev``)."""
+
+    def __init__(self, evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]]):
+        self.evaluate = evaluate
+        self.n = 0
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.n += 1
+        return self.evaluate(x)
+
+
+def _checked(
+    out: tuple[Any, Any], x: np.ndarray, k: int, rng: np.random.Generator | None, noise: float
+) -> tuple[float, np.ndarray]:
+    """An evaluation as the loops use it: the loss a float, the gradient of x's shape, plus noise."""
+    value, g = out
+    g = np.asarray(g)
+    if g.shape != x.shape:
+        raise ValueError(f"minimize: gradient has shape {g.shape}, x has shape {x.shape} (step {k})")
+    if rng is not None:
+        g = g + rng.normal(0.0, noise, size=g.shape)
+    return float(value), g
+
+
+def _out_of_steps(max_steps: int, tol: float | None, gnorm: float) -> tuple[bool, str]:
+    if tol is None:
+        return True, f"completed max_steps={max_steps}"
+    return False, f"max_steps={max_steps} reached with gradient norm {gnorm:.3g} > tol {tol:g}"
+
+
+def _diverged(rec, x, k, value, opt, state, grad_method, nfev, on_divergence) -> MinimizeResult:
+    """The result (or the raised error) of a run whose loss or gradient at step ``k`` is not finite;
+    ``x`` and ``state`` are already those of the last finite iterate."""
+    what = "loss" if not math.isfinite(value) else "gradient"
+    message = f"diverged: the {what} became non-finite at step {k} with {opt!r}; try a smaller learning rate"
+    result = rec.result(x, max(k - 1, 0), False, message, True, grad_method, opt, state, nfev)
+    if on_divergence == "raise":
+        err = DivergenceError(message, step=k, quantity=what)
+        err.result = result
+        raise err
+    return result
+
+
+class _ObjectiveRun:
+    """minimize() for a rule that needs the objective at trial points (L-BFGS).
+
+    One step is one of its iterations (torch's ``n_iter``: a direction, then a fixed step or a
+    line search). The run is what calling torch's ``LBFGS.step(closure)`` again and again does,
+    each call (:meth:`~descend.LBFGS.minimize_step`) making up to ``max_iter`` iterations; every
+    iterate gets its row, and the evaluation that ends one row is handed to the next call as its
+    first (torch's closure call at the start of ``step``), so ``nfev`` counts what torch counts
+    (``func_evals``), plus one where the run ends on a fixed step torch had not evaluated yet.
+    """
+
+    def __init__(self, opt, evaluate, x, state, rec, rng, noise, grad_method):
+        self.opt, self.evaluate, self.x, self.state, self.rec = opt, evaluate, x, state, rec
+        self.rng, self.noise, self.grad_method = rng, noise, grad_method
+        self.k = 0  # iterations made
+        self.last = x.copy()  # the last iterate whose loss and gradient were finite
+
+    def fun_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        return _checked(self.evaluate(x), x, self.k + 1, self.rng, self.noise)
+
+    def result(self, success: bool, message: str) -> MinimizeResult:
+        args = (self.grad_method, self.opt, self.state, self.evaluate.n)
+        return self.rec.result(self.x, self.k, success, message, False, *args)
+
+    def loop(self, tol, max_steps, callback, on_divergence) -> MinimizeResult:
+        x, rec = self.x, self.rec
+        value, g = _checked(self.evaluate(x), x, 0, self.rng, self.noise)
+        gnorm = safe_norm(g)
+        if not (math.isfinite(value) and math.isfinite(gnorm)):
+            args = (self.opt, self.state, self.grad_method, self.evaluate.n, on_divergence)
+            return _diverged(rec, x, 0, value, *args)
+        rec.add(0, value, gnorm, x)
+        evaluated: tuple[float, np.ndarray] | None = (value, g)
+        stop: dict[str, Any] = {}
+
+        def on_iterate(loss: float | None, flat_grad: np.ndarray | None, t: float) -> bool | None:
+            nonlocal value, g, gnorm, evaluated
+            self.k += 1
+            rec.lrs.append(float(t))
+            left = (value, g)
+            if loss is None:  # torch's next step() evaluates here first: hand it this evaluation
+                value, g = evaluated = self.fun_and_grad(x)
+            else:
+                value, g, evaluated = float(loss), flat_grad.reshape(x.shape), None
+            gnorm = safe_norm(g)
+            if not (math.isfinite(value) and math.isfinite(gnorm)):
+                stop["diverged"] = True
+                return True
+            rec.add(self.k, value, gnorm, x)
+            np.copyto(self.last, x)
+            if (tol is not None and gnorm <= tol) or self.k >= max_steps:
+                return True
+            info = {"step": self.k, "x": x, "loss": left[0], "grad": left[1], "lr": float(t)}
+            if callback is not None and callback(info) is True:
+                stop["callback"] = True
+                return True
+            return None
+
+        while True:
+            if tol is not None and gnorm <= tol:
+                message = f"converged: gradient norm {gnorm:.3g} <= tol {tol:g} after {self.k} steps"
+                return self.result(True, message)
+            if self.k >= max_steps:
+                return self.result(*_out_of_steps(max_steps, tol, gnorm))
+            before, n_iter = x.copy(), int(self.state.t)
+            self.opt.minimize_step(
+                self.fun_and_grad, x, self.state, evaluated=evaluated, on_iterate=on_iterate
+            )
+            if stop.get("diverged"):
+                np.copyto(x, self.last)
+                args = (self.opt, self.state, self.grad_method, self.evaluate.n, on_divergence)
+                return _diverged(rec, x, self.k, value, *args)
+            if stop.get("callback"):
+                return self.result(True, f"stopped by callback after {self.k} steps")
+            if np.array_equal(x, before) and (n_iter > 0 or int(self.state.t) == n_iter):
+                # a call that moved nothing, from a state past its first iteration (whose step
+                # is scaled, unlike the rest) or in which no iteration began, ends every later
+                # call the same way: the rule's own tests (tolerance_grad, tolerance_change) or
+                # a line search that found no step
+                gmax = float(np.max(np.abs(g)))
+                message = (
+                    f"stopped: {self.opt._owner} makes no more progress after {self.k} steps "
+                    f"(gradient norm {gnorm:.3g}, largest entry {gmax:.3g}): its own tests end "
+                    "each step where it begins (tolerance_grad on the largest gradient entry; "
+                    "tolerance_change on the slope along its direction, the step and the loss "
+                    "change); a smaller tolerance_change lets it go further"
+                )
+                return self.result(tol is None or gnorm <= tol, message)
 
 
 class _Recorder:
@@ -299,7 +470,7 @@ class _Recorder:
         if self.record_path:
             self.path.append(x.copy())
 
-    def result(self, x, nit, success, message, diverged, grad_method, opt, state) -> MinimizeResult:
+    def result(self, x, nit, success, message, diverged, grad_method, opt, state, nfev) -> MinimizeResult:
         n = len(self.steps)
         lrs = (self.lrs + [math.nan] * n)[:n]
         history = History(
@@ -321,4 +492,5 @@ class _Recorder:
             grad_method=grad_method,
             optimizer=opt,
             state=state,
+            nfev=nfev,
         )
