@@ -163,7 +163,7 @@ class _Sweep(Callback):
 
 
 def _needs_objective(optimizer: str | Optimizer) -> bool:
-    cls = type(optimizer) if isinstance(optimizer, Optimizer) else rule(optimizer, owner="lr_find").cls
+    cls = type(optimizer) if isinstance(optimizer, Optimizer) else rule(optimizer).cls
     return cls.needs_objective
 
 

@@ -133,7 +133,7 @@ def refuse_objective_rule(owner: str, optimizer: Any, *, param: str = "optimizer
     if isinstance(optimizer, Optimizer):
         cls, shown = type(optimizer), repr(optimizer)
     elif isinstance(optimizer, str):
-        cls, shown = rule(optimizer, owner=owner, param=param).cls, repr(optimizer)
+        cls, shown = rule(optimizer).cls, repr(optimizer)  # an unknown name: as resolve() says it
     else:
         return
     if not cls.needs_objective:
