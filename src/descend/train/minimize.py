@@ -12,7 +12,7 @@ import numpy as np
 
 from .._validation import check_bool, check_choice, check_int, check_real, describe
 from ..errors import DivergenceError, ParameterError
-from ..optim import Optimizer, OptState, rule
+from ..optim import LBFGS, Optimizer, OptState, rule
 from ..optim import resolve as resolve_optimizer
 
 __all__ = [
@@ -370,7 +370,7 @@ class _ObjectiveRun:
     (``func_evals``), plus one where the run ends on a fixed step torch had not evaluated yet.
     """
 
-    def __init__(self, opt, evaluate, x, state, rec, rng, noise, grad_method):
+    def __init__(self, opt: LBFGS, evaluate, x, state, rec, rng, noise, grad_method):
         self.opt, self.evaluate, self.x, self.state, self.rec = opt, evaluate, x, state, rec
         self.rng, self.noise, self.grad_method = rng, noise, grad_method
         self.k = 0  # iterations made
@@ -438,15 +438,20 @@ class _ObjectiveRun:
                 # is scaled, unlike the rest) or in which no iteration began, ends every later
                 # call the same way: the rule's own tests (tolerance_grad, tolerance_change) or
                 # a line search that found no step
-                gmax = float(np.max(np.abs(g)))
-                message = (
-                    f"stopped: {self.opt._owner} makes no more progress after {self.k} steps "
-                    f"(gradient norm {gnorm:.3g}, largest entry {gmax:.3g}): its own tests end "
-                    "each step where it begins (tolerance_grad on the largest gradient entry; "
-                    "tolerance_change on the slope along its direction, the step and the loss "
-                    "change); a smaller tolerance_change lets it go further"
-                )
-                return self.result(tol is None or gnorm <= tol, message)
+                return self.result(tol is None or gnorm <= tol, self._no_progress(g, gnorm))
+
+    def _no_progress(self, g: np.ndarray, gnorm: float) -> str:
+        opt, gmax = self.opt, float(np.max(np.abs(g)))
+        head = (
+            f"stopped: {opt._owner} makes no more progress after {self.k} steps (gradient norm {gnorm:.3g})"
+        )
+        if gmax <= opt.tolerance_grad:
+            return f"{head}: its largest gradient entry {gmax:.3g} <= tolerance_grad {opt.tolerance_grad:g}"
+        return (
+            f"{head}: tolerance_change {opt.tolerance_change:g} ends each of its steps where it "
+            "begins (the slope along its direction, the step or the loss change is below it), or "
+            "its line search finds no step; a smaller tolerance_change lets it go further"
+        )
 
 
 class _Recorder:
