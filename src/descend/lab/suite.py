@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import functions as fns
 from ..optim import names as optimizer_names
+from ..optim import rule as optimizer_rule
 from ..train import minimize
 from .tune import LR_GRID, tune_lr
 
@@ -66,7 +67,8 @@ def run_suite(
     Each optimizer's lr is picked per function from ``grid`` (:data:`~descend.lab.LR_GRID`) by
     :func:`~descend.lab.tune_lr` over runs of ``tune_steps`` updates (default ``max_steps``: the
     lr that is best for this run length) unless ``lrs`` fixes it. The run then goes on for up to
-    ``max_steps`` updates or until the gradient norm is ``<= tol``.
+    ``max_steps`` updates or until the gradient norm is ``<= tol``. A rule that needs the
+    objective at trial points (L-BFGS) is not tuned: it runs at its ``race_lr`` (1, its own step).
     """
     tune_steps = max_steps if tune_steps is None else tune_steps
     rows: list[SuiteRow] = []
@@ -76,11 +78,15 @@ def run_suite(
             if progress is not None:
                 progress(f"{fname}: {oname}")
             t0 = time.perf_counter()
-            lr = (
-                lrs[oname]
-                if lrs and oname in lrs
-                else tune_lr(f, f.start, oname, grid=tuple(grid), steps=tune_steps, tol=tol).lr
-            )
+            entry = optimizer_rule(oname)
+            if lrs and oname in lrs:
+                lr = lrs[oname]
+            elif entry.cls.needs_objective:
+                # a quasi-Newton step is scaled by its curvature pairs: lr 1 (its race_lr) is the
+                # method's own step, and each of its runs costs many evaluations per update
+                lr = entry.race_lr
+            else:
+                lr = tune_lr(f, f.start, oname, grid=tuple(grid), steps=tune_steps, tol=tol).lr
             res = minimize(
                 f,
                 f.start,
