@@ -59,7 +59,7 @@ def test_a_trained_run_is_diagnosed_with_its_own_model_optimizer_and_lr(tmp_path
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["--data", "no-such-file.csv"], "DATA"),
+        (["--data", "no-such-file.csv"], "--data"),
         (["--hidden", "0"], "--hidden"),
         (["--optimizer", "adamm"], "--optimizer"),
         (["--lr", "-1", "--optimizer", "sgd"], "--lr"),

@@ -1369,12 +1369,12 @@ def _monitor_records(folder: Path) -> dict[str, list[float]] | None:
 
 @_command("diagnose", short_help="Why training is slow or stuck, and the fix.")
 def diagnose_cmd(
-    source: Annotated[
+    run_or_data: Annotated[
         str | None,
         typer.Argument(
             help="A run folder of `descend train` (its trained model, optimizer and lr), or DATA "
             "(as --data).",
-            metavar="RUN|DATA",
+            metavar="RUN_OR_DATA",
         ),
     ] = None,
     data: Annotated[
@@ -1434,19 +1434,21 @@ def diagnose_cmd(
     from .lab.diagnose import PROBE_ROWS, _probe
     from .train.saved import load_run
 
+    source = run_or_data
     run = source if source is not None and _is_run_folder(Path(source)) else None
+    data_flag = "--data"
     if source is not None and run is None:
         if data is not None:
             raise UsageProblem(
-                "RUN|DATA", f"{source!r} is not a run folder (no model.npz), and --data is given"
+                "RUN_OR_DATA", f"{source!r} is not a run folder (no model.npz), and --data is given"
             )
-        data = source
+        data, data_flag = source, "RUN_OR_DATA"
     r = None
     if run is not None:
         for flag, given in (("--model", model), ("--hidden", hidden)):
             if given is not None:
                 raise UsageProblem(flag, f"the model is the run's ({run}); leave it out")
-        r = _parse("RUN|DATA", load_run, run)
+        r = _parse("RUN_OR_DATA", load_run, run)
         if data is None:
             trained_on = _trained_on(Path(run))
             if normalize(trained_on) not in datasets.names():
@@ -1454,9 +1456,14 @@ def diagnose_cmd(
                     "--data", f"name the data file the run in {run!r} was trained on ({trained_on!r})"
                 )
             data = trained_on
-    name, loaded, task = _load_data("diagnose", data or "digits", target, features, on_bad_rows, drop)
+    try:
+        name, loaded, task = _load_data("diagnose", data or "digits", target, features, on_bad_rows, drop)
+    except UsageProblem as exc:
+        if exc.flag == "DATA":  # the data came from this command's --data or its argument
+            exc.flag = data_flag
+        raise
     whole = (loaded.X, loaded.y) if hasattr(loaded, "X") else loaded
-    X, y = _parse("--data", _probe, whole, PROBE_ROWS, seed, None)
+    X, y = _parse(data_flag, _probe, whole, PROBE_ROWS, seed, None)
     if r is not None:
         m, params = r.model, r.params
         settings = r.config.get("optimizer") or {}
@@ -1467,13 +1474,14 @@ def diagnose_cmd(
             batch_size = r.config["batch_size"]
         X = r._features(X)
         if r.labels is not None:
-            y = _parse("--data", r.labels.encode, y, "diagnose")
+            y = _parse(data_flag, r.labels.encode, y, "diagnose")
         elif r.target_scaler is not None:
             y = r.target_scaler.apply(np.asarray(y, dtype=np.float64).reshape(len(y), -1), np.float64)
         chosen = f"model: the run's ({run})"
         classes = None
     else:
         sizes = _parse("--hidden", _sizes, hidden) if hidden is not None else (64,)
+        _parse("--activation", _activation, activation)
         if hidden is not None and model is None:
             model = "mlp"
         if model is not None:
