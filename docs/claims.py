@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import importlib.util
 import math
 import os
 import platform
@@ -1595,6 +1596,18 @@ def section_two_well(m: dict[str, Any]) -> Section:
 
 # ========================================================================================= main
 
+
+def _load_claims(name: str) -> Any:
+    """docs/<name>.py: more claims kept in their own file, which imports this module as ``claims``."""
+    sys.modules["claims"] = sys.modules[__name__]
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 CLAIMS: dict[str, tuple[Callable[[], Any], Callable[..., Path], Callable[..., Section]]] = {
     "batching": (measure_batching, draw_batching, section_batching),
     "gradient_noise": (measure_gradient_noise, draw_gradient_noise, section_gradient_noise),
@@ -1606,6 +1619,7 @@ CLAIMS: dict[str, tuple[Callable[[], Any], Callable[..., Path], Callable[..., Se
     "linear_decay": (measure_schedule, draw_schedule, section_schedule),
     "lr_choice": (measure_lr_choice, draw_lr_choice, section_lr_choice),
     "two_well": (measure_two_well, draw_two_well, section_two_well),
+    **_load_claims("claims_more").CLAIMS,
 }
 
 
