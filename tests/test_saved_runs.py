@@ -220,8 +220,25 @@ def _rewrite(path, change):
         (lambda m, a: m.update(format="pickle"), "format 'pickle'"),
         (lambda m, a: m.update(version=99), "version 99"),
         (lambda m, a: m.update(feature_names=["a"]), "names 1 features"),
+        # a header claiming a model of 10^12 weights: refused by shape, nothing that size allocated
+        (lambda m, a: m.update(n_features=10**6, n_outputs=10**6), "are not those of"),
+        (
+            lambda m, a: m.update(model={"model": "mlp", "hidden": [10**9], "output": "binary"}),
+            "are not those of",
+        ),
     ],
-    ids=["unknown_model", "code_as_value", "param_shape", "classes", "scale", "format", "version", "names"],
+    ids=[
+        "unknown_model",
+        "code_as_value",
+        "param_shape",
+        "classes",
+        "scale",
+        "format",
+        "version",
+        "names",
+        "huge_header",
+        "huge_hidden",
+    ],
 )
 def test_a_file_someone_else_wrote_is_data_checked_against_its_model(saved, change, message):
     _rewrite(saved, change)

@@ -64,6 +64,12 @@ class Model:
         """Fresh parameters for inputs of width ``n_features`` and ``n_outputs`` scores."""
         raise NotImplementedError
 
+    def param_shapes(self, n_features: int, n_outputs: int) -> dict[str, tuple[int, ...]]:
+        """The shape of each parameter :meth:`init` makes for these widths, without making them
+        (a model file's header is checked against its arrays before anything is allocated).
+        The base class asks :meth:`init`; the built-in models answer from their layer widths."""
+        return {k: v.shape for k, v in self.init(np.random.default_rng(0), n_features, n_outputs).items()}
+
     def _weight_names(self) -> tuple[str, ...]:
         """Keys of the weight matrices, input layer first (the L2 penalty covers exactly these)."""
         raise NotImplementedError

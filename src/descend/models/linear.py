@@ -36,6 +36,10 @@ class _LinearModel(Model):
             params["b"] = np.zeros(k, dtype=self.dtype)
         return params
 
+    def param_shapes(self, n_features: int, n_outputs: int) -> dict[str, tuple[int, ...]]:
+        d, k = int(n_features), int(n_outputs)
+        return {"W": (d, k), "b": (k,)} if self.fit_intercept else {"W": (d, k)}
+
     def _weight_names(self) -> tuple[str, ...]:
         return ("W",)
 

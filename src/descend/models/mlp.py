@@ -133,6 +133,13 @@ class MLP(Model):
             params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
         return params
 
+    def param_shapes(self, n_features: int, n_outputs: int) -> dict[str, tuple[int, ...]]:
+        widths = (int(n_features), *self.hidden, int(n_outputs))
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+            shapes[f"W{i}"], shapes[f"b{i}"] = (fan_in, fan_out), (fan_out,)
+        return shapes
+
     def _weight_names(self) -> tuple[str, ...]:
         return tuple(f"W{i}" for i in range(len(self.hidden) + 1))
 
