@@ -203,6 +203,9 @@ class DataSource:
     columns: tuple[str, ...] | None = None
     #: what the source chose on its own and why (e.g. identifier columns left out of the features)
     notes: Sequence[str] = ()
+    #: True: ``fit(sync_every=H)`` runs local SGD on it, H steps per partition task
+    #: (:meth:`~descend.data.DaskSource.map_partitions`, :mod:`descend.train.local_sgd`)
+    runs_local_steps: bool = False
     #: rows whose order is permuted together (see module docstring)
     window: int = WINDOW_ROWS
 

@@ -9,6 +9,9 @@ returns that partition's (gradient sum, loss sum, weight, rows); the partial res
 in a fixed tree order over partition ids and the client divides. No task is pinned to a worker
 and workers run BLAS on one thread (Dask's nanny default), so a partial result does not depend on
 which worker computed it and two runs with the same seed give the same bits.
+``fit(..., sync_every=H)`` (local SGD, :mod:`descend.train.local_sgd`) drives it through
+:meth:`DaskSource.map_partitions` instead: one task per partition takes H steps on its own rows,
+and the tasks' models are averaged in the same fixed tree.
 
 An epoch's order is a pure function of ``(seed, epoch, layout)``, as for files: the partitions
 are permuted (:func:`~descend.data.base.epoch_plan`), the rows of each partition are permuted
@@ -22,6 +25,7 @@ Dask is optional: this module imports it only when a source is built (``pip inst
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -239,11 +243,14 @@ class _Partial:
     rows: int
 
 
-def _accepts_where(prep: Any) -> bool:
+@functools.lru_cache(maxsize=64)
+def _accepts_where(kind: type) -> bool:
+    """Whether a preparer of this type takes ``where=`` (asked once per type: local SGD calls
+    :func:`_partial` for every local step)."""
     import inspect
 
     try:
-        return "where" in inspect.signature(type(prep).__call__).parameters
+        return "where" in inspect.signature(kind.__call__).parameters
     except (TypeError, ValueError):
         return False
 
@@ -278,7 +285,7 @@ def _partial(
     rows = int(X.shape[0])
     grads_sum = {k: np.zeros(v.shape) for k, v in params.items()}
     loss_sum = weight_sum = 0.0
-    with_where = _accepts_where(prep)
+    with_where = _accepts_where(type(prep))
     for lo in range(0, rows, TASK_ROWS):
         hi = min(lo + TASK_ROWS, rows)
         wc = None if w is None else w[lo:hi]
@@ -333,6 +340,11 @@ def _params(params: _Literal) -> dict[str, np.ndarray]:
     return params.value
 
 
+def _task(fn: Any, part: Any, shared: Any, args: _Literal, index: int) -> Any:
+    """``fn(partition, shared, args, index)``, the literals unwrapped (:meth:`DaskSource.map_partitions`)."""
+    return fn(part, shared.value if isinstance(shared, _Literal) else shared, args.value, index)
+
+
 def _summary(
     part: tuple[np.ndarray, np.ndarray, Any], classes: bool, moments: bool, index: int, targets: bool = False
 ) -> tuple:
@@ -375,6 +387,8 @@ class DaskSource(DataSource):
 
     #: fit asks this source for each batch's (loss, gradient) instead of for its rows
     computes_gradients = True
+    #: fit(sync_every=H) runs local SGD on it: H steps per partition task (map_partitions)
+    runs_local_steps = True
 
     def __init__(
         self,
@@ -594,7 +608,7 @@ class DaskSource(DataSource):
         """
         from dask import delayed
 
-        client, step = self.client, next(self._count)
+        step = next(self._count)
         name = f"descend-{self._id}-{step}"
         copy = {k: np.array(v, copy=True) for k, v in params.items()}  # fit updates params in place
         shipped: Any = _Literal(copy)
@@ -607,16 +621,49 @@ class DaskSource(DataSource):
             )
             for p, rows in plan
         ]
+        return self._reduce(level, _sum, name)
+
+    def map_partitions(
+        self, fn: Any, shared: Any, work: Sequence[tuple[int, Any]], add: Any, *, shared_bytes: int
+    ) -> Any:
+        """``add`` over ``fn(partition, shared, args, p)`` for each ``(p, args)`` of ``work``:
+        one task per listed partition, results added ``FANIN`` at a time in partition order (on
+        the workers; the root on the client), as :meth:`step` sums gradients.
+
+        ``fn`` and ``add`` are top-level functions, pure in their arguments (a task lost with a
+        worker is recomputed from them); ``shared`` travels inline in every task when
+        ``shared_bytes`` <= :data:`INLINE_BYTES`, else once, as a task whose result the others
+        fetch. Nothing is pinned: the result does not depend on which worker ran what.
+        """
+        from dask import delayed
+
+        name = f"descend-{self._id}-{next(self._count)}"
+        shipped: Any = _Literal(shared)
+        if shared_bytes > INLINE_BYTES:
+            shipped = delayed(_params, pure=False)(shipped, dask_key_name=f"{name}-shared")
+        level = [
+            delayed(_task, pure=False)(
+                fn, self._parts[p], shipped, _Literal(args), p, dask_key_name=f"{name}-task-{p}"
+            )
+            for p, args in sorted(work, key=lambda item: item[0])
+        ]
+        return self._reduce(level, add, name)
+
+    def _reduce(self, level: list[Any], add: Any, name: str) -> Any:
+        """``add`` over the delayed results ``level`` in a fixed tree: groups of ``FANIN`` in
+        order, inner levels on the workers, the root on the client."""
+        from dask import delayed
+
         depth = 0
         while len(level) > FANIN:  # inner levels on the workers, groups in partition order
             level = [
-                delayed(_sum, pure=False)(*level[i : i + FANIN], dask_key_name=f"{name}-sum-{depth}-{i}")
+                delayed(add, pure=False)(*level[i : i + FANIN], dask_key_name=f"{name}-sum-{depth}-{i}")
                 for i in range(0, len(level), FANIN)
             ]
             depth += 1
-        futures = client.compute(level, optimize_graph=False)
+        futures = self.client.compute(level, optimize_graph=False)
         # the root on the client: one hop less than a last reduction task, same order and bits
-        return _sum(*client.gather(futures))
+        return add(*self.client.gather(futures))
 
     def __repr__(self) -> str:
         return f"DaskSource({self.description!r})"

@@ -22,6 +22,7 @@ from ..models.task import source_task
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from ..optim._flat import FlatStep
+from . import local_sgd
 from .callbacks import Callback, as_callback
 from .checkpoint import (
     CHECKPOINT_NAME,
@@ -52,6 +53,11 @@ class TrainHistory:
 
     ``steps[k]`` describes update ``k + 1``: the batch loss and gradient norm at the parameters
     before the update, the lr used, how many samples had been seen after it, and the wall time.
+    With local SGD (``fit(sync_every=H)``) a row is a *round*: ``step`` counts local steps
+    (those of the round's longest partition task, as the optimizer's ``t``), ``round`` and
+    ``local_steps`` say which round and how many local steps it took, and ``loss`` and
+    ``grad_norm`` are rows-weighted means over every local step of the round (each at the
+    parameters before that step), ``lr`` the one of its last local step.
     ``epochs`` rows hold the mean training loss of the epoch and validation metrics.
     """
 
@@ -99,7 +105,7 @@ class TrainHistory:
             kind, col = key.split("/", 1)
             target = {"step": h.steps, "monitor": h.monitor}.get(kind, h.epochs)
             values = [float(x) for x in np.asarray(v)]
-            if col in ("step", "epoch", "samples_seen"):
+            if col in ("step", "epoch", "samples_seen", "round", "local_steps"):
                 values = [int(x) for x in values]
             target[col] = values
         return h
@@ -535,6 +541,7 @@ class _Training:
             )
         else:
             opt = init.optimizer  # its schedule (and any plateau state) continues
+        self.sync_every = self._check_sync_every(kw["sync_every"], source, opt)
 
         saved = None
         if checkpoint_dir is not None:
@@ -558,12 +565,12 @@ class _Training:
             n = source.n_samples
             self.guard = DivergenceGuard(
                 self.divergence_factor,
-                batch_rows=n if self.batch_size is None else self.batch_size,
+                batch_rows=self._update_rows(source),
                 min_rows=min(MIN_ROWS, n),
             )
         if kw["epochs"] is None:
             n = source.n_samples
-            period = PlateauStop.period_for(n, n if self.batch_size is None else self.batch_size)
+            period = PlateauStop.period_for(n, self._update_rows(source))
             self.rule = PlateauStop(period=period, **self.rule_args)
 
         if init is None:
@@ -597,6 +604,8 @@ class _Training:
             self.config["standardize"] = True
         if self.target_scaler is not None:
             self.config["standardize_target"] = True
+        if self.sync_every is not None:
+            self.config["sync_every"] = self.sync_every
         self.history = TrainHistory()
         # a rule that evaluates elsewhere than it takes gradients (Schedule-Free): run.params
         # are the evaluation point, kept up to date by sync_eval; training steps self.params
@@ -642,6 +651,62 @@ class _Training:
         """A fact about the checkpoints the user should know: a warning, and a note in the run."""
         self.notes.append(text)
         warnings.warn(f"{self.owner}: {text}", CheckpointWarning, stacklevel=5)
+
+    def _check_sync_every(self, value: Any, source: DataSource, opt: Optimizer) -> int | None:
+        """``sync_every``: None (one synchronized step at a time), or H local steps per round of
+        local SGD on a source that runs them (Dask); elsewhere 1 means what training does anyway."""
+        owner = self.owner
+        if value is None:
+            return None
+        H = check_int(owner, "sync_every", value, low=1)
+
+        def refuse(why: str, param: str = "sync_every") -> None:
+            raise ParameterError(f"{owner}: sync_every={H} {why}", owner=owner, param=param, value=value)
+
+        if not source.runs_local_steps:
+            if H == 1:
+                return None
+            refuse(
+                "(local SGD: H steps per partition between averagings) needs data on a Dask cluster "
+                "(ds.data.from_dask(...) or (dask_X, dask_y)); the data "
+                f"({source.description}) is trained in this process one step at a time: leave "
+                "sync_every=None"
+            )
+        if self.batch_size is None:
+            refuse(
+                "takes H mini-batch steps per partition task; give batch_size=B (full-batch "
+                "gradient descent makes one step per epoch: leave sync_every=None)",
+                param="batch_size",
+            )
+        if opt.needs_objective:
+            refuse(
+                f"steps {type(opt).__name__} on mini-batches inside each partition task, and "
+                f"{type(opt).__name__} needs the whole objective at trial points: leave sync_every=None",
+                param="optimizer",
+            )
+        hooked = [type(cb).__name__ for cb in self.cbs if type(cb).on_gradients is not Callback.on_gradients]
+        if hooked:
+            refuse(
+                "takes its steps on the workers, where callbacks cannot see or change the gradients; "
+                f"{', '.join(hooked)} has on_gradients (callbacks run once per round, after the averaging)",
+                param="callbacks",
+            )
+        if local_sgd.steps_per_epoch(list(source.shard_sizes()), self.batch_size, self.drop_last) == 0:
+            refuse(
+                f"with drop_last=True and batch_size={self.batch_size} leaves no local batch: every "
+                "partition has fewer rows than a batch",
+                param="batch_size",
+            )
+        return H
+
+    def _update_rows(self, source: DataSource) -> int:
+        """Rows one update trains on: a batch, the data (full batch), or a round of local SGD."""
+        if self.batch_size is None:
+            return source.n_samples
+        if self.sync_every is None:
+            return self.batch_size
+        span = self.sync_every * self.batch_size
+        return sum(min(n, span) for n in source.shard_sizes())
 
     def _resolve_output(self, model: Any, source: DataSource, init: Run | None) -> Any:
         """``MLP(output=None)``: the output kind the targets leave no doubt about."""
@@ -909,7 +974,12 @@ class _Training:
         if self.restore():
             self.measure_quality()
             return self.run
-        n_batches = self.source.n_batches(self.batch_size, self.drop_last)
+        if self.sync_every is None:
+            n_batches = self.source.n_batches(self.batch_size, self.drop_last)
+        else:  # local steps
+            n_batches = local_sgd.steps_per_epoch(
+                list(self.source.shard_sizes()), self.batch_size, self.drop_last
+            )
         total: int | None = n_batches * self.epochs
         if self.max_steps is not None:
             total = min(self.max_steps, total)
@@ -928,6 +998,17 @@ class _Training:
         self.risk = _RISK[np.dtype(self.model.dtype).name]
         self.leaves = list(self.params.values())
         self.history_columns = [self.history.steps[c] for c in _STEP_COLUMNS]
+        # local SGD's rows are rounds; a synchronized step (a run it continues, init=) is a round
+        # of one step
+        steps_done = len(self.history.steps["step"])
+        if self.sync_every is not None and "round" not in self.history.steps:
+            self.history.steps["round"] = list(range(1, steps_done + 1))
+            self.history.steps["local_steps"] = [1] * steps_done
+        self.round_columns = (
+            (self.history.steps["round"], self.history.steps["local_steps"])
+            if "round" in self.history.steps
+            else None
+        )
         steps = self.history.steps["time"]
         self.t0 = time.perf_counter() - (steps[-1] if steps else 0.0)
         self.reporter.start(
@@ -974,6 +1055,8 @@ class _Training:
             self.epoch_loss_sum, self.epoch_batches = 0.0, 0
         # overflow to inf/NaN is what the divergence guard looks for: no NumPy warnings meanwhile
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.sync_every is not None:
+                return self._rounds_epoch()
             if getattr(self.source, "computes_gradients", False):
                 return self._remote_epoch()
             return self._local_epoch()
@@ -1002,6 +1085,107 @@ class _Training:
             if self.take_step(index, loss, grads, rows):
                 return False
         return True
+
+    def _rounds_epoch(self) -> bool:
+        """Local SGD (``sync_every``): rounds of up to H local steps on every partition, averaged
+        (:mod:`descend.train.local_sgd`); the cursor ``next_batch`` counts local batches."""
+        prep = Preparer(
+            self.model,
+            self.run.labels,
+            self.run.scaler,
+            feature_names=self.source.feature_names,
+            target_scaler=self.run.target_scaler,
+        )
+        sizes = list(self.source.shard_sizes())
+        m = local_sgd.steps_per_epoch(sizes, self.batch_size, self.drop_last)
+        while self.next_batch < m:
+            steps = min(self.sync_every, m - self.next_batch)
+            if self.max_steps is not None:  # max_steps is exact: the last round is cut short
+                steps = min(steps, self.max_steps - self.step)
+            plan = local_sgd.plan_round(
+                sizes, self.batch_size, self.drop_last, self.epoch, self.next_batch, steps
+            )
+            result = local_sgd.run_round(
+                self.source,
+                self.opt,
+                self.params,
+                self.state,
+                prep,
+                plan,
+                seed=self.seed,
+                shuffle=self.shuffle,
+            )
+            if self.take_round(plan, result):
+                return False
+        return True
+
+    def take_round(self, plan: local_sgd.RoundPlan, result: local_sgd.Round) -> bool:
+        """The averaged model of a round becomes the parameters and state; True when training
+        should stop now. A non-finite value leaves the parameters at the round's start."""
+        first = self.step + 1
+        where = f"round {len(self.history.steps['step']) + 1} (steps {first}-{self.step + plan.steps})"
+        if result.bad is not None:
+            p, k, what = result.bad
+            self._raise(
+                f"{self.owner}: the {what} became non-finite in {where}, at local step {k + 1} of partition "
+                f"{p} (epoch {self.epoch + 1}) with {self.opt!r}; parameters are left at the start of the "
+                f"round (step {self.step}); try a smaller learning rate",
+                quantity=what,
+            )
+        guard = self.guard
+        if guard is not None:
+            if guard.update(result.loss, result.rows):
+                self.grew(plan.first)
+            if guard.keep_now:
+                self.keep_good_state()
+        finite = all(np.isfinite(v).all() for v in result.params.values()) and all(
+            np.isfinite(b).all() for bufs in result.state.buffers.values() for b in bufs
+        )
+        if not finite:
+            self._raise(
+                f"{self.owner}: the averaged model of {where} is not finite (epoch {self.epoch + 1}) with "
+                f"{self.opt!r}; parameters are left at the start of the round (step {self.step}); try a "
+                "smaller learning rate",
+                quantity="update",
+            )
+        lr_now = self.last_lr = self.opt.lr_at(int(self.state.t) + plan.steps - 1)
+        for k, v in result.params.items():
+            np.copyto(self.params[k], v)
+        self.state.restore_from(result.state)
+        self.eval_stale = self.separate
+        before = self.step
+        self.step += plan.steps
+        self.samples += result.rows
+        self.epoch_loss_sum += result.loss * plan.steps  # the epoch's loss: a mean over local steps
+        self.epoch_batches += plan.steps
+        now = time.perf_counter() - self.t0
+        values = (self.step, self.epoch, result.loss, lr_now, result.grad_norm, self.samples, now)
+        for column, val in zip(self.history_columns, values, strict=True):
+            column.append(val)
+        assert self.round_columns is not None
+        rounds, local = self.round_columns
+        rounds.append(len(rounds) + 1)
+        local.append(plan.steps)
+        self.reporter.update(self.step, self.epoch, result.loss, lr_now, self.samples)
+        stop_now = False
+        if self.cbs:
+            info = dict(zip(_STEP_COLUMNS, values, strict=True))
+            info.update(batch=plan.first, round=rounds[-1], local_steps=plan.steps)
+            self.sync_eval()
+        for cb in self.cbs:
+            if cb.on_step_end(self.run, info) is True:
+                stop_now = True
+                self.stop = self.stop or f"stopped by {type(cb).__name__} after {where}"
+        if self.rule is not None and self.rule.update(result.loss):
+            stop_now = True
+            self.stop = self.stop or self.rule.reason(self.step, self.epoch + 1, self.samples)
+        if self.max_steps is not None and self.step >= self.max_steps:
+            stop_now, self.stop = True, self.stop or f"max_steps={self.max_steps} reached"
+        self.next_batch = plan.first + plan.steps
+        every = self.checkpoint_every
+        if every is not None and self.step // every > before // every:  # a multiple passed in the round
+            self.save_checkpoint()
+        return stop_now
 
     def _local_epoch(self) -> bool:
         parts: list[_Part] = []
@@ -1085,6 +1269,9 @@ class _Training:
         values = (self.step, self.epoch, loss, lr_now, gnorm, self.samples, now)
         for column, val in zip(self.history_columns, values):  # noqa: B905 (same length, hot loop)
             column.append(val)
+        if self.round_columns is not None:  # continuing a local SGD run: a round of one step
+            self.round_columns[0].append(len(self.round_columns[0]) + 1)
+            self.round_columns[1].append(1)
         self.reporter.update(self.step, self.epoch, loss, lr_now, self.samples)
         stop_now = False
         if self.cbs:
@@ -1333,6 +1520,7 @@ def fit(
     max_epochs: int = 100,
     divergence_factor: float | None = 1e4,
     monitor: Any = None,
+    sync_every: int | None = None,
 ) -> Run:
     """Train ``model`` on ``data`` by (stochastic / mini-batch / full-batch) gradient descent.
 
@@ -1345,6 +1533,20 @@ def fit(
         a named one (``lr=None``: the rule's ``fit_lr``, one that trains standardized data
         well: ``ds.optim.rule(name).fit_lr``).
     batch_size : ``None`` full-batch gradient descent, ``1`` stochastic, ``B`` mini-batch.
+    sync_every : ``None`` (default), or ``H >= 1`` on a Dask source: local SGD (periodic model
+        averaging; :mod:`descend.train.local_sgd`). Each round ships the parameters and the
+        optimizer state to one task per partition, which takes up to ``H`` mini-batch steps of
+        ``batch_size`` rows on its own partition's rows; the client averages the tasks'
+        parameters and optimizer buffers, weighted by their rows, into the next round's start.
+        One round trip per ``H`` steps instead of one per step. It is a different algorithm
+        from sequential SGD (Zinkevich et al. 2010; Stich 2018): a round trains on up to
+        ``partitions x H x batch_size`` rows, and the averaged buffers of an adaptive rule
+        (Adam's ``v``) are not those of one run; with one partition and ``H = 1`` it gives the
+        same bits as ``sync_every=None``. ``max_steps``, ``checkpoint_every`` and schedules
+        count local steps (a round advances the optimizer's ``t`` by its length); callbacks run
+        after each round; ``run.history.steps`` has one row per round. On any other data,
+        ``1`` is what training does anyway and larger values are refused; mini-batches only
+        (``batch_size=B``), and no callback that changes gradients (``on_gradients``).
     epochs : ``None`` (default) trains until the training loss stops improving, checked every
         ~50,000 samples (or epoch), possibly mid-epoch: stop after ``n_iter_no_change`` checks
         whose mean batch loss did not beat the best by ``tol * max(|best|, 1)``, or at
@@ -1445,6 +1647,7 @@ def fit(
         n_iter_no_change=n_iter_no_change,
         max_epochs=max_epochs,
         divergence_factor=divergence_factor,
+        sync_every=sync_every,
     )
     try:
         return training.run_all()
