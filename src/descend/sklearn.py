@@ -19,6 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 from . import models, schedules
 from ._registry import normalize
 from .data import DataSource
+from .data._moments import scale_or_one
 from .models._activations import ACTIVATIONS
 from .optim import Optimizer, rule
 from .optim import names as optimizer_names
@@ -89,34 +90,19 @@ class _ScaledTargets(DataSource):
 
 
 def _target_moments(y: Any, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output (weighted) mean and std of ``y``; a constant output gets scale 1."""
+    """Per-output (weighted) mean and scale of ``y``; a constant output gets scale 1."""
     y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     mean = np.average(y2, axis=0, weights=w)
     std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
-    return mean, np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    return mean, scale_or_one(mean, std)
 
 
 def _source_target_moments(source: DataSource) -> tuple[np.ndarray, np.ndarray]:
-    """Target mean and std from one streaming pass (Chan et al.'s pairwise update)."""
-    n, mean, m2 = 0, None, None
-    for shard in range(len(source.shard_sizes())):
-        for c in source.read_shard(shard):
-            y = np.asarray(c.y, dtype=np.float64).reshape(len(c), -1)
-            if not len(y):
-                continue
-            mc, m2c = y.mean(axis=0), ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-            if mean is None:
-                n, mean, m2 = len(y), mc, m2c
-                continue
-            total = n + len(y)
-            delta = mc - mean
-            mean = mean + delta * (len(y) / total)
-            m2 = m2 + m2c + delta**2 * (n * len(y) / total)
-            n = total
-    if mean is None:
+    """Target mean and scale from the source's own streaming pass (on the workers for Dask)."""
+    summary = source.summarize(classes=False, moments=False, targets=True)
+    if summary.n_rows == 0 or summary.target_mean is None:
         raise ValueError("the data source has no rows")
-    std = np.sqrt(m2 / n)
-    return mean, np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    return summary.target_mean, scale_or_one(summary.target_mean, summary.target_std)
 
 
 class _DescendEstimator(BaseEstimator):

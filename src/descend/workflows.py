@@ -23,11 +23,11 @@ from .lab.batching import BatchingResult, compare_batching
 from .lab.lr_find import LRFindResult, lr_find
 from .lab.race import CLASSIC_SIX, RaceResult, race
 from .lab.runfolder import RunFolder, plain
-from .models.task import MAX_CLASSES, Task, infer_task, source_task
+from .models.task import MAX_INFERRED_CLASSES, Task, infer_task, source_task
 from .train.callbacks import Callback
 
 __all__ = [
-    "MAX_CLASSES",
+    "MAX_INFERRED_CLASSES",
     "Outcome",
     "StopRequest",
     "Task",

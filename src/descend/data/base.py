@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_int, describe
+from ._moments import Moments, merge
 
 __all__ = [
     "PART_ROWS",
@@ -343,7 +344,7 @@ def _pieces(n: int, B: int, n_b: int, start: int) -> Iterator[tuple[int, int, in
 
 
 class _Accumulator:
-    """Streaming class discovery and Chan et al.'s pairwise update of mean and variance."""
+    """Streaming class discovery, and mean and variance merged block by block (:func:`merge`)."""
 
     #: rows of a chunk taken at a time for the moments (fewer for wide rows, see below): a
     #: block's float64 copy stays in cache between the passes over it (sum, centre, square),
@@ -355,9 +356,8 @@ class _Accumulator:
         #: the moments of the targets: an accumulator of their own, made at the first rows
         self.want_targets = targets
         self.y_acc: _Accumulator | None = None
-        self.n = 0
-        self.mean = np.zeros(d)
-        self.m2 = np.zeros(d)
+        self.moments = Moments(0, np.zeros(d), np.zeros(d))
+        self.rows = 0  # rows seen (the moments count only the rows they were computed on)
         self.labels: set[Any] = set()
         # at most ~2 MB of float64 rows at a time, however wide the rows
         self.block = max(1, min(self.BLOCK_ROWS, (1 << 21) // (8 * max(d, 1))))
@@ -370,18 +370,14 @@ class _Accumulator:
         if self.want_classes:
             self.labels.update(_distinct(y))
             if len(self.labels) > MAX_CLASSES:
-                raise DataError(
-                    f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
-                    "labels (use a regression model for real-valued targets, or give classes=)"
-                )
+                raise too_many_classes()
         if self.want_targets:
             self._add_targets(y)
         if self.want_moments:
             X = np.asarray(X)
             for lo in range(0, m, self.block):
                 self._add_block(X[lo : lo + self.block])
-        else:
-            self.n += m
+        self.rows += m
 
     def _add_targets(self, y: np.ndarray) -> None:
         y = np.asarray(y)
@@ -407,19 +403,14 @@ class _Accumulator:
             mean_c = buf.sum(axis=0) / m
             buf -= mean_c
         m2_c = np.einsum("ij,ij->j", buf, buf)
-        n = self.n + m
-        delta = mean_c - self.mean
-        self.mean += delta * (m / n)
-        self.m2 += m2_c + delta**2 * (self.n * m / n)
-        self.n = n
+        self.moments = merge(self.moments, Moments(m, mean_c, m2_c))
 
     def result(self) -> Summary:
-        s = Summary(n_rows=self.n)
+        s = Summary(n_rows=self.rows)
         if self.want_classes:
             s.classes = np.array(sorted(self.labels))
         if self.want_moments:
-            s.mean = self.mean
-            s.std = np.sqrt(self.m2 / max(self.n, 1))
+            s.mean, s.std = self.moments.mean, self.moments.std
         if self.y_acc is not None:
             t = self.y_acc.result()
             s.target_mean, s.target_std = t.mean, t.std
@@ -440,7 +431,20 @@ def _distinct(y: np.ndarray) -> list[Any]:
 
 
 #: at most this many distinct labels are accepted when classes are discovered from the data
+#: (a bound on memory and on the softmax's width, not a guess at the task: for that see
+#: :data:`descend.models.task.MAX_INFERRED_CLASSES`)
 MAX_CLASSES = 1000
+
+
+def too_many_classes(where: str | None = None) -> DataError:
+    """The error for targets with more than :data:`MAX_CLASSES` distinct values, found while
+    classes were discovered; ``where`` (e.g. ``"partition 3"``) says where, when known."""
+    return DataError(
+        (f"{where}: " if where else "")
+        + f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
+        "labels (use a regression model for real-valued targets, or give classes=)",
+        file=where,
+    )
 
 
 def _concat(chunks: list[Chunk]) -> Chunk:

@@ -39,6 +39,7 @@ import numpy as np
 
 from .._validation import check_int, describe
 from ..errors import ParameterError, ParameterTypeError
+from ._moments import Moments, merge
 from .base import (
     MAX_CLASSES,
     PART_ROWS,
@@ -48,6 +49,7 @@ from .base import (
     Summary,
     epoch_plan,
     n_batches_for,
+    too_many_classes,
     window_order,
 )
 from .columns import id_name
@@ -348,7 +350,7 @@ def _task(fn: Any, part: Any, shared: Any, args: _Literal, index: int) -> Any:
 def _summary(
     part: tuple[np.ndarray, np.ndarray, Any], classes: bool, moments: bool, index: int, targets: bool = False
 ) -> tuple:
-    """(rows, mean, M2, sorted distinct labels) of one partition (Chan et al.'s pieces); with
+    """(:class:`~descend.data._moments.Moments`, sorted distinct labels) of one partition; with
     ``targets`` the mean and M2 of each target output follow those of the features."""
     X, y, _ = part
     n = int(X.shape[0])
@@ -356,21 +358,14 @@ def _summary(
     if classes and n:
         labels = np.unique(y).tolist()
         if len(labels) > MAX_CLASSES:
-            raise DataError(
-                f"partition {index}: the target has more than {MAX_CLASSES} distinct values; a "
-                "classifier needs class labels (use a regression model for real-valued targets, or give "
-                "classes=)",
-                file=f"partition {index}",
-            )
-    mean = m2 = None
+            raise too_many_classes(f"partition {index}")
+    moments_p = Moments(n, None, None)
     if (moments or targets) and n:
         cols = [np.asarray(X, dtype=np.float64)] if moments else []
         if targets:
             cols.append(np.asarray(y, dtype=np.float64).reshape(n, -1))
-        Xf = np.concatenate(cols, axis=1)
-        mean = Xf.mean(axis=0)
-        m2 = ((Xf - mean) ** 2).sum(axis=0)
-    return n, mean, m2, labels
+        moments_p = Moments.of(np.concatenate(cols, axis=1))
+    return moments_p, labels
 
 
 # -- the source ------------------------------------------------------------------------------------
@@ -461,35 +456,29 @@ class DaskSource(DataSource):
 
     def summarize(self, *, classes: bool, moments: bool, targets: bool = False) -> Summary:
         """Classes and per-feature (and with ``targets``, per-output) mean/std from one task per
-        partition, merged on the client in partition order with Chan et al.'s pairwise update
-        (the data stays on the workers)."""
+        partition, merged on the client in partition order (:func:`~descend.data._moments.merge`,
+        Chan et al.'s pairwise update; the data stays on the workers)."""
         name = f"descend-{self._id}-{next(self._count)}-summary"  # keys unique per call
         futures = [
             self.client.submit(_summary, f, classes, moments, i, targets, key=f"{name}-{i}")
             for i, f in enumerate(self._parts)
         ]
-        n, mean, m2 = 0, 0.0, 0.0
+        n, total = 0, Moments(0, None, None)
         labels: set[Any] = set()
-        for m, mean_c, m2_c, labels_c in self.client.gather(futures):
+        for part, labels_c in self.client.gather(futures):
             labels.update(labels_c)
             if classes and len(labels) > MAX_CLASSES:
-                raise DataError(
-                    f"the target has more than {MAX_CLASSES} distinct values; a classifier needs class "
-                    "labels (use a regression model for real-valued targets, or give classes=)"
-                )
-            if (moments or targets) and m:
-                total = n + m
-                delta = mean_c - mean
-                mean = mean + delta * (m / total)
-                m2 = m2 + m2_c + delta**2 * (n * m / total)
-            n += m
+                raise too_many_classes()
+            if moments or targets:
+                total = merge(total, part)
+            n += part.n
         out = Summary(n_rows=n)
         if classes:
             out.classes = np.array(sorted(labels))
         d = self.n_features if moments else 0
-        if np.ndim(mean) == 0:  # no rows at all
-            mean = m2 = np.zeros(d)
-        std = np.sqrt(m2 / max(n, 1))
+        if total.n == 0:  # no rows at all
+            total = Moments(0, np.zeros(d), np.zeros(d))
+        mean, std = total.mean, total.std
         if moments:
             out.mean, out.std = mean[:d], std[:d]
         if targets and len(mean) > d:  # the targets' columns follow the features'

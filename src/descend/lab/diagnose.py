@@ -40,6 +40,7 @@ import numpy as np
 from .. import functions as fns
 from .. import models as mdl
 from .._validation import check_choice, check_int, invalid, wrong_type
+from ..data._moments import varies
 from ..data.base import DataSource
 from ..models.base import Model
 from ..models.mlp import MLP
@@ -847,12 +848,13 @@ def _units(model: MLP, params: dict[str, np.ndarray], X: np.ndarray) -> tuple[di
 
 
 def _feature_scale(X: np.ndarray) -> tuple[float, float]:
-    """Largest over smallest std of the non-constant columns, and the largest |mean| / std."""
-    sd = X.std(axis=0)
-    if len(X) < 2 or not np.any(sd > 0):
+    """Largest over smallest std of the non-constant columns (:func:`varies`: fit's rule, so a
+    column fit would not scale is not counted here either), and the largest |mean| / std."""
+    mean, sd = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+    live = varies(mean, sd)
+    if len(X) < 2 or not live.any():
         return math.nan, math.nan
-    live = sd > 1e-12 * sd.max()
-    mean = np.abs(X.mean(axis=0))[live]
+    mean = np.abs(mean)[live]
     return float(sd[live].max() / sd[live].min()), float(np.max(mean / sd[live]))
 
 

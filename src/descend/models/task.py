@@ -10,10 +10,12 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["MAX_CLASSES", "Task", "infer_task", "source_task"]
+__all__ = ["MAX_INFERRED_CLASSES", "Task", "infer_task", "source_task"]
 
-#: integer targets with at most this many distinct values are read as class labels
-MAX_CLASSES = 20
+#: integer targets with at most this many distinct values are read as class labels when the
+#: task is inferred (more may be counts or ids: the model must then be named). A guess about
+#: meaning, unlike :data:`descend.data.base.MAX_CLASSES`, the most labels a classifier accepts.
+MAX_INFERRED_CLASSES = 20
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ def infer_task(targets: Any, *, name: str = "the targets") -> Task:
     """The task the targets leave no doubt about, or a :class:`~descend.errors.ParameterError`
     (``param="model"``) where they are ambiguous.
 
-    Two distinct values (0/1, strings, bools): binary; 3 to :data:`MAX_CLASSES` distinct integers
+    Two distinct values (0/1, strings, bools): binary; 3 to :data:`MAX_INFERRED_CLASSES` distinct integers
     or strings: multiclass; non-integer reals or several columns: regression. Many distinct
     integers (counts? class ids?) and constant targets are refused: name the model.
 
@@ -55,7 +57,7 @@ def infer_task(targets: Any, *, name: str = "the targets") -> Task:
     numeric = kind != "string"
     if k == 2:
         return Task("binary", f"{name} hold 2 distinct {kind} labels ({shown})", 2, numeric)
-    if 2 < k <= MAX_CLASSES or (kind == "string" and k > 2):
+    if 2 < k <= MAX_INFERRED_CLASSES or (kind == "string" and k > 2):
         return Task("multiclass", f"{name} hold {k} distinct {kind} labels ({shown})", k, numeric)
     what = f"a single value ({shown})" if k == 1 else f"{k} distinct integers ({shown})"
     raise ParameterError(

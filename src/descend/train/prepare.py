@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..data import DataError, DataSource
+from ..data._moments import scale_or_one, varies
 
 __all__ = ["Labels", "Preparer", "Scaler", "check_range", "find_labels"]
 
@@ -221,7 +222,7 @@ class Scaler:
     def needed(cls, mean: np.ndarray, std: np.ndarray) -> bool:
         """Whether features with these moments are ill-scaled enough to standardize."""
         std = np.asarray(std, dtype=np.float64)
-        live = cls.varies(mean, std)
+        live = varies(mean, std)
         if not live.any():
             return False
         spread = std[live].max() / std[live].min()
@@ -230,16 +231,10 @@ class Scaler:
 
     @classmethod
     def from_moments(cls, mean: np.ndarray, std: np.ndarray) -> Scaler:
-        std = np.asarray(std, dtype=np.float64)
-        return cls(np.asarray(mean, dtype=np.float64), np.where(cls.varies(mean, std), std, 1.0))
-
-    @staticmethod
-    def varies(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-        """Columns that are not constant: a constant column's computed std is rounding noise
-        (1e-16 of its mean), and dividing by it would blow the column up; such columns keep
-        scale 1."""
-        std = np.asarray(std, dtype=np.float64)
-        return std > 1e-9 * np.maximum(np.abs(np.asarray(mean, dtype=np.float64)), 1e-3)
+        """Scale each column by its std, except a constant one, which keeps scale 1: its
+        computed std is rounding noise, and dividing by it would blow the column up (the rule
+        and its threshold: :data:`~descend.data._moments.CONSTANT_RTOL`)."""
+        return cls(np.asarray(mean, dtype=np.float64), scale_or_one(mean, std))
 
     @classmethod
     def for_targets(cls, mean: np.ndarray, std: np.ndarray) -> Scaler:
