@@ -225,7 +225,7 @@ def section_vanishing(m: dict[str, Any]) -> Section:
     verdict = _overall(parts)
     r = {(x["activation"], x["init"]): x for x in m["rows"]}
     sx, sh, tx, ts = r["sigmoid", "Xavier"], r["sigmoid", "He"], r["tanh", "Xavier"], r["tanh", "small"]
-    he, large, tl = r["relu", "He"], r["relu", "large"], r["tanh", "large"]
+    he, large, tl, rs = r["relu", "He"], r["relu", "large"], r["tanh", "large"], r["relu", "small"]
     finding = (
         f"Sigmoid shrinks the gradient layer by layer with every standard init: the first layer's "
         f"gradient is {fmt(sx['ratio'])} x the last's with Xavier ({fmt(sx['per_layer'])} per layer) and "
@@ -235,7 +235,8 @@ def section_vanishing(m: dict[str, Any]) -> Section:
         + ("the claim holds for tanh only with a small init. " if not parts["tanh vanishes (Xavier)"] else "")
         + "ReLU with He keeps every layer's gradient within a factor "
         f"{fmt(he['norms'].max() / he['norms'].min())} "
-        f"of the others (first/last {fmt(he['ratio'])}) and trains to {_status(he)}. Four times He's scale "
+        f"of the others (first/last {fmt(he['ratio'])}) and trains to {_status(he)}; from the small init "
+        f"ReLU vanishes too ({fmt(rs['ratio'])}). Four times He's scale "
         f"makes ReLU's gradients {fmt(np.median(large['norms'] / he['norms']))}x He's in every layer "
         f"(median) and the training {_status(large)}; the same scale with tanh grows the gradient towards "
         f"the input (first/last {fmt(tl['ratio'])}) and saturates it."
@@ -541,13 +542,13 @@ def section_symmetric(m: dict[str, Any]) -> Section:
         f"flags the trained net {', '.join(c['flags'] or ['—'])}. The collapsed {m['width']}-unit tanh net "
         f"reached {fmt(c['test_acc'])} held-out accuracy on digits, a 1-unit net {fmt(one['test_acc'])}, "
         f"softmax regression {fmt(lin['test_acc'])} and the He-initialised {m['width']}-unit net "
-        f"{fmt(he['test_acc'])}. On breast_cancer (two classes, where one unit is enough) the collapsed "
-        "net, the random one and logistic regression all reach "
-        + ", ".join(f"{fmt(r['test_acc'])}" for r in bc)
+        f"{fmt(he['test_acc'])}. On breast_cancer (two classes, where one unit is enough) they are "
+        "alike: "
+        + ", ".join(f"{r['init']} {fmt(r['test_acc'])}" for r in bc)
         + ". The collapse needs exactly equal weights: the symmetric state is unstable, and "
         + "; ".join(
-            f"{r['init'].split('+ ')[1]} noise grew into {r['rank'][-1]} distinct units "
-            f"(accuracy {fmt(r['test_acc'])})"
+            f"{r['init'].split('+ ')[1]} noise grew to a spread of {fmt(r['spread'])} and "
+            f"{r['rank'][-1]} distinct units (accuracy {fmt(r['test_acc'])})"
             for r in noisy
         )
         + "."
@@ -875,7 +876,7 @@ def section_momentum_memory(m: dict[str, Any]) -> Section:
 def measure_lr_range(
     kappa: float = 10.0,
     quad_mults: Sequence[float] = (0.05, 0.5, 0.95, 1.05),
-    quad_steps: int = 60,
+    quad_steps: int = 100,
     mults: Sequence[float] = (0.01, 0.1, 0.5, 0.99, 1.01, 1.5, 2, 3, 4, 8, 32, 128),
     steps: int = 100,
     hidden: int = 32,
@@ -1346,7 +1347,7 @@ def section_saddles(m: dict[str, Any]) -> Section:
     finding = (
         "The share of minima among the critical points found fell with the dimension: "
         + ", ".join(f"{fmt(r['share_minima'])} in {r['n']}-D" for r in m["rows"])
-        + f"; in {high['n']}-D {fmt(high['share_saddles'])} of the {high['found']} found were saddles "
+        + f"; in {high['n']}-D {100 * high['share_saddles']:.0f}% of the {high['found']} found were saddles "
         f"(mean index {fmt(high['mean_index'])} of n: about half the directions curve down). In 1-D "
         "there are no saddles, only minima and maxima."
     )
@@ -1393,7 +1394,7 @@ def section_saddles(m: dict[str, Any]) -> Section:
         ],
         summary="share of minima: "
         + ", ".join(f"{fmt(r['share_minima'])} ({r['n']}-D)" for r in (m["rows"][0], m["rows"][-1]))
-        + f"; saddles in {high['n']}-D: {fmt(high['share_saddles'])}",
+        + f"; saddles in {high['n']}-D: {100 * high['share_saddles']:.0f}%",
     )
 
 
@@ -1595,10 +1596,10 @@ def section_initial_point(m: dict[str, Any]) -> Section:
             f"{fm['name']} " + ", ".join(f"{100 * r['nearest']:.0f}%" for r in fm["rows"])
             for fm in m["functions"]
         )
-        + "), and the optimizer matters less than the start: the share of starts where the optimizers "
-        "did not all end in the same minimum was "
+        + "). The optimizer changes the outcome from some starts: the optimizers did not all end in "
+        "the same minimum from "
         + ", ".join(f"{100 * fm['split_share']:.0f}% ({fm['name']})" for fm in m["functions"])
-        + "."
+        + " of the starts."
     )
 
     def lr_opt(fm: dict[str, Any]) -> str:
