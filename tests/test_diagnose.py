@@ -13,6 +13,7 @@ from descend.errors import ParameterError
 from descend.lab._curvature import hutchinson, lanczos, rademacher, spectral_density
 from descend.lab.diagnose import (
     DENSE_MAX_PARAMS,
+    EXPLODING_RATIO,
     FLAGS,
     LANCZOS_STEPS,
     Diagnosis,
@@ -608,3 +609,29 @@ def test_every_flag_has_a_verdict_with_a_fix_and_flags_are_known():
         assert seen >= d.flags
         assert "!" in str(d) and d.to_dict()["flags"] == sorted(d.flags)
     assert LANCZOS_STEPS >= 20
+
+
+def test_a_maximum_is_called_a_maximum_not_a_saddle():
+    def hill(v):
+        return -float(v @ v), -2.0 * v
+
+    d = diagnose(hill, np.zeros(2), grad=True)
+    assert d.critical_point == "maximum"
+    assert "saddle" not in d.flags and "flat" not in d.flags
+    assert diagnose(ds.functions.get("saddle"), [0.0, 0.0]).critical_point == "saddle"
+
+
+def test_relu_gradients_blown_up_in_every_layer_alike_are_flagged_through_the_step_size(deep_data):
+    """With ReLU and 4x He's weight scale every layer's gradient grows alike (the first/last ratio
+    stays near 1), and one step at an ordinary lr moves the layers by more than their size."""
+    X, y = deep_data
+    model = ds.models.MLP(hidden=(32,) * 8, activation="relu", output="binary", dtype="float64")
+    he = model.init(np.random.default_rng(0), X.shape[1], 1)
+    big = {k: 4.0 * v if k.startswith("W") else v for k, v in he.items()}
+    d_big = diagnose(model, big, (X, y), optimizer="sgd", lr=0.1)
+    assert EXPLODING_RATIO >= d_big.grad_norm_ratio >= 1 / EXPLODING_RATIO
+    assert "exploding_gradients" in d_big.flags
+    row = next(v for v in d_big.verdicts() if v.measurement.startswith("largest lr x |g| / |w|"))
+    assert row.value > 1.0 and row.flag == "exploding_gradients"
+    d_he = diagnose(model, he, (X, y), optimizer="sgd", lr=0.1)
+    assert "exploding_gradients" not in d_he.flags

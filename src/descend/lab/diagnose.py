@@ -62,6 +62,7 @@ __all__ = [
     "DEAD_RELU_FRACTION",
     "DENSE_MAX_PARAMS",
     "EXPLODING_RATIO",
+    "EXPLODING_STEP",
     "FEATURE_SCALE_RATIO",
     "FLAGS",
     "HUTCHINSON_PROBES",
@@ -144,6 +145,10 @@ NOISE_DOMINATED_RATIO = 10.0
 VANISHING_RATIO = 1e-3
 #: exploding when it is above this times the last layer's
 EXPLODING_RATIO = 1e3
+#: exploding, whatever the ratio, when one step of the run's lr would move some layer by more
+#: than this fraction of its weights' norm (lr * |g_layer| / |w_layer|: every layer's gradient
+#: can blow up alike, as with ReLU and too large an init scale, leaving the ratio near 1)
+EXPLODING_STEP = 1.0
 #: a ReLU unit is dead when it outputs 0 on every probe row; flag above this fraction in a layer
 DEAD_RELU_FRACTION = 0.25
 #: a sigmoid/tanh pre-activation is saturated where the derivative is below this fraction of its
@@ -220,7 +225,8 @@ class Diagnosis:
         density as nodes and weights. ``critical_point``, where the gradient norm is at most
         :data:`STATIONARY_GRAD` x max(1, |loss|): ``"saddle"`` when :math:`\lambda_{\min} <
         -`:data:`NEGATIVE_CURVATURE_RTOL` :math:`\max|\lambda|`, ``"minimum"`` when it is above
-        :data:`POSITIVE_CURVATURE_RTOL` :math:`\max|\lambda|`, ``"flat"`` in between; else None.
+        :data:`POSITIVE_CURVATURE_RTOL` :math:`\max|\lambda|`, ``"flat"`` in between,
+        ``"maximum"`` when even :math:`\lambda_{\max}` is clearly negative; else None.
     Learning rate
         ``rule``, ``lr`` and ``lr_max``: the largest stable lr of the rule
         (:func:`stability_constant` over :math:`\lambda_{\max}`, plus SGD's weight decay), None
@@ -268,6 +274,7 @@ class Diagnosis:
     noise_method: str | None = None
     layer_snr: dict[str, float] = field(default_factory=dict)
     layer_grad_norms: dict[str, float] = field(default_factory=dict)
+    layer_weight_norms: dict[str, float] = field(default_factory=dict)
     grad_norm_ratio: float = math.nan
     dead_fraction: dict[str, float] = field(default_factory=dict)
     saturated_fraction: dict[str, float] = field(default_factory=dict)
@@ -1034,6 +1041,7 @@ def _measure_data(
     }
     t0 = time.perf_counter()
     d.layer_grad_norms = {k: float(np.linalg.norm(problem.grad[idx])) for k, idx in problem.layers.items()}
+    d.layer_weight_norms = {k: float(np.linalg.norm(problem.theta[idx])) for k, idx in problem.layers.items()}
     norms = list(d.layer_grad_norms.values())
     if len(norms) > 1:
         d.grad_norm_ratio = _ratio(norms[0], norms[-1])
@@ -1047,6 +1055,8 @@ def _critical_point(grad_norm: float, loss: float, lam_max: float, lam_min: floa
     if grad_norm > STATIONARY_GRAD * max(1.0, abs(loss)):
         return None
     scale = max(abs(lam_max), abs(lam_min))
+    if lam_max < -NEGATIVE_CURVATURE_RTOL * scale:
+        return "maximum"
     if lam_min < -NEGATIVE_CURVATURE_RTOL * scale:
         return "saddle"
     return "minimum" if lam_min > POSITIVE_CURVATURE_RTOL * scale else "flat"
@@ -1149,6 +1159,8 @@ def _judge(d: Diagnosis, rule: Optimizer | None) -> list[Verdict]:
             "saddle": "a stationary point with a descending direction: GD stalls here before escaping",
             "flat": "a stationary point with no clear curvature: a plateau where GD crawls",
             "minimum": "a local minimum (no clearly negative curvature)",
+            "maximum": "a local maximum (every direction descends): GD rests here only at the "
+            "exact point, and any noise sends it away",
         }[kind]
         rows.append(
             Verdict(
@@ -1156,8 +1168,8 @@ def _judge(d: Diagnosis, rule: Optimizer | None) -> list[Verdict]:
                 d.hessian_min,
                 f"< -{NEGATIVE_CURVATURE_RTOL:g} max|lambda|: saddle; <= {POSITIVE_CURVATURE_RTOL:g} x: flat",
                 meaning,
-                _FIX.get(kind, "") if kind != "minimum" else "",
-                kind if kind != "minimum" else None,
+                _FIX.get(kind, "") if kind in ("saddle", "flat") else "",
+                kind if kind in ("saddle", "flat") else None,
             )
         )
 
@@ -1207,6 +1219,25 @@ def _judge(d: Diagnosis, rule: Optimizer | None) -> list[Verdict]:
                     else "at a like pace"
                 ),
                 _FIX[flag] if flag else "",
+                flag,
+            )
+        )
+    if d.lr and d.layer_weight_norms and len(d.layer_grad_norms) > 1:
+        steps = {
+            k: d.lr * g / w if w > 0 else (math.inf if g > 0 else 0.0)
+            for (k, g), w in zip(d.layer_grad_norms.items(), d.layer_weight_norms.values(), strict=True)
+        }
+        worst = max(steps, key=lambda k: steps[k])
+        big = steps[worst] > EXPLODING_STEP and d.grad_norm_ratio <= EXPLODING_RATIO
+        flag = "exploding_gradients" if big else None
+        rows.append(
+            Verdict(
+                "largest lr x |g| / |w| of a layer",
+                steps[worst],
+                f"> {EXPLODING_STEP:g}: one step moves a layer by more than its size",
+                f"one step at lr {d.lr:g} moves {worst} by {steps[worst]:.3g} x its weights' norm"
+                + (": the gradients have blown up in every layer alike" if big else ""),
+                _FIX["exploding_gradients"] if big else "",
                 flag,
             )
         )
