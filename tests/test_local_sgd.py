@@ -24,7 +24,7 @@ import dask.array as da
 from distributed import Client, LocalCluster, get_task_stream, wait
 
 import descend as ds
-from descend.data import DaskSource, from_dask
+from descend.data import DaskSource, DataError, from_dask
 from descend.data import dask as ddk
 from descend.data.base import window_order
 from descend.errors import ParameterError
@@ -322,6 +322,13 @@ def test_client_sigkilled_then_resumed_ends_with_the_same_bits(client, tmp_path)
 
 
 # -- refusals ----------------------------------------------------------------------------------------
+
+
+def test_a_bad_label_names_the_partition_and_its_row(client):
+    X, y = _data(n=600)
+    y[450] = 7  # partition 2 (rows 400-599), its row 50
+    with pytest.raises(DataError, match=r"label 7 at partition 2, row 50 of the partition"):
+        ds.fit("logistic", _dask(X, y, 200), classes=[0, 1], batch_size=20, sync_every=3, progress=False)
 
 
 def test_sync_every_is_refused_off_dask_and_where_local_sgd_cannot_run(client):

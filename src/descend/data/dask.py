@@ -266,6 +266,19 @@ def _local_row(idx: Any, j: int) -> int:
     return int(idx[j])
 
 
+def _prepare(prep: Any, X: np.ndarray, y: np.ndarray, idx: Any, lo: int, index: int) -> tuple[Any, Any]:
+    """Rows ``lo..`` of those ``idx`` takes from partition ``index``, as the model takes them
+    (``prep``); a :class:`DataError` names the partition and the row within it."""
+
+    def where(i: int) -> str:
+        return f"partition {index}, row {_local_row(idx, lo + i)} of the partition"
+
+    try:
+        return prep(X, y, where=where) if _accepts_where(type(prep)) else prep(X, y)
+    except DataError as exc:
+        raise DataError(f"partition {index}: {exc}", file=f"partition {index}") from None
+
+
 def _partial(
     part: tuple[np.ndarray, np.ndarray, np.ndarray | None],
     params: Any,
@@ -287,24 +300,13 @@ def _partial(
     rows = int(X.shape[0])
     grads_sum = {k: np.zeros(v.shape) for k, v in params.items()}
     loss_sum = weight_sum = 0.0
-    with_where = _accepts_where(type(prep))
     for lo in range(0, rows, TASK_ROWS):
         hi = min(lo + TASK_ROWS, rows)
         wc = None if w is None else w[lo:hi]
         weight = float(hi - lo) if wc is None else float(wc.sum())
         if weight == 0.0:  # rows that weigh 0 add nothing
             continue
-
-        def where(i: int, lo: int = lo) -> str:
-            return f"partition {index}, row {_local_row(idx, lo + i)} of the partition"
-
-        try:
-            if with_where:
-                Xm, ym = prep(X[lo:hi], y[lo:hi], where=where)
-            else:
-                Xm, ym = prep(X[lo:hi], y[lo:hi])
-        except DataError as exc:
-            raise DataError(f"partition {index}: {exc}", file=f"partition {index}") from None
+        Xm, ym = _prepare(prep, X[lo:hi], y[lo:hi], idx, lo, index)
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grads = prep.model.loss_and_grad(params, Xm, ym, wc)
             for k, g in grads.items():

@@ -158,6 +158,17 @@ class _Sum:
     tasks: list[_Task] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """The preparer of rows that are prepared already (a round's, at once: the preparer works row
+    by row, so the rows come out as they would one batch at a time)."""
+
+    model: Any
+
+    def __call__(self, X: np.ndarray, y: np.ndarray, where: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        return X, y
+
+
 def local_steps(part: tuple[np.ndarray, np.ndarray, Any], start: _Start, args: Any, p: int) -> _Sum:
     """Partition ``p``'s task: ``steps`` local steps from ``start`` on its own rows, returned as
     ``factor`` times the parameters and buffers reached (``factor``: its share of the round's rows).
@@ -165,9 +176,10 @@ def local_steps(part: tuple[np.ndarray, np.ndarray, Any], start: _Start, args: A
     A pure function of its arguments: a copy of the start is stepped, the rows are those of the
     epoch's order (:func:`~descend.data.base.window_order`), and each gradient is computed as the
     per-step path computes it (:func:`~descend.data.dask._partial`, then the mean in the
-    parameters' dtype) and applied as ``fit`` applies it.
+    parameters' dtype) and applied as ``fit`` applies it. The round's rows are gathered and
+    prepared once, then cut into its batches.
     """
-    from ..data.dask import _partial
+    from ..data.dask import _partial, _prepare
 
     steps, factor = args
     params = {k: np.array(v, copy=True) for k, v in start.params.items()}
@@ -175,17 +187,24 @@ def local_steps(part: tuple[np.ndarray, np.ndarray, Any], start: _Start, args: A
     opt, B = start.opt, start.batch_size
     flat = FlatStep(opt, params, state) if FlatStep.applies(opt, params) else None
     leaves = list(params.values())
-    n = int(part[0].shape[0])
-    order = _row_order(start.seed, start.epoch, p, n) if start.shuffle else None
+    X, y, w = part
+    n = int(X.shape[0])
+    first, last = start.first * B, min((start.first + steps) * B, n)
+    if first == 0 and last == n and steps == 1:
+        rows: Any = None  # the whole partition in one batch, in stored order (as the per-step path)
+    elif start.shuffle:
+        rows = _row_order(start.seed, start.epoch, p, n)[first:last]
+    else:
+        rows = slice(first, last)
+    if rows is not None:
+        X, y, w = X[rows], y[rows], None if w is None else w[rows]
+    Xm, ym = _prepare(start.prep, X, y, rows, 0, p)
+    prepared, ready = (Xm, ym, w), _Prepared(start.prep.model)
     task = _Task(p)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for j in range(start.first, start.first + steps):
-            lo, hi = j * B, min((j + 1) * B, n)
-            if lo == 0 and hi == n:
-                rows: Any = None  # the whole partition, in stored order (as the per-step path)
-            else:
-                rows = slice(lo, hi) if order is None else order[lo:hi]
-            total = _partial(part, params, prep=start.prep, idx=rows, index=p)
+        for j in range(steps):
+            batch = None if rows is None else slice(j * B, min((j + 1) * B, last - first))
+            total = _partial(prepared, params, ready, batch, p)
             w = total.weight
             grads = [(total.grads[k] / w).astype(v.dtype, copy=False) for k, v in params.items()]
             loss = total.loss / w
