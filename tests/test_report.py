@@ -175,8 +175,9 @@ def test_race_frames_grow_each_path_to_its_end(sections, results):
     traces = list(first.traces)
     assert len(traces) == 2 * len(r.entries)  # a path and a head per optimizer
     for k, e in enumerate(r.entries):
-        np.testing.assert_array_equal(first.data[2 * k].x, [e.path[0, 0]])
-        np.testing.assert_array_equal(last.data[2 * k].x, e.path[:, 0])
+        # frames hold float32 (they repeat every earlier part of every path); the traces, float64
+        np.testing.assert_array_equal(first.data[2 * k].x, np.float32([e.path[0, 0]]))
+        np.testing.assert_array_equal(last.data[2 * k].x, e.path[:, 0].astype(np.float32))
         np.testing.assert_array_equal(last.data[2 * k + 1].y, e.path[-1:, 1])
         # hover data: step and loss beside each drawn point
         trace = fig.data[traces[2 * k]]
@@ -210,8 +211,9 @@ def test_long_race_stays_small(tmp_path):
     assert len(fig.frames) == rp.MAX_FRAMES
     assert all(len(t.x) <= rp.MAX_PATH_POINTS + rp.MAX_FRAMES for t in fig.data[1:])
     assert fig.frames[-1].name == "3000"
-    # the last frame ends exactly at the final point, even though the path was thinned
-    assert fig.frames[-1].data[0].x[-1] == r.entries[0].path[-1, 0]
+    # the last frame ends exactly at the final point (in float32), even though the path was thinned
+    assert fig.frames[-1].data[0].x[-1] == np.float32(r.entries[0].path[-1, 0])
+    assert fig.frames[-1].data[1].x[0] == r.entries[0].path[-1, 0]  # the head: float64
 
 
 def test_race_loss_chart_uses_log_axis(sections, results):
@@ -286,8 +288,9 @@ def chromium() -> str:
     return exe
 
 
-def _render(exe: str, page: Path, profile: Path) -> tuple[str, str]:
-    """Load ``page`` in headless Chromium; return the DOM after scripts ran, and Chromium's log."""
+def _render(exe: str, page: Path, profile: Path, *flags: str) -> tuple[str, str]:
+    """Load ``page`` in headless Chromium; return the DOM after scripts ran, and Chromium's log.
+    ``flags``: more of Chromium's switches."""
     cmd = [
         exe,
         "--headless",
@@ -303,6 +306,7 @@ def _render(exe: str, page: Path, profile: Path) -> tuple[str, str]:
         "--virtual-time-budget=10000",
         "--enable-logging=stderr",
         "--v=0",
+        *flags,
         "--dump-dom",
         page.resolve().as_uri(),
     ]
@@ -371,9 +375,15 @@ def test_diverged_run_and_higher_dimensional_race():
     assert sgd.diverged and len(sgd.path) < r.steps + 1
     fig = rp.interactive_race_figure(r)
     assert fig.data[3].name.endswith("(diverged)")
-    # after it stopped, the diverged path stays whole in every later frame, its head on its last point
-    assert len(fig.frames[-1].data[0].x) == len(sgd.path)
-    assert fig.frames[-1].data[1].customdata[0][0] == len(sgd.path) - 1
+    # the diverged path is cut where it leaves the view (not drawn out to 1e27), its head an x on
+    # the view's edge, the hover's step the first outside; it stays so in every later frame
+    (_, xhi), (_, yhi) = rp.view_box(r)
+    left = int(np.flatnonzero((sgd.path[:, 0] > xhi) | (sgd.path[:, 1] > yhi))[0])
+    path, head = fig.frames[-1].data[0], fig.frames[-1].data[1]
+    assert len(path.x) == left + 1 and head.customdata[0][0] == left
+    assert head.x[0] == xhi or head.y[0] == yhi
+    assert head.marker.symbol == "x" and fig.data[4].marker.symbol == "x"
+    assert fig.frames[0].data[1].marker.symbol != "x"  # it had not diverged yet
     assert len(fig.frames[-1].data[2].x) == r.steps + 1
     # an objective in 3-D has no surface to draw on: loss chart and table only
     r3 = race(ds.functions.get("rastrigin", dim=3), ["adam"], steps=20)

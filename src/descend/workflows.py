@@ -36,6 +36,7 @@ __all__ = [
     "infer_task",
     "lr_find_outputs",
     "race_outputs",
+    "race_report_section",
     "run_batching",
     "run_lr_find",
     "run_race",
@@ -79,7 +80,6 @@ def race_outputs(
 ) -> Outcome:
     """Write a race's arrays, pictures and rows into ``folder``; return its report sections."""
     from .viz import race as vrace
-    from .viz import report
 
     out = Outcome(folder)
     f = result.function
@@ -142,8 +142,27 @@ def race_outputs(
         "gradient": result.grad_method,
         "results": result.table(),
     }
-    out.sections = [report.race_section(result)]
+    t0 = time.perf_counter()
+    out.sections = [race_report_section(result)]
+    out.notes.append(f"learning-rate slider (the race re-run over a grid) in {time.perf_counter() - t0:.1f}s")
     return out
+
+
+def race_report_section(result: RaceResult) -> Any:
+    """The race's report section with its learning-rate slider: the race re-run over a grid of
+    lrs and momenta (:func:`~descend.lab.sweep.race_sweep`), here and when ``descend report``
+    re-draws a race folder. A race whose optimizers cannot be rebuilt from what was saved is
+    drawn without the slider, saying why."""
+    from .lab.sweep import race_sweep
+    from .viz import report
+
+    try:
+        grid = race_sweep(result)
+    except ValueError as exc:
+        section = report.race_section(result)
+        section.intro += f" No learning-rate slider: {exc}."
+        return section
+    return report.race_section(result, grid)
 
 
 def run_race(
@@ -761,7 +780,7 @@ def rebuild_report(directories: Sequence[str | Path], out: str | Path | None = N
             if kind == "suite":
                 sections.append(suite_section(result))
             elif kind == "race":
-                sections.append(report.race_section(result))
+                sections.append(race_report_section(result))
             elif kind == "lr_find":
                 sections.append(report.lr_find_section(result))
             elif kind == "batching":

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from itertools import pairwise
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,10 +30,13 @@ __all__ = [
     "SERIES_COLORS",
     "SUGGESTION_STYLE",
     "LossAxis",
+    "Track",
     "ZScale",
+    "draw_indices",
     "edge_color",
     "entry_labels",
     "entry_styles",
+    "envelope_indices",
     "epoch_end_steps",
     "evaluate",
     "frame_steps",
@@ -43,6 +47,7 @@ __all__ = [
     "mesh",
     "minima",
     "optimizer_style",
+    "path_track",
     "view_box",
     "z_scale",
 ]
@@ -180,6 +185,140 @@ def in_box(points: list[np.ndarray], box: Box) -> np.ndarray:
     (xlo, xhi), (ylo, yhi) = box
     keep = (P[:, 0] >= xlo) & (P[:, 0] <= xhi) & (P[:, 1] >= ylo) & (P[:, 1] <= yhi)
     return P[keep]
+
+
+# -- paths as drawn --------------------------------------------------------------------------------
+def draw_indices(path: Any, max_points: int, eps: float = 0.0) -> np.ndarray:
+    """Which points of ``path`` (``(n, d)``) to draw when only ``max_points`` may be: all of them
+    when there are few enough; else, first point and last always, the points that moved at least
+    ``eps`` from the last one kept (moves too small to see go), and when those are still too many,
+    the first two thirds of the budget in order and then evenly spread *pairs* of consecutive
+    points. Pairs, not single points: an even stride through a zigzag of period 2 would draw one
+    side of it only and show a smooth path where the run overshoots at every step.
+
+    >>> draw_indices(np.zeros((5, 2)), 10).tolist()
+    [0, 1, 2, 3, 4]
+    >>> k = np.arange(40.0)
+    >>> zigzag = np.column_stack([k, (-1.0) ** k])
+    >>> i = draw_indices(zigzag, 15)
+    >>> i.tolist()  # the first twelve, then two pairs: each shows both sides of the zigzag
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 37, 38, 39]
+    >>> draw_indices(np.column_stack([k / 1000, 0 * k]), 10, eps=0.0095).tolist()  # a crawl
+    [0, 10, 20, 30, 39]
+    """
+    P = np.asarray(path, dtype=np.float64)
+    n = len(P)
+    if n <= max_points:
+        return np.arange(n)
+    if eps > 0:
+        with np.errstate(all="ignore"):
+            kept = [0]
+            last = P[0]
+            for k in range(1, n - 1):
+                d = P[k] - last
+                if not float(np.dot(d, d)) < eps * eps:  # a non-finite move is kept, not dropped
+                    kept.append(k)
+                    last = P[k]
+        cand = np.asarray([*kept, n - 1])
+    else:
+        cand = np.arange(n)
+    if len(cand) <= max_points:
+        return cand
+    head = max(1, (2 * max_points) // 3)
+    pairs = max(1, (max_points - head - 1) // 2)  # and the last point
+    rest = cand[head:-1]
+    starts = np.unique(np.round(np.linspace(0, len(rest) - 2, pairs)).astype(int)) if len(rest) > 1 else []
+    tail = [rest[i : i + 2] for i in starts]
+    return np.unique(np.concatenate([cand[:head], *tail, cand[-1:]])).astype(np.int64)
+
+
+def envelope_indices(y: Any, buckets: int) -> np.ndarray:
+    """Which points of the curve ``y`` to draw with about ``2 * buckets``: all when there are
+    few enough; else the lowest and the highest finite value in each of ``buckets`` even runs of
+    steps, the first and last point always, so that an oscillating loss keeps its band.
+
+    >>> envelope_indices([3.0, 1.0, 2.0, 0.0, 5.0, 4.0], 2).tolist()
+    [0, 1, 3, 4, 5]
+    """
+    v = np.asarray(y, dtype=np.float64)
+    n = len(v)
+    if n <= 2 * buckets:
+        return np.arange(n)
+    edges = np.unique(np.round(np.linspace(0, n, buckets + 1)).astype(int))
+    keep = [0, n - 1]
+    finite = np.where(np.isfinite(v), v, np.nan)
+    for a, b in pairwise(edges):
+        part = finite[a:b]
+        if np.isfinite(part).any():
+            keep += [a + int(np.nanargmin(part)), a + int(np.nanargmax(part))]
+    return np.unique(keep).astype(np.int64)
+
+
+class Track(NamedTuple):
+    """A run's path as drawn: the step, coordinates and loss of each drawn point, and how it ends."""
+
+    steps: np.ndarray  # int64, increasing
+    xy: np.ndarray  # (n, 2)
+    loss: np.ndarray  # the loss of the iterate at each step (at an edge point: the first one outside)
+    end: str  # "" (in view), "left the view" or "diverged"
+
+
+def _edge(p0: np.ndarray, p1: np.ndarray, box: Box) -> np.ndarray:
+    """Where the segment from ``p0`` (inside ``box``) to ``p1`` (outside) crosses the box's edge."""
+    d = p1 - p0
+    if not np.all(np.isfinite(d)):
+        return p0.copy()
+    t = 1.0
+    for axis, (lo, hi) in enumerate(box):
+        if d[axis] > 0:
+            t = min(t, (hi - p0[axis]) / d[axis])
+        elif d[axis] < 0:
+            t = min(t, (lo - p0[axis]) / d[axis])
+    return p0 + max(t, 0.0) * d
+
+
+def path_track(
+    path: Any,
+    losses: Any,
+    *,
+    max_points: int,
+    box: Box | None = None,
+    diverged: bool = False,
+    also: Any = (),
+) -> Track:
+    """The points of a run's path to draw: :func:`draw_indices` (moves under a thousandth of the
+    box's diagonal go when the path must be thinned), plus the steps in ``also`` (animation
+    frames end on them).
+
+    With a ``box``, a path that ends outside it (it ran away or diverged) is cut where it leaves
+    the box for good: it ends on the box's edge, so a run that blew up does not stretch a
+    drawing to 1e100, and ``end`` says why it stopped there.
+    """
+    P = np.asarray(path, dtype=np.float64)
+    L = np.asarray(losses, dtype=np.float64)
+    n = len(P)
+    end, last, edge = ("diverged" if diverged else ""), n - 1, None
+    if box is not None:
+        (xlo, xhi), (ylo, yhi) = box
+        with np.errstate(invalid="ignore"):
+            inside = (P[:, 0] >= xlo) & (P[:, 0] <= xhi) & (P[:, 1] >= ylo) & (P[:, 1] <= yhi)
+        if not inside[-1] and inside.any():
+            last = int(np.flatnonzero(inside)[-1])
+            edge = _edge(P[last], P[last + 1], box)
+            end = end or "left the view"
+    eps = 0.0
+    if box is not None:
+        (xlo, xhi), (ylo, yhi) = box
+        eps = 1e-3 * float(np.hypot(xhi - xlo, yhi - ylo))
+    idx = draw_indices(P[: last + 1], max_points, eps)
+    extra = np.asarray(also, dtype=np.int64).reshape(-1)
+    idx = np.union1d(idx, extra[extra <= last]).astype(np.int64)
+    steps, xy, loss = idx, P[idx], L[idx]
+    if edge is not None:
+        steps = np.append(steps, last + 1)
+        xy = np.vstack([xy, edge])
+        loss = np.append(loss, L[last + 1])
+    return Track(steps, xy, loss, end)
 
 
 # -- loss axes --------------------------------------------------------------------------------------

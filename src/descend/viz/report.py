@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import html
 import math
@@ -19,6 +20,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -33,9 +35,12 @@ from ._shared import (
     PLOTLY_SYMBOLS,
     SERIES_COLORS,
     SUGGESTION_STYLE,
+    Track,
+    draw_indices,
     edge_color,
     entry_labels,
     entry_styles,
+    envelope_indices,
     epoch_end_steps,
     frame_steps,
     in_box,
@@ -44,13 +49,17 @@ from ._shared import (
     lr_find_ylim,
     mesh,
     minima,
+    path_track,
     view_box,
     z_scale,
 )
 
 __all__ = [
+    "FRAME_PATH_POINTS",
     "MAX_FRAMES",
     "MAX_PATH_POINTS",
+    "SWEEP_LOSS_BUCKETS",
+    "SWEEP_PATH_POINTS",
     "Section",
     "batching_section",
     "interactive_race_figure",
@@ -69,6 +78,12 @@ __all__ = [
 MAX_FRAMES = 60
 #: most points drawn per optimizer path: keeps a 5000-step race's page small
 MAX_PATH_POINTS = 300
+#: most points of a path in an animation frame before the last (which draws the whole path)
+FRAME_PATH_POINTS = 30
+#: most points per path of a run on the learning-rate slider (a race has ~90: 9 lrs, 3 momenta)
+SWEEP_PATH_POINTS = 120
+#: a loss curve on the slider keeps its lowest and highest value in each of this many runs of steps
+SWEEP_LOSS_BUCKETS = 80
 
 
 def _template() -> go.layout.Template:
@@ -161,37 +176,318 @@ def text_section(html_fragment: str, title: str = "") -> Section:
 # ------------------------------------------------------------------------------------------ race
 
 
-def _path_hover(e: Any) -> str:
-    return (
-        f"<b>{_esc(e.label)}</b><br>step %{{customdata[0]}}<br>x = %{{x:.5g}}<br>y = %{{y:.5g}}"
-        "<br>loss = %{customdata[1]:.5g}<extra></extra>"
-    )
+def _f4(values: Any) -> dict[str, str]:
+    """``values`` as a float32 typed-array spec, which plotly.js decodes: slider arguments are
+    written as decimal text otherwise (plotly.py encodes only a trace's own arrays), at about
+    three times the size."""
+    v = _f32(values).astype("<f4")
+    spec = {"dtype": "f4", "bdata": base64.b64encode(v.tobytes()).decode("ascii")}
+    if v.ndim == 2:
+        spec["shape"] = f"{v.shape[0]}, {v.shape[1]}"
+    return spec
+
+
+_F4_MAX = float(np.finfo(np.float32).max)
+
+# hover texts name the trace through plotly, so that a slider renaming a run keeps them right
+_PATH_HOVER = (
+    "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>x = %{x:.5g}<br>y = %{y:.5g}"
+    "<br>loss = %{customdata[1]:.5g}<extra></extra>"
+)
+_LOSS_HOVER = "<b>%{fullData.name}</b><br>step %{x}<br>loss = %{y:.5g}<extra></extra>"
+_END_HOVER = "%{fullData.name}: diverged after step %{x}<extra></extra>"
+
+
+def _head_symbol(track: Track, style: dict[str, str], *, ended: bool = True) -> str:
+    """The head's marker: an ``x`` once a diverged run has stopped, else the rule's own."""
+    return "x" if ended and track.end == "diverged" else PLOTLY_SYMBOLS.get(style["marker"], "circle")
+
+
+def _head_name(label: str, track: Track) -> str:
+    return _esc(label + (f" ({track.end})" if track.end else ""))
+
+
+def _loss_yaxis(kind: str, label: str, ref: np.ndarray) -> tuple[dict[str, Any], float]:
+    """The loss axis as plotly takes it, and its top (where a diverged run's ``x`` sits): the
+    view follows ``ref``, the runs that did not diverge (no range when there are none)."""
+    log = kind == "log"
+    yaxis: dict[str, Any] = {"title": {"text": _esc(label)}, "type": "log" if log else "linear"}
+    top = math.inf
+    if ref.size:
+        lo, hi = float(ref.min()), float(ref.max())
+        if log:
+            lo, hi = math.log10(lo), math.log10(hi)
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5
+        yaxis["range"] = [lo - pad, hi + pad]
+        top = 10 ** (hi + pad) if log else hi + pad
+    return yaxis, top
+
+
+class _Slider:
+    """The learning-rate slider and momentum buttons of a figure that draws a race's sweep.
+
+    Each run on the grid is drawn by a fixed set of traces (path, head, loss, end mark, as the
+    figure has them); the slider's step ``i`` restyles every such trace to its run at the ``i``-th
+    lr, and a rule's momentum buttons show the traces of one row of its grid and hide the others.
+    Plain plotly: the figure works the same outside the report (``fig.show()``).
+    """
+
+    def __init__(self, sweep: Any) -> None:
+        self.sweep = sweep
+        self.traces: list[tuple[int, str, int, int]] = []  # (trace index, kind, entry, row)
+        self.values: dict[tuple[int, int, int], dict[str, Any]] = {}  # (entry, row, lr) -> per kind
+
+    def add(self, index: int, kind: str, k: int, j: int) -> None:
+        self.traces.append((index, kind, k, j))
+
+    def steps(self, relayout: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The slider's steps; ``relayout[i]``: layout changes at step ``i`` (``-1``: at the others)."""
+        sw = self.sweep
+        relayout = relayout or {}
+        idx = [t[0] for t in self.traces]
+        out = []
+        for i, c in enumerate(sw.factors):
+            data: dict[str, list[Any]] = {a: [] for a in ("x", "y", "customdata", "name", "marker.symbol")}
+            for _, kind, k, j in self.traces:
+                for a, v in self.values[k, j, i][kind].items():
+                    data[a].append(_f4(v) if isinstance(v, np.ndarray) else v)
+            out.append(
+                {
+                    "label": _factor(c),
+                    "method": "update",
+                    "args": [data, relayout.get(i, relayout.get(-1, {})), idx],
+                }
+            )
+        return out
+
+    def momentum_menus(self, y: float, dy: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """One row of buttons per rule with a momentum grid, from paper height ``y`` down in steps
+        of ``dy``, and the labels beside them."""
+        menus, notes = [], []
+        for k, e in enumerate(self.sweep.entries):
+            if not e.momenta:
+                continue
+            mine = [t for t in self.traces if t[2] == k]
+            menus.append(
+                {
+                    "type": "buttons",
+                    "direction": "right",
+                    "x": 0.16,
+                    "y": y,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                    "pad": {"t": 0, "r": 4},
+                    "showactive": True,
+                    "active": e.momentum_index,
+                    "buttons": [
+                        {
+                            "label": f"{mu:g}",
+                            "method": "restyle",
+                            "args": [{"visible": [t[3] == j for t in mine]}, [t[0] for t in mine]],
+                        }
+                        for j, mu in enumerate(e.momenta)
+                    ],
+                }
+            )
+            notes.append(_note(f"{e.optimizer}: momentum =", y))
+            y -= dy
+        return menus, notes
+
+
+_LR_SUFFIX = "  (each optimizer's race lr times this)"
+
+
+def _note(text: str, y: float, *, shift: int = -4) -> dict[str, Any]:
+    """A label left of a control row at paper height ``y``."""
+    return {
+        "text": _esc(text),
+        "x": 0.15,
+        "y": y,
+        "xref": "paper",
+        "yref": "paper",
+        "xanchor": "right",
+        "yanchor": "top",
+        "yshift": shift,
+        "showarrow": False,
+    }
+
+
+# the Play button and the step slider replay the race's own runs: hidden at every other lr
+_HIDE_STEPS = {"sliders[0].visible": False, "updatemenus[0].visible": False}
+
+
+def _factor(c: float) -> str:
+    """``"1/4"``, ``"1"``, ``"8"``: a power of two as a fraction; other factors as they are."""
+    if c < 1 and math.isclose(1 / c, round(1 / c)):
+        return f"1/{round(1 / c)}"
+    return f"{c:g}"
+
+
+def _f32(values: Any) -> np.ndarray:
+    """float32 for drawing: non-finite values become NaN (a gap), values beyond its range its edge."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(v), np.clip(v, -_F4_MAX, _F4_MAX), np.nan).astype(np.float32)
+
+
+def _run_drawing(
+    run: Any, style: dict[str, str], ys: np.ndarray, top: float, box: Any, track: Track | None
+) -> dict[str, dict[str, Any]]:
+    """What a lr slider step sets on the traces of one run: path and head (with a ``box``: a
+    2-D race), loss curve, end mark. ``track``: the path as already drawn (the race's own)."""
+    keep = envelope_indices(ys, SWEEP_LOSS_BUCKETS)
+    finite = np.flatnonzero(np.isfinite(ys))
+    end_x: list[float] = []
+    end_y: list[float] = []
+    if run.diverged and finite.size:
+        end_x, end_y = [int(finite[-1])], [min(float(ys[finite[-1]]), top)]
+    name = _esc(run.label + (" (diverged)" if run.diverged else ""))
+    out: dict[str, dict[str, Any]] = {
+        "loss": {
+            "x": _f32(keep),
+            "y": _f32(ys[keep]),
+            "customdata": [],
+            "name": name,
+            "marker.symbol": "circle",
+        },
+        "end": {"x": end_x, "y": end_y, "customdata": [], "name": name, "marker.symbol": "x"},
+    }
+    if box is not None:
+        if track is None:
+            track = path_track(
+                run.path, run.losses, max_points=SWEEP_PATH_POINTS, box=box, diverged=run.diverged
+            )
+        out["path"] = {
+            "x": _f32(track.xy[:, 0]),
+            "y": _f32(track.xy[:, 1]),
+            "customdata": _f32(np.column_stack([track.steps, track.loss])),
+            "name": name,
+            "marker.symbol": "circle",
+        }
+        out["head"] = {
+            "x": [float(track.xy[-1, 0])],
+            "y": [float(track.xy[-1, 1])],
+            "customdata": [[int(track.steps[-1]), _plain(track.loss[-1])]],
+            "name": _head_name(run.label, track),
+            "marker.symbol": _head_symbol(track, style),
+        }
+    return out
+
+
+def _plain(v: float) -> float | None:
+    """A float for JSON: None for a non-finite value (JSON has no inf)."""
+    return float(v) if math.isfinite(v) else None
+
+
+def _sweep_axis(race: Any, sweep: Any) -> tuple[list[list[list[np.ndarray]]], str, str, np.ndarray]:
+    """Every run's loss curve as drawn (``ys[k][j][i]``), the axis kind and label over all runs
+    (fixed while the slider moves), and the values the view follows: the race's own runs."""
+    runs = [run for e in sweep.entries for row in e.runs for run in row]
+    every = loss_axis(SimpleNamespace(function=race.function, entries=runs))
+    it = iter(every.ys)
+    ys = [[[next(it) for _ in row] for row in e.runs] for e in sweep.entries]
+    return ys, every.kind, every.label, loss_axis(race).ref
+
+
+def _add_loss_traces(fig: go.Figure, slider: _Slider, styles: list, *, legend: bool, **where: Any) -> None:
+    """The loss curve and diverged mark of every row of the sweep's grid (the race's own shown);
+    ``legend``: the curves carry the legend (no paths to carry it)."""
+    sw = slider.sweep
+    for k, (se, style) in enumerate(zip(sw.entries, styles, strict=True)):
+        for j in range(len(se.runs)):
+            own = j == se.momentum_index
+            v = slider.values[k, j, sw.lr_index]
+            group = f"opt{k + 1}" if own else f"opt{k + 1}-{j}"
+            fig.add_trace(
+                go.Scatter(
+                    x=v["loss"]["x"],
+                    y=v["loss"]["y"],
+                    mode="lines",
+                    name=v["loss"]["name"],
+                    legendgroup=group,
+                    showlegend=legend,
+                    visible=own,
+                    line={"color": style["color"], "width": 2},
+                    hovertemplate=_LOSS_HOVER,
+                ),
+                **where,
+            )
+            slider.add(len(fig.data) - 1, "loss", k, j)
+            fig.add_trace(
+                go.Scatter(
+                    x=v["end"]["x"],
+                    y=v["end"]["y"],
+                    mode="markers",
+                    name=v["end"]["name"],
+                    legendgroup=group,
+                    showlegend=False,
+                    visible=own,
+                    marker={"symbol": "x", "size": 12, "color": style["color"]},
+                    cliponaxis=False,
+                    hovertemplate=_END_HOVER,
+                ),
+                **where,
+            )
+            slider.add(len(fig.data) - 1, "end", k, j)
+
+
+def _fill_values(slider: _Slider, styles: list, box: Any, ys: Any, top: float, own: dict[int, Track]) -> None:
+    """Compute what every slider step sets, once per run (``own``: the race's paths as drawn)."""
+    sw = slider.sweep
+    for k, (se, style) in enumerate(zip(sw.entries, styles, strict=True)):
+        for j, row in enumerate(se.runs):
+            for i, run in enumerate(row):
+                mine = own.get(k) if (i == sw.lr_index and j == se.momentum_index) else None
+                slider.values[k, j, i] = _run_drawing(run, style, ys[k][j][i], top, box, mine)
+
+
+def _check_sweep(owner: str, race: Any, sweep: Any) -> None:
+    if sweep is None:
+        return
+    if sweep.race is not race:
+        raise ValueError(f"{owner}: sweep was computed for another race; pass race_sweep(race) of this race")
 
 
 def interactive_race_figure(
-    race: Any, *, max_frames: int = MAX_FRAMES, max_points: int = MAX_PATH_POINTS
+    race: Any, *, max_frames: int = MAX_FRAMES, max_points: int = MAX_PATH_POINTS, sweep: Any = None
 ) -> go.Figure:
     """The race on its surface, animated: each optimizer's path grows frame by frame (Play/Pause
     and a step slider), with the start and known minima marked and step, x, y and loss on hover.
 
     The figure opens on the final step; Play replays from step 0. Clicking a legend entry hides
-    that optimizer (its path and its head together).
+    that optimizer (its path and its head together). A path that leaves the view for good (it
+    ran away or diverged) ends on the view's edge, its head an ``x`` when it diverged.
+
+    With a ``sweep`` (:func:`~descend.lab.sweep.race_sweep` of this race) the loss curves sit
+    beside the surface, and a learning-rate slider (each optimizer's race lr times the sweep's
+    factors) redraws every path and loss curve at once; a rule with a momentum coefficient gets a
+    row of buttons, one per coefficient. Play and the step slider replay the race's own lrs: they
+    show while the lr slider is at 1.
     """
     f = race.function
     if getattr(f, "dim", 2) != 2:
         raise ValueError(f"interactive_race_figure: needs a 2-D objective, {f.name} has dim={f.dim}")
+    _check_sweep("interactive_race_figure", race, sweep)
     box = view_box(race)
     X, Y, Z = mesh(f, box, CONTOUR_RESOLUTION)
     scale = z_scale(f, Z)  # the PNG's colour scale; plotly has no log colour axis, so log10 heights
     H = scale.heights(Z)
     zlabel = scale.height_label
     zmin, zmax = scale.height_range
-    fig = go.Figure()
+    if sweep is None:
+        fig = go.Figure()
+        surface: dict[str, Any] = {}
+        colorbar: dict[str, Any] = {}
+    else:
+        fig = make_subplots(rows=1, cols=2, column_widths=[0.56, 0.44], horizontal_spacing=0.13)
+        surface = {"row": 1, "col": 1}
+        colorbar = {"x": 0.56 * 0.87 + 0.005, "xanchor": "left", "thickness": 14}
     fig.add_trace(
         go.Contour(
             x=X[0],
             y=Y[:, 0],
-            z=np.where(np.isfinite(H), H, np.nan),
+            # float32: colours need no more, and it halves the page's largest array
+            z=np.where(np.isfinite(H), np.clip(H, -_F4_MAX, _F4_MAX), np.nan).astype(np.float32),
             zmin=zmin,
             zmax=zmax,
             colorscale=scale.colormap,
@@ -199,11 +495,12 @@ def interactive_race_figure(
             ncontours=30,
             contours={"coloring": "fill", "showlines": True},
             line={"width": 0.5},
-            colorbar={"title": {"text": _esc(zlabel), "side": "right"}},
+            colorbar={"title": {"text": _esc(zlabel), "side": "right"}, **colorbar},
             hovertemplate="x = %{x:.4g}<br>y = %{y:.4g}<br>" + _esc(zlabel) + " = %{z:.4g}<extra></extra>",
             name="surface",
             showlegend=False,
-        )
+        ),
+        **surface,
     )
     glob, local = minima(f)
     for points, name, size, color in (
@@ -225,7 +522,8 @@ def interactive_race_figure(
                         "line": {"width": 1, "color": "black"},
                     },
                     hovertemplate=name + "<br>x = %{x:.5g}<br>y = %{y:.5g}<extra></extra>",
-                )
+                ),
+                **surface,
             )
     fig.add_trace(
         go.Scatter(
@@ -235,176 +533,300 @@ def interactive_race_figure(
             name="start",
             marker={"symbol": "circle", "size": 12, "color": "white", "line": {"width": 2, "color": "black"}},
             hovertemplate="start<br>x = %{x:.5g}<br>y = %{y:.5g}<extra></extra>",
-        )
+        ),
+        **surface,
     )
     shown_steps = frame_steps(race.steps, max_frames)
-    animated: list[int] = []
-    tracks = []  # per entry: (drawn point indices, path, losses)
     styles = entry_styles(e.optimizer for e in race.entries)
-    for e, style, label in zip(race.entries, styles, entry_labels(race), strict=True):
-        path = np.asarray(e.path, dtype=np.float64)
-        losses = np.asarray(e.losses, dtype=np.float64)
-        n = len(path)
-        keep = np.round(np.linspace(0, n - 1, min(n, max_points))).astype(int)
-        idx = np.union1d(keep, shown_steps[shown_steps < n])
-        tracks.append((idx, path, losses))
-        group = f"opt{len(tracks)}"
-        edge = edge_color(style)  # a marker of lines only is drawn in the run's colour
-        fig.add_trace(
-            go.Scatter(
-                x=path[idx, 0],
-                y=path[idx, 1],
-                customdata=np.column_stack([idx, losses[idx]]),
-                mode="lines+markers",
-                name=_esc(label),
-                legendgroup=group,
-                line={"color": style["color"], "width": 2},
-                marker={"size": 4, "color": style["color"]},
-                hovertemplate=_path_hover(e),
-            )
+    own: dict[int, Track] = {}
+    for k, e in enumerate(race.entries):
+        own[k] = path_track(
+            e.path, e.losses, max_points=max_points, box=box, diverged=e.diverged, also=shown_steps
         )
-        fig.add_trace(
-            go.Scatter(
-                x=path[-1:, 0],
-                y=path[-1:, 1],
-                customdata=[[n - 1, losses[-1]]],
-                mode="markers",
-                name=_esc(e.label),
-                legendgroup=group,
-                showlegend=False,
-                marker={
-                    "symbol": PLOTLY_SYMBOLS.get(style["marker"], "circle"),
-                    "size": 12,
-                    "color": style["color"],
-                    "line": {"width": 1 if edge == "black" else 2, "color": edge},
-                },
-                hovertemplate=_path_hover(e),
+    slider = _Slider(sweep) if sweep is not None else None
+    if slider is not None:
+        ys, kind, ylabel, ref = _sweep_axis(race, sweep)
+        yaxis2, top = _loss_yaxis(kind, ylabel, ref)
+        _fill_values(slider, styles, box, ys, top, own)
+    animated: list[int] = []
+    tracks: list[Track] = []
+    for k, (e, style, label) in enumerate(zip(race.entries, styles, entry_labels(race), strict=True)):
+        rows = [None] if slider is None else range(len(sweep.entries[k].runs))
+        for j in rows:
+            is_own = slider is None or j == sweep.entries[k].momentum_index
+            group = f"opt{k + 1}" if is_own else f"opt{k + 1}-{j}"
+            edge = edge_color(style)  # a marker of lines only is drawn in the run's colour
+            line = {"color": style["color"], "width": 2}
+            head_marker = {
+                "size": 12,
+                "color": style["color"],
+                "line": {"width": 1 if edge == "black" else 2, "color": edge},
+            }
+            if is_own:
+                t = own[k]
+                path_xy: dict[str, Any] = {
+                    "x": t.xy[:, 0],
+                    "y": t.xy[:, 1],
+                    "customdata": np.column_stack([t.steps, t.loss]),
+                    "name": _esc(label),
+                }
+                head: dict[str, Any] = {
+                    "x": t.xy[-1:, 0],
+                    "y": t.xy[-1:, 1],
+                    "customdata": [[int(t.steps[-1]), _plain(t.loss[-1])]],
+                    "name": _head_name(e.label, t),
+                }
+                symbol = _head_symbol(t, style)
+            else:
+                v = slider.values[k, j, sweep.lr_index]
+                path_xy = {a: v["path"][a] for a in ("x", "y", "customdata", "name")}
+                head = {a: v["head"][a] for a in ("x", "y", "customdata", "name")}
+                symbol = v["head"]["marker.symbol"]
+            fig.add_trace(
+                go.Scatter(
+                    **path_xy,
+                    mode="lines+markers",
+                    legendgroup=group,
+                    visible=is_own,
+                    line=line,
+                    marker={"size": 4, "color": style["color"]},
+                    hovertemplate=_PATH_HOVER,
+                ),
+                **surface,
             )
-        )
-        animated += [len(fig.data) - 2, len(fig.data) - 1]
-    frames = []
-    for s in shown_steps:
-        data: list[dict[str, Any]] = []
-        for idx, path, losses in tracks:
-            last = min(int(s), len(path) - 1)  # a diverged run stopped early: it stays where it stopped
-            shown = idx[idx <= last]
-            # only x and y change: the trace's customdata (same order, a prefix) keeps the hover right
-            data.append({"type": "scatter", "x": path[shown, 0], "y": path[shown, 1]})
-            head = path[last : last + 1]
-            data.append(
-                {"type": "scatter", "x": head[:, 0], "y": head[:, 1], "customdata": [[last, losses[last]]]}
+            fig.add_trace(
+                go.Scatter(
+                    **head,
+                    mode="markers",
+                    legendgroup=group,
+                    showlegend=False,
+                    visible=is_own,
+                    marker={**head_marker, "symbol": symbol},
+                    hovertemplate=_PATH_HOVER,
+                ),
+                **surface,
             )
-        # plain dicts: validated once on assignment (go.Frame objects would be validated twice, ~3x slower)
-        frames.append({"data": data, "traces": animated, "name": str(int(s))})
+            if slider is not None:
+                slider.add(len(fig.data) - 2, "path", k, j)
+                slider.add(len(fig.data) - 1, "head", k, j)
+            if is_own:
+                animated += [len(fig.data) - 2, len(fig.data) - 1]
+                tracks.append(own[k])
+    if slider is not None:
+        _add_loss_traces(fig, slider, styles, legend=False, row=1, col=2)
+    frames = _frames(tracks, styles, shown_steps, box)
+    for fr in frames:
+        fr["traces"] = animated
     fig.frames = frames
     # redraw: plotly.js drops the contour from the plot when frames animate without a full redraw
     # (plotly.js#4491, plotly.py#2151); a redraw of this figure takes ~0.1 s in headless Chromium
     still = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
     (x0, x1), (y0, y1) = box
-    fig.update_layout(
-        template=_TEMPLATE,
-        title={"text": _esc(f"{f.name}: {len(race.entries)} optimizers, {race.steps} steps"), "x": 0.01},
-        xaxis={"title": {"text": "x"}, "range": [x0, x1], "constrain": "domain"},
-        yaxis={"title": {"text": "y"}, "range": [y0, y1]},
-        height=680,
-        margin={"l": 60, "r": 20, "t": 60, "b": 40},
-        legend={"orientation": "h", "y": -0.32, "x": 0.0, "font": {"size": 11}},
-        hovermode="closest",
-        updatemenus=[
+    title = f"{f.name}: {len(race.entries)} optimizers, {race.steps} steps"
+    step_slider = {
+        "active": len(shown_steps) - 1,
+        "x": 0.16,
+        "len": 0.84,
+        "y": -0.06,
+        "yanchor": "top",
+        "currentvalue": {"prefix": "step ", "font": {"size": 12}},
+        "pad": {"t": 0, "b": 0},
+        "steps": [
+            {"label": str(int(s)), "method": "animate", "args": [[str(int(s))], still]} for s in shown_steps
+        ],
+    }
+    play = {
+        "type": "buttons",
+        "direction": "left",
+        "x": 0.0,
+        "y": -0.08,
+        "xanchor": "left",
+        "yanchor": "top",
+        "pad": {"t": 0, "r": 10},
+        "showactive": False,
+        "buttons": [
             {
-                "type": "buttons",
-                "direction": "left",
-                "x": 0.0,
-                "y": -0.08,
-                "xanchor": "left",
-                "yanchor": "top",
-                "pad": {"t": 0, "r": 10},
-                "showactive": False,
-                "buttons": [
+                "label": "▶ Play",
+                "method": "animate",
+                "args": [
+                    None,
                     {
-                        "label": "▶ Play",
-                        "method": "animate",
-                        "args": [
-                            None,
-                            {
-                                "frame": {"duration": 80, "redraw": True},
-                                "transition": {"duration": 0},
-                                "fromcurrent": True,
-                                "mode": "immediate",
-                            },
-                        ],
+                        "frame": {"duration": 80, "redraw": True},
+                        "transition": {"duration": 0},
+                        "fromcurrent": True,
+                        "mode": "immediate",
                     },
-                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], still]},
                 ],
-            }
+            },
+            {"label": "❚❚ Pause", "method": "animate", "args": [[None], still]},
         ],
-        sliders=[
-            {
-                "active": len(shown_steps) - 1,
-                "x": 0.16,
-                "len": 0.84,
-                "y": -0.06,
-                "yanchor": "top",
-                "currentvalue": {"prefix": "step ", "font": {"size": 12}},
-                "pad": {"t": 0, "b": 0},
-                "steps": [
-                    {"label": str(int(s)), "method": "animate", "args": [[str(int(s))], still]}
-                    for s in shown_steps
-                ],
-            }
-        ],
-    )
+    }
+    layout: dict[str, Any] = {
+        "template": _TEMPLATE,
+        "title": {"text": _esc(title), "x": 0.01},
+        "xaxis": {"title": {"text": "x"}, "range": [x0, x1], "constrain": "domain"},
+        "yaxis": {"title": {"text": "y"}, "range": [y0, y1]},
+        "height": 680,
+        "margin": {"l": 60, "r": 20, "t": 60, "b": 40},
+        "legend": {"orientation": "h", "y": -0.32, "x": 0.0, "font": {"size": 11}},
+        "hovermode": "closest",
+        "updatemenus": [play],
+        "sliders": [step_slider],
+    }
+    if slider is not None:
+        _sweep_layout(layout, slider, race, yaxis2, len(shown_steps) - 1)
+    fig.update_layout(**layout)
     return fig
 
 
-def _race_loss_figure(race: Any) -> go.Figure:
+def _sweep_layout(
+    layout: dict[str, Any], slider: _Slider, race: Any, yaxis2: dict[str, Any], last: int
+) -> None:
+    """Add the loss panel's axes, the lr slider and the momentum buttons to a race figure's layout."""
+    sw = slider.sweep
+    # plot area 560 px high; the controls sit below it, one row each (paper units of the plot)
+    unit = 1 / 560
+    race_step = {"sliders[0].visible": True, "updatemenus[0].visible": True, "sliders[0].active": last}
+    lr_slider = {
+        "active": sw.lr_index,
+        "x": 0.16,
+        "len": 0.84,
+        "y": -95 * unit,
+        "yanchor": "top",
+        "currentvalue": {"prefix": "lr × ", "suffix": _LR_SUFFIX, "font": {"size": 12}},
+        "pad": {"t": 0, "b": 0},
+        "steps": slider.steps({sw.lr_index: race_step, -1: _HIDE_STEPS}),
+    }
+    menus, notes = slider.momentum_menus(-185 * unit, 32 * unit)
+    rows = len(menus)
+    layout["xaxis2"] = {"title": {"text": "step"}, "range": [0, race.steps]}
+    layout["yaxis2"] = yaxis2
+    layout["sliders"] = [*layout["sliders"], lr_slider]
+    layout["updatemenus"] = [*layout["updatemenus"], *menus]
+    layout["annotations"] = [_note("learning rate", -95 * unit, shift=-22), *notes]
+    layout["sliders"][0]["y"] = -20 * unit
+    layout["updatemenus"][0]["y"] = -30 * unit
+    layout["legend"]["y"] = (-190 - 32 * rows) * unit
+    bottom = 200 + 32 * rows + 60
+    layout["height"] = 560 + 60 + bottom
+    layout["margin"] = {"l": 60, "r": 20, "t": 60, "b": bottom}
+
+
+def _frames(tracks: list[Track], styles: list, shown_steps: np.ndarray, box: Any) -> list[dict[str, Any]]:
+    """Animation frames: each run's path up to the frame's step, its head on the step's point.
+
+    The frames hold every earlier part of every path again and would be most of a page's size:
+    before the last frame a path is drawn by at most FRAME_PATH_POINTS of its points, ending on
+    the frame's step, in float32 (with each point's step and loss for the hover, since a thinned
+    prefix is not the trace's). The last frame draws the paths whole.
+    """
+    (xlo, xhi), (ylo, yhi) = box
+    eps = 1e-3 * float(np.hypot(xhi - xlo, yhi - ylo))
+    coarse = [draw_indices(t.xy, FRAME_PATH_POINTS, eps) for t in tracks]
+    frames = []
+    for n, s in enumerate(shown_steps):
+        data: list[dict[str, Any]] = []
+        final = n == len(shown_steps) - 1
+        for t, keep, style in zip(tracks, coarse, styles, strict=True):
+            # the point of the frame's step; a run cut at the edge or stopped by divergence stays
+            # where it stopped
+            head = int(np.searchsorted(t.steps, s, side="right")) - 1
+            shown = np.arange(head + 1) if final else np.append(keep[keep < head], head)
+            cd = np.column_stack([t.steps[shown], t.loss[shown]])
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": _f32(t.xy[shown, 0]),
+                    "y": _f32(t.xy[shown, 1]),
+                    "customdata": _f32(cd),
+                }
+            )
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": t.xy[head : head + 1, 0],
+                    "y": t.xy[head : head + 1, 1],
+                    "customdata": [[int(t.steps[head]), _plain(t.loss[head])]],
+                    "marker": {"symbol": _head_symbol(t, style, ended=head == len(t.steps) - 1)},
+                }
+            )
+        # plain dicts: validated once on assignment (go.Frame objects would be validated twice, ~3x slower)
+        frames.append({"data": data, "name": str(int(s))})
+    return frames
+
+
+def _race_loss_figure(race: Any, sweep: Any = None) -> go.Figure:
     """Loss (minus the known minimum value, when there is one) against step, on the log axis of
     :func:`descend.viz.race.plot_loss` (linear where that one is symmetric-log: plotly has none).
 
     A diverged run is drawn up to its last finite loss and ends in an ``x`` (on the top edge
-    when it is beyond the view); the view follows the runs that did not diverge.
+    when it is beyond the view); the view follows the runs that did not diverge. With a
+    ``sweep``, a learning-rate slider and momentum buttons redraw the curves (as in
+    :func:`interactive_race_figure`), each thinned to its band of lowest and highest values.
     """
+    _check_sweep("race loss figure", race, sweep)
     fmin = getattr(race.function, "minimum_value", None)
-    axis = loss_axis(race)
-    log = axis.kind == "log"
     fig = go.Figure()
     styles = entry_styles(e.optimizer for e in race.entries)
-    for e, y, style, label in zip(race.entries, axis.ys, styles, entry_labels(race), strict=True):
-        fig.add_trace(
-            go.Scatter(
-                x=np.arange(len(y)),
-                y=np.where(np.isfinite(y), y, np.nan),
-                mode="lines",
-                name=_esc(label),
-                legendgroup=e.optimizer,
-                line={"color": style["color"], "width": 2},
-                hovertemplate=f"<b>{_esc(label)}</b><br>step %{{x}}<br>loss = %{{y:.5g}}<extra></extra>",
-            )
-        )
-    yaxis: dict[str, Any] = {"title": {"text": _esc(axis.label)}, "type": "log" if log else "linear"}
-    ref = axis.ref
-    if ref.size:
-        lo, hi = float(ref.min()), float(ref.max())
-        if log:
-            lo, hi = math.log10(lo), math.log10(hi)
-        pad = 0.05 * (hi - lo) if hi > lo else 0.5
-        yaxis["range"] = [lo - pad, hi + pad]
-        top = 10 ** (hi + pad) if log else hi + pad
-        for e, end, style in zip(race.entries, axis.ends, styles, strict=True):
-            if end is not None:
-                fig.add_trace(
-                    go.Scatter(
-                        x=[end[0]],
-                        y=[min(end[1], top)],
-                        mode="markers",
-                        marker={"symbol": "x", "size": 12, "color": style["color"]},
-                        name=_esc(f"{e.optimizer} diverged at step {end[0] + 1}"),
-                        legendgroup=e.optimizer,
-                        showlegend=False,
-                        cliponaxis=False,
-                        hovertemplate=f"{_esc(e.optimizer)} diverged after step %{{x}}<extra></extra>",
-                    )
+    layout: dict[str, Any] = {}
+    if sweep is None:
+        axis = loss_axis(race)
+        yaxis, top = _loss_yaxis(axis.kind, axis.label, axis.ref)
+        for e, y, style, label in zip(race.entries, axis.ys, styles, entry_labels(race), strict=True):
+            fig.add_trace(
+                go.Scatter(
+                    x=np.arange(len(y)),
+                    y=np.where(np.isfinite(y), y, np.nan),
+                    mode="lines",
+                    name=_esc(label),
+                    legendgroup=e.optimizer,
+                    line={"color": style["color"], "width": 2},
+                    hovertemplate=f"<b>{_esc(label)}</b><br>step %{{x}}<br>loss = %{{y:.5g}}<extra></extra>",
                 )
+            )
+        if axis.ref.size:
+            for e, end, style in zip(race.entries, axis.ends, styles, strict=True):
+                if end is not None:
+                    fig.add_trace(
+                        go.Scatter(
+                            x=[end[0]],
+                            y=[min(end[1], top)],
+                            mode="markers",
+                            marker={"symbol": "x", "size": 12, "color": style["color"]},
+                            name=_esc(f"{e.optimizer} diverged at step {end[0] + 1}"),
+                            legendgroup=e.optimizer,
+                            showlegend=False,
+                            cliponaxis=False,
+                            hovertemplate=f"{_esc(e.optimizer)} diverged after step %{{x}}<extra></extra>",
+                        )
+                    )
+    else:
+        slider = _Slider(sweep)
+        ys, kind, ylabel, ref = _sweep_axis(race, sweep)
+        yaxis, top = _loss_yaxis(kind, ylabel, ref)
+        _fill_values(slider, styles, None, ys, top, {})
+        _add_loss_traces(fig, slider, styles, legend=True)
+        unit = 1 / 300  # the plot area's height in px
+        menus, notes = slider.momentum_menus(-150 * unit, 32 * unit)
+        layout = {
+            "sliders": [
+                {
+                    "active": sweep.lr_index,
+                    "x": 0.16,
+                    "len": 0.84,
+                    "y": -60 * unit,
+                    "yanchor": "top",
+                    "currentvalue": {"prefix": "lr × ", "suffix": _LR_SUFFIX, "font": {"size": 12}},
+                    "pad": {"t": 0, "b": 0},
+                    "steps": slider.steps(),
+                }
+            ],
+            "updatemenus": menus,
+            "annotations": [_note("learning rate", -60 * unit, shift=-22), *notes],
+            "legend": {"orientation": "h", "y": (-160 - 32 * len(menus)) * unit, "x": 0.0},
+            "height": 300 + 50 + 190 + 32 * len(menus) + 40,
+            "margin": {"l": 60, "r": 20, "t": 50, "b": 190 + 32 * len(menus) + 40},
+        }
     fig.update_layout(
         template=_TEMPLATE,
         title={"text": "loss − f* against step" if fmin is not None else "loss against step", "x": 0.01},
@@ -413,11 +835,17 @@ def _race_loss_figure(race: Any) -> go.Figure:
         height=420,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
     )
+    if layout:
+        fig.update_layout(**layout)
     return fig
 
 
-def race_section(race: Any) -> Section:
-    """The race: animated paths on the surface (2-D objectives), loss against step, results table."""
+def race_section(race: Any, sweep: Any = None) -> Section:
+    """The race: animated paths on the surface (2-D objectives), loss against step, results table.
+
+    With a ``sweep`` (:func:`~descend.lab.sweep.race_sweep`), the loss curves sit beside the
+    paths in one figure, and a learning-rate slider and momentum buttons redraw both.
+    """
     f = race.function
     desc = str(getattr(f, "description", "") or "").strip()
     intro = (
@@ -426,10 +854,22 @@ def race_section(race: Any) -> Section:
         + (f", gradient noise σ={race.noise:g}" if race.noise else "")
         + "."
     )
+    if sweep is not None:
+        factors = ", ".join(_factor(c) for c in sweep.factors)
+        intro += (
+            f" The learning-rate slider re-runs each optimizer at its lr times {factors} (same start, "
+            "steps, noise and seed); Play and the step slider replay the race itself (at 1)."
+        )
+        if any(e.momenta for e in sweep.entries):
+            intro += " Buttons set the momentum coefficient of the rules that have one."
     parts: list[go.Figure | str] = []
     if getattr(f, "dim", 2) == 2:
-        parts.append(interactive_race_figure(race))
-    parts += [_race_loss_figure(race), render_table(race.table())]
+        parts.append(interactive_race_figure(race, sweep=sweep))
+        if sweep is None:
+            parts.append(_race_loss_figure(race))
+    else:
+        parts.append(_race_loss_figure(race, sweep))
+    parts.append(render_table(race.table()))
     return Section(f"Race on {f.name}", parts, intro)
 
 
