@@ -77,8 +77,10 @@ def race_outputs(
     mp4: bool = False,
     frames: int = 60,
     size: tuple[int, int] = (900, 700),
+    slider: bool = True,
 ) -> Outcome:
-    """Write a race's arrays, pictures and rows into ``folder``; return its report sections."""
+    """Write a race's arrays, pictures and rows into ``folder``; return its report sections
+    (``slider=False``: the race without its learning-rate slider, which re-runs it over a grid)."""
     from .viz import race as vrace
 
     out = Outcome(folder)
@@ -142,6 +144,13 @@ def race_outputs(
         "gradient": result.grad_method,
         "results": result.table(),
     }
+    if not slider:
+        from .viz import report
+
+        section = report.race_section(result)
+        section.intro += " (No learning-rate slider in a quick demo: `descend demo` has one.)"
+        out.sections = [section]
+        return out
     t0 = time.perf_counter()
     out.sections = [race_report_section(result)]
     out.notes.append(f"learning-rate slider (the race re-run over a grid) in {time.perf_counter() - t0:.1f}s")
@@ -734,7 +743,12 @@ def run_demo(
         say(f"racing six optimizers on {name}")
         result = race(name, CLASSIC_SIX, steps=steps // 5 if quick else steps)
         part = race_outputs(
-            result, folder, prefix=f"race_{name}", frames=frames, size=(480, 360) if quick else (900, 700)
+            result,
+            folder,
+            prefix=f"race_{name}",
+            frames=frames,
+            size=(480, 360) if quick else (900, 700),
+            slider=not quick,  # a quick look in seconds: the slider's grid re-runs each race ~20 times
         )
         outcome.sections += part.sections  # each titled "Race on <name>"
         outcome.metrics += part.metrics
