@@ -220,7 +220,7 @@ def test_readme_cluster_example_runs(client, tmp_path):
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = text.split("### Training on a cluster", 1)[1].split("\n## ", 1)[0]
-    (code,) = re.findall(r"```py\n(.*?)```", section, flags=re.S)
+    code = re.findall(r"```py\n(.*?)```", section, flags=re.S)[0]  # test_local_sgd runs the other
     X, y = _data(n=3000)
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]).assign(churn=np.array(["stay", "churn"])[y])
     for i in range(3):
@@ -432,6 +432,7 @@ def test_benchmark_writes_its_section_and_keeps_the_others(tmp_path):
     assert "<!-- section:other -->\nkept\n<!-- /section:other -->" in text
     section = text.split("<!-- section:dask -->", 1)[1].split("<!-- /section:dask -->", 1)[0]
     assert "Per-step overhead" in section and "1 worker" in section and "**Projection.**" in section
+    assert "### Local SGD" in section and "local SGD H=8" in section
 
 
 def test_identifier_columns_are_left_out_of_a_dataframes_features(client):

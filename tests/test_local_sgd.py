@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -33,15 +32,16 @@ from descend.train.callbacks import GradientClipping
 
 @pytest.fixture(scope="module")
 def client():
-    # as --dask local:N starts one: no work stealing, so a task runs where its partition is (the
-    # placement test below decides where that is)
-    with (
-        dask.config.set({"distributed.scheduler.work-stealing": False}),
-        warnings.catch_warnings(),  # another cluster on this machine may hold port 8787
-    ):
-        warnings.filterwarnings("ignore", message="Port 8787 is already in use")
+    # as --dask local:N starts one (no work stealing: a task runs where its partition is, and the
+    # placement test below decides where that is), with the scheduler's HTTP server on a free
+    # loopback port (another cluster on this machine may hold 8787)
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
         cluster = LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
         )
     with cluster, Client(cluster) as c:
         yield c
@@ -165,6 +165,25 @@ def test_history_counts_rounds_and_local_steps_and_schedules_advance_by_local_st
         "logistic", data, optimizer="sgd", batch_size=50, epochs=2, sync_every=4, max_steps=10, progress=False
     )
     assert cut.steps_completed == 10 and cut.history.steps["local_steps"] == [4, 4, 2]
+
+
+def test_readme_local_sgd_example_runs(client):
+    import re
+    from pathlib import Path
+
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### Training on a cluster", 1)[1].split("\n## ", 1)[0]
+    (code,) = [b for b in re.findall(r"```py\n(.*?)```", section, flags=re.S) if "sync_every" in b]
+    X, y = _data(n=1200)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)]).assign(churn=np.array(["stay", "churn"])[y])
+    namespace = {"ds": ds, "ddf": dd.from_pandas(frame, npartitions=3)}
+    exec(compile(code, "README.md", "exec"), namespace)
+    run = namespace["run"]  # 400 rows a partition: one round of 2 local steps an epoch
+    assert run.history.steps["local_steps"] == [2, 2, 2] and run.config["sync_every"] == 64
+    assert set(run.predict(X[:20])) <= {"stay", "churn"}
 
 
 # -- determinism -------------------------------------------------------------------------------------

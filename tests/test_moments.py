@@ -1,8 +1,8 @@
-"""The shared numerics of the data layer.
+"""The shared numerics of the data layer, and the interface every source declares.
 
 Chan et al.'s merge against NumPy; each of its users (files and arrays, Dask partitions, the
 scikit-learn estimators' targets) against the formula it ran before the merge was shared; one
-constant-column rule on every path; one too-many-classes error.
+constant-column rule on every path; one too-many-classes error; the declared source interface.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import descend as ds
-from descend.data import ArraySource, DataError
+from descend.data import ArraySource, DataError, DataSource
 from descend.data._moments import CONSTANT_ATOL, CONSTANT_RTOL, Moments, merge, scale_or_one, varies
-from descend.data.base import MAX_CLASSES, _Accumulator, too_many_classes
+from descend.data.base import MAX_CLASSES, Chunk, _Accumulator, too_many_classes
+from descend.data.split import RowSplit
 
 # -- naive references: the update each user ran before the merge was written once ---------------
 
@@ -294,3 +295,95 @@ def test_inferring_the_task_is_a_different_limit():
     assert infer_task(np.arange(MAX_INFERRED_CLASSES)).kind == "multiclass"
     with pytest.raises(ValueError, match="name it"):
         infer_task(np.arange(MAX_INFERRED_CLASSES + 1))
+
+
+# -- the declared interface --------------------------------------------------------------------------
+
+
+class Minimal(DataSource):
+    """Only what every source must provide: width, shard sizes, rows of a shard."""
+
+    def __init__(self, X, y, rows_per_shard=40):
+        self.X, self.y, self.k = X, y, rows_per_shard
+
+    @property
+    def n_features(self):
+        return self.X.shape[1]
+
+    def shard_sizes(self):
+        return [len(self.X[i : i + self.k]) for i in range(0, len(self.X), self.k)]
+
+    def read_shard(self, shard, skip=0):
+        lo, hi = shard * self.k + skip, min((shard + 1) * self.k, len(self.X))
+        yield Chunk(self.X[lo:hi], self.y[lo:hi], np.arange(lo, hi), "minimal")
+
+
+def regression(n=200, k=1):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(n, 3))
+    W = rng.normal(size=(3, k))
+    return X, (X @ W)[:, 0] if k == 1 else X @ W
+
+
+def test_the_base_class_declares_what_a_source_may_provide():
+    assert DataSource.computes_gradients is False and DataSource.n_targets == 1
+    assert dict(DataSource.skipped) == {} and dict(DataSource.excluded) == {}
+    X, y = regression()
+    src = Minimal(X, y)
+    assert src.shard_range(0) is None and src.targets is None
+    train, val = src.split(0.25, seed=1)
+    assert isinstance(train, RowSplit) and isinstance(val, RowSplit)
+    assert train.n_samples + val.n_samples == 200
+    with pytest.raises(NotImplementedError, match="Minimal does not compute gradients"):
+        next(src.gradients(None, {}, None, 0, None))
+
+
+def test_a_source_with_only_the_required_members_trains_with_validation():
+    X, y = regression()
+    run = ds.fit("linear", Minimal(X, y), validation=0.2, epochs=2, progress=False, standardize=True)
+    assert run.skipped_rows == {} and run.n_outputs == 1
+    assert run.validation.n_samples == ds.data.split(ArraySource(X, y), 0.2, 0)[1].n_samples
+
+
+def test_a_streamed_source_declares_its_target_columns():
+    X, Y = regression(k=2)
+    src = Minimal(X, Y)
+    src.n_targets = 2
+    run = ds.fit("linear", src, epochs=2, progress=False)
+    assert run.n_outputs == 2 and run.params["W"].shape == (3, 2)
+
+
+def test_fit_asks_a_source_that_declares_it_for_gradients():
+    X, y = regression()
+
+    class Remote(Minimal):
+        computes_gradients = True
+        calls = 0
+
+        def gradients(self, model, params, prep, epoch, batch_size, **where):
+            for b in range(where["start"], self.n_batches(batch_size)):
+                Remote.calls += 1
+                Xb, yb = prep(self.X, self.y)
+                loss, grads = model.loss_and_grad(params, Xb, yb)
+                yield b, loss, grads, len(Xb)
+
+    run = ds.fit("linear", Remote(X, y), batch_size=None, epochs=3, progress=False)
+    assert Remote.calls == 3 and run.steps_completed == 3
+
+
+def test_in_memory_targets_are_encoded_on_a_copy_with_its_own_targets():
+    X, y = regression()
+    src = ArraySource(X, np.where(y > 0, "yes", "no"))
+    enc = src.with_targets((y > 0).astype(np.float64))
+    assert enc.X is src.X and src.y[0] in ("yes", "no") and enc.y.dtype == np.float64
+    run = ds.fit("logistic", src, epochs=2, progress=False)
+    assert sorted(run.classes.tolist()) == ["no", "yes"] and not hasattr(src, "_encoded")
+
+
+def test_estimator_on_an_in_memory_source_holds_out_validation_rows():
+    # the scaled-targets wrapper used to hand the split its base's shard_rows (an int on arrays)
+    from descend.sklearn import DescendRegressor
+
+    X, y = regression()
+    reg = DescendRegressor(early_stopping=True, epochs=30, random_state=0).fit(ArraySource(X, y))
+    assert reg.score(X, y) > 0.9

@@ -53,17 +53,28 @@ class _RuleNames(AbstractSet[str]):
 
 
 class _ScaledTargets(DataSource):
-    """A source whose targets are standardized, ``(y - mean) / scale``, as they are read."""
+    """A source whose targets are standardized, ``(y - mean) / scale``, as they are read.
+
+    It reads its rows through ``base`` and declares what it passes on: names, outputs
+    (``n_targets``), skipped rows and shard ranges. It never computes gradients itself
+    (``computes_gradients`` stays False even over a Dask source: rows computed on the workers
+    would miss the scaling), and its validation split filters its own, scaled rows.
+    """
 
     def __init__(self, base: DataSource, mean: np.ndarray, scale: np.ndarray):
         self.base, self.mean, self.scale = base, mean, scale
         self.description = base.description
         self.feature_names = base.feature_names
         self.window = base.window
+        self.n_targets = len(mean)
 
     @property
     def n_features(self) -> int:
         return self.base.n_features
+
+    @property
+    def skipped(self) -> Any:  # the base's, known after a pass
+        return self.base.skipped
 
     def fingerprint(self) -> dict[str, Any]:
         return {**self.base.fingerprint(), "target_scaling": [self.mean.tolist(), self.scale.tolist()]}
@@ -71,22 +82,14 @@ class _ScaledTargets(DataSource):
     def shard_sizes(self) -> Any:
         return self.base.shard_sizes()
 
+    def shard_range(self, shard: int) -> tuple[int, int] | None:
+        return self.base.shard_range(shard)
+
     def read_shard(self, shard: int, skip: int = 0) -> Any:
         for c in self.base.read_shard(shard, skip):
             y = np.asarray(c.y, dtype=np.float64)
             y = (y - self.mean[0]) / self.scale[0] if y.ndim == 1 else (y - self.mean) / self.scale
             yield type(c)(c.X, y, c.rows, c.file, c.w)
-
-    @property
-    def targets(self) -> np.ndarray:
-        # fit() counts a regression's outputs from `targets` and fails on a streamed source that
-        # has none (it calls model.n_outputs(None)); one row of the right width answers the count
-        return np.zeros((1,) if len(self.mean) == 1 else (1, len(self.mean)))
-
-    def __getattr__(self, name: str) -> Any:  # shard_rows, on_bad_rows, skipped: the base's
-        if name == "base":
-            raise AttributeError(name)
-        return getattr(self.base, name)
 
 
 def _target_moments(y: Any, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

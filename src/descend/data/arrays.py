@@ -13,6 +13,7 @@ import numpy as np
 from .._validation import check_choice, check_int, describe
 from .base import PART_ROWS, WINDOW_ROWS, Batch, Chunk, DataSource, Summary, _Accumulator, epoch_order
 from .columns import column_names, named_matrix, series_name
+from .split import holdout_mask
 
 __all__ = ["ArraySource", "check_arrays", "from_npy"]
 
@@ -152,6 +153,29 @@ class ArraySource(DataSource):
         src.rows = np.asarray(rows, dtype=np.int64)
         src.description = description
         return src
+
+    def with_targets(self, y: np.ndarray) -> ArraySource:
+        """The same rows with targets ``y`` in place of the stored ones (all rows, in order, as
+        the model takes them: ``fit`` encodes, checks and scales in-memory targets once and
+        trains on this copy), not checked again; ``X`` and the weights are shared."""
+        src = copy.copy(self)
+        src.y = y
+        return src
+
+    def split(self, fraction: float, seed: int) -> tuple[ArraySource, ArraySource]:
+        """(training, validation): the rows :func:`~descend.data.split.holdout_mask` holds out,
+        as index arrays into the same arrays (nothing copied or re-read)."""
+        n = self.n_samples
+        rows = np.arange(n) if self.rows is None else self.rows
+        m = holdout_mask(seed, rows, fraction)
+        if m.all() or not m.any():
+            raise ValueError(
+                f"fit: validation={fraction} holds out {int(m.sum())} of {n} rows; "
+                "need at least one row on each side"
+            )
+        train = self.subset(rows[~m], f"{self.description} (training {1 - fraction:.0%})")
+        val = self.subset(rows[m], f"{self.description} (validation {fraction:.0%})")
+        return train, val
 
     @property
     def n_samples(self) -> int:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -185,13 +186,28 @@ class Summary:
 
 
 class DataSource:
-    """Base class of data sources.
+    """The one interface ``fit`` reads every kind of data through.
 
-    Subclasses describe their layout (:meth:`shard_sizes`) and read a shard from any row on
-    (:meth:`read_shard`); the base class turns that into the batches of an epoch
-    (:meth:`batches`), in the windowed order described in the module docstring, with a
-    background thread preparing the next window while the current one trains.
-    In-memory arrays override :meth:`batches` with a full permutation.
+    **What every source provides** (a subclass implements these three):
+
+    - :attr:`n_features`: the width of a row of features;
+    - :meth:`shard_sizes`: rows in each shard (row group, file, row range, partition);
+    - :meth:`read_shard`: the rows of one shard from any row on, in chunks.
+
+    From them this base class derives :attr:`n_samples`, :meth:`summarize` (one streaming pass:
+    classes, feature and target moments), :meth:`batches` (the seeded, windowed order of the
+    module docstring, read ahead in a background thread), :meth:`n_batches`,
+    :meth:`fingerprint` and :meth:`split`; a source may override any of them with a faster
+    equivalent (arrays permute in memory; Dask summarizes and splits on its workers).
+
+    **What a source may declare** (the defaults below hold otherwise; ``fit`` reads each as a
+    plain attribute, never by probing for it): its :attr:`description`, column names
+    (:attr:`feature_names`, :attr:`target`, :attr:`columns`), the columns it left out and why
+    (:attr:`excluded`) and other choices it made (:attr:`notes`); :attr:`targets` when they
+    are in memory and :attr:`n_targets` when they are not; the rows it skipped
+    (:attr:`skipped`); the row range of a shard (:meth:`shard_range`), which lets a split count
+    its rows without reading them; and whether it computes gradients where its rows live
+    (:attr:`computes_gradients`, with :meth:`gradients`).
     """
 
     #: short human description, used in messages and run configs
@@ -204,6 +220,16 @@ class DataSource:
     columns: tuple[str, ...] | None = None
     #: what the source chose on its own and why (e.g. identifier columns left out of the features)
     notes: Sequence[str] = ()
+    #: columns left out of the features by default, each with the reason (e.g. identifiers)
+    excluded: Mapping[str, str] = MappingProxyType({})
+    #: rows skipped per file in the last whole pass (``on_bad_rows="skip"``); empty when none
+    skipped: Mapping[str, int] = MappingProxyType({})
+    #: target columns per row, for a source whose :attr:`targets` are not in memory (a
+    #: regression model gets one output per target column)
+    n_targets: int = 1
+    #: True: ``fit`` asks :meth:`gradients` for each batch's loss and gradient, computed where
+    #: the rows live, instead of reading the rows through :meth:`batches`
+    computes_gradients: bool = False
     #: True: ``fit(sync_every=H)`` runs local SGD on it, H steps per partition task
     #: (:meth:`~descend.data.DaskSource.map_partitions`, :mod:`descend.train.local_sgd`)
     runs_local_steps: bool = False
@@ -236,6 +262,43 @@ class DataSource:
     def read_shard(self, shard: int, skip: int = 0) -> Iterator[Chunk]:
         """The rows of ``shard`` from its ``skip``-th row on, in file order, in chunks."""
         raise NotImplementedError
+
+    def shard_range(self, shard: int) -> tuple[int, int] | None:
+        """(first global row number, rows) of ``shard`` when its rows are that fixed range of
+        row numbers, or None when only reading the shard tells which rows it holds (rows may
+        be skipped)."""
+        return None
+
+    def split(self, fraction: float, seed: int) -> tuple[DataSource, DataSource]:
+        """(training, validation) sources: the rows :func:`~descend.data.split.holdout_mask`
+        holds out by (seed, row number). Here two views that filter the rows as they are read;
+        a source that can cut its rows where they are overrides this (arrays by index, Dask on
+        the workers), holding out the same rows."""
+        from .split import RowSplit  # split.py builds on this module
+
+        return (
+            RowSplit(self, fraction=fraction, seed=seed, held_out=False),
+            RowSplit(self, fraction=fraction, seed=seed, held_out=True),
+        )
+
+    def gradients(
+        self,
+        model: Any,
+        params: dict[str, np.ndarray],
+        prep: Any,
+        epoch: int,
+        batch_size: int | None,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        start: int = 0,
+    ) -> Iterator[tuple[int, float, dict[str, np.ndarray], int]]:
+        """``(batch, loss, gradients, rows)`` for the batches of ``epoch`` from ``start`` on,
+        computed where the rows live with ``prep`` (a picklable
+        :class:`~descend.train.prepare.Preparer`) for ``params`` as they are when each batch is
+        asked for. Only a source with :attr:`computes_gradients` provides it."""
+        raise NotImplementedError(f"{type(self).__name__} does not compute gradients")
 
     def summarize(self, *, classes: bool, moments: bool, targets: bool = False) -> Summary:
         """One streaming pass: the sorted distinct targets, per-feature mean and std, and/or

@@ -412,8 +412,11 @@ class FileSource(DataSource):
         assert self._kept is not None
         return self._kept
 
-    def shard_rows(self, shard: int) -> tuple[int, int]:
-        """(first global row, raw rows) of ``shard``: what a row-hash split needs."""
+    def shard_range(self, shard: int) -> tuple[int, int] | None:
+        """(first global row, raw rows) of ``shard`` (what a row-hash split needs), or None with
+        ``on_bad_rows="skip"``: then only reading the shard tells which of its rows remain."""
+        if self.on_bad_rows != "raise":
+            return None
         s = self._layout()[shard]
         return s.first, s.rows
 

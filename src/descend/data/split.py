@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from .arrays import ArraySource
 from .base import Chunk, DataSource
 
 __all__ = ["RowSplit", "holdout_mask", "split"]
@@ -43,7 +42,7 @@ class RowSplit(DataSource):
         self.description = f"{base.description} ({side} {fraction if held_out else 1 - fraction:.0%})"
         self.feature_names = base.feature_names
         self.target, self.columns, self.notes = base.target, base.columns, base.notes
-        self.window = base.window
+        self.excluded, self.n_targets, self.window = base.excluded, base.n_targets, base.window
         self._sizes: list[int] | None = None
 
     @property
@@ -51,8 +50,8 @@ class RowSplit(DataSource):
         return self.base.n_features
 
     @property
-    def skipped(self) -> dict[str, int]:
-        return getattr(self.base, "skipped", {})
+    def skipped(self) -> Mapping[str, int]:  # the base's, known after a pass
+        return self.base.skipped
 
     def fingerprint(self) -> dict[str, Any]:
         return {**self.base.fingerprint(), "split": [self.fraction, self.seed, self.held_out]}
@@ -63,11 +62,11 @@ class RowSplit(DataSource):
 
     def shard_sizes(self) -> list[int]:
         if self._sizes is None:
-            exact = getattr(self.base, "on_bad_rows", "raise") == "raise" and hasattr(self.base, "shard_rows")
             sizes = []
             for shard in range(len(self.base.shard_sizes())):
-                if exact:  # no skipped rows: the rows of a shard are a known range
-                    first, n = self.base.shard_rows(shard)
+                span = self.base.shard_range(shard)
+                if span is not None:  # the rows of the shard are a known range: none read
+                    first, n = span
                     sizes.append(int(self._keep(np.arange(first, first + n)).sum()))
                 else:
                     sizes.append(sum(int(self._keep(c.rows).sum()) for c in self.base.read_shard(shard)))
@@ -85,22 +84,6 @@ class RowSplit(DataSource):
 
 
 def split(source: DataSource, fraction: float, seed: int) -> tuple[DataSource, DataSource]:
-    """(training, validation) sources: rows held out by :func:`holdout_mask`."""
-    if hasattr(source, "split"):  # a source that holds rows elsewhere (Dask) splits where they live
-        return source.split(fraction, seed)
-    if isinstance(source, ArraySource):  # in memory: index arrays, no re-reading
-        n = source.n_samples
-        rows = np.arange(n) if source.rows is None else source.rows
-        m = holdout_mask(seed, rows, fraction)
-        if m.all() or not m.any():
-            raise ValueError(
-                f"fit: validation={fraction} holds out {int(m.sum())} of {n} rows; "
-                "need at least one row on each side"
-            )
-        train = source.subset(rows[~m], f"{source.description} (training {1 - fraction:.0%})")
-        val = source.subset(rows[m], f"{source.description} (validation {fraction:.0%})")
-        return train, val
-    return (
-        RowSplit(source, fraction=fraction, seed=seed, held_out=False),
-        RowSplit(source, fraction=fraction, seed=seed, held_out=True),
-    )
+    """(training, validation) sources: rows held out by :func:`holdout_mask`
+    (:meth:`DataSource.split <descend.data.base.DataSource.split>`)."""
+    return source.split(fraction, seed)
