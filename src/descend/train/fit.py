@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -390,8 +389,7 @@ def _evaluate(
             correct += int(np.sum(model.predict(params, X) == np.asarray(y).reshape(-1)))
     if n == 0:  # a source that reported rows and delivered none (or a split that holds none)
         raise DataError(
-            f"fit: the validation data ({getattr(src, 'description', 'data')}) delivered no rows; "
-            "it needs at least one"
+            f"fit: the validation data ({src.description}) delivered no rows; it needs at least one"
         )
     out = {"loss": total / n}
     if spread is not None:
@@ -624,7 +622,7 @@ class _Training:
             validation=val_source,
             labels=labels,
             scaler=scaler,
-            skipped_rows=dict(getattr(source, "skipped", {}) or {}),
+            skipped_rows=dict(source.skipped),
             notes=self.notes,
             target_scaler=self.target_scaler,
             feature_names=None if source.feature_names is None else tuple(source.feature_names),
@@ -794,13 +792,17 @@ class _Training:
             n_outputs = 1 if model.task == "binary" else len(labels.classes)
         elif source.targets is not None:
             n_outputs = model.n_outputs(source.targets)
-        else:  # a streamed source: one target column (or as many as it says)
-            n_outputs = int(getattr(source, "n_targets", 1))
+        else:  # a streamed source: as many outputs as it declares target columns
+            n_outputs = source.n_targets
         self._source_prepared = self._encode(source, labels, val_source)
         return labels, scaler, n_outputs
 
     def _encode(self, source, labels, val_source):
+        """The training source as fit reads it, and whether its targets are already in the
+        model's form (in memory: encoded, checked and scaled once, here; the preparer then
+        passes them through), after checking in-memory data against the model's dtype."""
         owner, model = self.owner, self.model
+        encoded = False
         checked = []
         for src in (source, val_source):  # in memory: values the model's dtype cannot hold, once
             if isinstance(src, ArraySource) and not any(src.X is X for X in checked):
@@ -809,12 +811,12 @@ class _Training:
                     check_range(owner, src.y, model.dtype, what="the target value")
                 checked.append(src.X)
         if isinstance(source, ArraySource):  # in memory: check and encode the targets once
-            source = self._encode_in_memory(source, labels)
+            source, encoded = self._encode_in_memory(source, labels), True
         if isinstance(val_source, ArraySource) and labels is not None:
             labels.encode(val_source.targets, f"{owner}: validation")
         elif isinstance(val_source, ArraySource):
             model.check_targets(val_source.targets)
-        return source
+        return source, encoded
 
     def _encode_in_memory(self, source: ArraySource, labels: Labels | None) -> ArraySource:
         y = source.y
@@ -826,18 +828,12 @@ class _Training:
             enc = self.model.check_targets(y)
             if self.target_scaler is not None:  # once, from the values as given (float64)
                 enc = self.target_scaler.scale_targets(np.asarray(y).reshape(enc.shape), self.model.dtype)
-        if enc is y:
-            return source
-        out = copy.copy(source)
-        out.y = enc
-        out._encoded = True
-        return out
+        return source if enc is y else source.with_targets(enc)
 
     # -- resume ------------------------------------------------------------------------------------
     def restore(self) -> bool:
         """Continue from the checkpoint when resuming; True when it already finished."""
-        self.source = self._source_prepared
-        self.encoded = bool(getattr(self.source, "_encoded", False))
+        self.source, self.encoded = self._source_prepared
         if self._saved is None:
             return False
         saved_params, saved_state, meta = self._saved
@@ -1030,7 +1026,7 @@ class _Training:
             cb.on_train_end(self.run)
         self.run.stop_reason = self.stop
         self.run.steps_completed = self.step
-        self.run.skipped_rows = dict(getattr(self.source, "skipped", {}) or self.run.skipped_rows)
+        self.run.skipped_rows = dict(self.source.skipped or self.run.skipped_rows)
         if (bad := self.non_finite()) is not None:  # never "completed" with a NaN or inf inside
             self.diverged(math.inf, self.next_batch, what=bad)
         if self.ckpt_path is not None:
@@ -1057,7 +1053,7 @@ class _Training:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.sync_every is not None:
                 return self._rounds_epoch()
-            if getattr(self.source, "computes_gradients", False):
+            if self.source.computes_gradients:
                 return self._remote_epoch()
             return self._local_epoch()
 
