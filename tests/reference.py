@@ -701,7 +701,14 @@ class ScheduleFreeSGD(Reference):
     """
 
     def __init__(
-        self, lr=1.0, momentum=0.9, weight_decay=0.0, warmup_steps=0, r=0.0, weight_lr_power=2.0, maximize=False
+        self,
+        lr=1.0,
+        momentum=0.9,
+        weight_decay=0.0,
+        warmup_steps=0,
+        r=0.0,
+        weight_lr_power=2.0,
+        maximize=False,
     ):
         super().__init__(lr)
         self.beta = momentum

@@ -204,5 +204,5 @@ def test_fit_takes_the_monitor_by_name_and_refuses_anything_else():
     X, y = blobs()
     run = ds.fit(ds.models.LogisticRegression(), (X, y), epochs=1, batch_size=50, monitor=ds.Monitor(every=3))
     assert run.history.monitor["step"] == [3, 6]
-    with pytest.raises(TypeError, match="fit: monitor must be a descend.Monitor"):
+    with pytest.raises(TypeError, match=r"fit: monitor must be a descend\.Monitor"):
         ds.fit(ds.models.LogisticRegression(), (X, y), epochs=1, monitor=3)

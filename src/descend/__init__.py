@@ -6,6 +6,7 @@ from . import data, functions, models, optim, schedules
 from .errors import CheckpointError, CheckpointWarning, DivergenceError, RunFileError
 from .optim import (
     ASGD,
+    LBFGS,
     SGD,
     AdaDelta,
     Adafactor,
@@ -13,7 +14,6 @@ from .optim import (
     Adam,
     Adamax,
     AdamW,
-    LBFGS,
     Lion,
     Momentum,
     Muon,
@@ -37,13 +37,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ASGD",
+    "LBFGS",
     "SGD",
     "AdaDelta",
     "AdaGrad",
     "Adafactor",
     "Adam",
     "AdamW",
-    "LBFGS",
     "Adamax",
     "CheckpointError",
     "CheckpointWarning",
