@@ -1352,8 +1352,10 @@ def _trained_on(folder: Path) -> str:
     """The data name a run folder's summary.json records (read as data, never run)."""
     import json
 
+    from .lab.runfolder import RunFolder
+
     try:
-        summary = json.loads((folder / "summary.json").read_text())
+        summary = json.loads((folder / RunFolder.SUMMARY).read_text())
     except (OSError, ValueError):
         return ""
     return str(summary.get("data", "")) if isinstance(summary, dict) else ""
@@ -1361,10 +1363,9 @@ def _trained_on(folder: Path) -> str:
 
 def _monitor_records(folder: Path) -> dict[str, list[float]] | None:
     """The run folder's monitor.csv (``descend train --monitor``), read as numbers, or None."""
-    from .lab.reload import _read_csv
+    from .lab.artifacts import TrainingArtifact
 
-    path = folder / "monitor.csv"
-    return _read_csv(path) if path.exists() else None
+    return TrainingArtifact.read_monitor(folder)
 
 
 @_command("diagnose", short_help="Why training is slow or stuck, and the fix.")

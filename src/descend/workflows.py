@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,15 @@ import numpy as np
 
 from . import __version__
 from .errors import DivergenceError, ParameterError
+from .lab.artifacts import (
+    BatchingArtifact,
+    DiagnosisArtifact,
+    LRFindArtifact,
+    Outcome,
+    RaceArtifact,
+    SchedulesArtifact,
+    TrainingArtifact,
+)
 from .lab.batching import BatchingResult, compare_batching
 from .lab.lr_find import LRFindResult, lr_find
 from .lab.race import CLASSIC_SIX, RaceResult, race
@@ -46,25 +53,6 @@ __all__ = [
 ]
 
 
-@dataclass
-class Outcome:
-    """What a workflow produced: its folder, report sections, summary and config pieces."""
-
-    folder: RunFolder
-    summary: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    sections: list[Any] = field(default_factory=list)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    error: Exception | None = None  # a run that diverged: the DivergenceError
-    #: a run stopped by Ctrl-C: ``{"epoch": E (from 1), "step": S, "checkpoint": path}``
-    interrupted: dict[str, Any] | None = None
-
-
-def _function_config(f: Any) -> dict[str, Any]:
-    return {"name": getattr(f, "name", repr(f)), "params": plain(getattr(f, "params", {}))}
-
-
 # ------------------------------------------------------------------------------------------ race
 
 
@@ -72,7 +60,7 @@ def race_outputs(
     result: RaceResult,
     folder: RunFolder,
     *,
-    prefix: str = "race",
+    prefix: str = RaceArtifact.PREFIX,
     gif: bool = True,
     mp4: bool = False,
     frames: int = 60,
@@ -80,98 +68,16 @@ def race_outputs(
     slider: bool = True,
 ) -> Outcome:
     """Write a race's arrays, pictures and rows into ``folder``; return its report sections
-    (``slider=False``: the race without its learning-rate slider, which re-runs it over a grid)."""
-    from .viz import race as vrace
-
-    out = Outcome(folder)
-    f = result.function
-    arrays: dict[str, np.ndarray] = {}
-    for e in result.entries:
-        arrays[f"{e.optimizer}/path"] = e.path
-        arrays[f"{e.optimizer}/loss"] = e.losses
-        for k, (x, loss) in enumerate(zip(e.path, e.losses, strict=True)):
-            out.metrics.append(
-                {
-                    "experiment": prefix,
-                    "optimizer": e.optimizer,
-                    "step": k,
-                    **{f"x{i}": float(v) for i, v in enumerate(x)},
-                    "loss": float(loss),
-                }
-            )
-    # one race writes its files at the top of the folder; several (the demo) get a subfolder each
-    sub = "" if prefix == "race" else f"{prefix}/"
-    folder.write_npz(f"{sub}paths.npz", **arrays)
-    (folder.dir / sub).mkdir(parents=True, exist_ok=True)
-    if getattr(f, "dim", 2) != 2:  # no surface to draw paths on: the loss curves only
-        from .viz import lab_plots
-
-        drawn = vrace.plot_loss(result)
-        lab_plots.save_png(drawn.ax.figure, folder.path(f"{sub}race_loss.png"), size=size)
-        out.notes.append(f"{f.name} has {f.dim} dimensions: loss curves only (no contour, surface or GIF)")
-        gif = mp4 = False
-    else:
-        pngs = vrace.save_race_pngs(result, folder.dir / sub, size=size)
-        for p in pngs.values():
-            folder.path(f"{sub}{Path(p).name}")
-    if gif:
-        t0 = time.perf_counter()
-        gif_size = (800, 600) if size[0] >= 800 else (size[0], size[0] * 3 // 4)
-        vrace.race_animation(result, folder.path(f"{sub}race.gif"), frames=frames, size=gif_size)
-        out.notes.append(f"GIF ({frames} frames) in {time.perf_counter() - t0:.1f}s")
-    if mp4:
-        try:
-            vrace.race_mp4(result, folder.dir / f"{sub}race.mp4", frames=frames)
-            folder.path(f"{sub}race.mp4")
-        except RuntimeError as exc:
-            out.notes.append(f"no MP4: {exc}")
-    out.config = {
-        "function": _function_config(f),
-        "start": plain(result.start),
-        "steps": result.steps,
-        "noise": result.noise,
-        "seed": result.seed,
-        "tol": result.tol,
-        "lr_rule": result.lr_rule,
-        "gradient": result.grad_method,
-        "optimizers": {
-            e.optimizer: {"name": e.optimizer, **plain(e.hyperparameters)} for e in result.entries
-        },
-    }
-    out.summary = {
-        "function": f.name,
-        "lr_rule": result.lr_rule,
-        "gradient": result.grad_method,
-        "results": result.table(),
-    }
-    if not slider:
-        from .viz import report
-
-        section = report.race_section(result)
-        section.intro += " (No learning-rate slider in a quick demo: `descend demo` has one.)"
-        out.sections = [section]
-        return out
-    t0 = time.perf_counter()
-    out.sections = [race_report_section(result)]
-    out.notes.append(f"learning-rate slider (the race re-run over a grid) in {time.perf_counter() - t0:.1f}s")
-    return out
+    (:meth:`RaceArtifact.write <descend.lab.artifacts.RaceArtifact.write>`)."""
+    return RaceArtifact.write(
+        result, folder, prefix=prefix, gif=gif, mp4=mp4, frames=frames, size=size, slider=slider
+    )
 
 
 def race_report_section(result: RaceResult) -> Any:
-    """The race's report section with its learning-rate slider: the race re-run over a grid of
-    lrs and momenta (:func:`~descend.lab.sweep.race_sweep`), here and when ``descend report``
-    re-draws a race folder. A race whose optimizers cannot be rebuilt from what was saved is
-    drawn without the slider, saying why."""
-    from .lab.sweep import race_sweep
-    from .viz import report
-
-    try:
-        grid = race_sweep(result)
-    except ValueError as exc:
-        section = report.race_section(result)
-        section.intro += f" No learning-rate slider: {exc}."
-        return section
-    return report.race_section(result, grid)
+    """The race's report section with its learning-rate slider
+    (:meth:`RaceArtifact.section <descend.lab.artifacts.RaceArtifact.section>`)."""
+    return RaceArtifact.section(result)
 
 
 def run_race(
@@ -212,20 +118,10 @@ def run_race(
 # ------------------------------------------------------------------------------------- lr-find
 
 
-def lr_find_outputs(result: LRFindResult, folder: RunFolder, *, prefix: str = "lr_find") -> Outcome:
-    from .viz import lab_plots, report
-
-    out = Outcome(folder)
-    lab_plots.save_png(lab_plots.plot_lr_find(result).figure, folder.path(f"{prefix}.png"), size=(900, 600))
-    folder.write_npz(f"{prefix}.npz", lrs=result.lrs, losses=result.losses, smoothed=result.smoothed)
-    out.metrics = [
-        {"experiment": prefix, "step": i, "lr": float(lr), "loss": float(loss), "smoothed": float(sm)}
-        for i, (lr, loss, sm) in enumerate(zip(result.lrs, result.losses, result.smoothed, strict=True))
-    ]
-    out.summary = result.to_dict()
-    out.config = dict(result.config)
-    out.sections = [report.lr_find_section(result)]
-    return out
+def lr_find_outputs(
+    result: LRFindResult, folder: RunFolder, *, prefix: str = LRFindArtifact.PREFIX
+) -> Outcome:
+    return LRFindArtifact.write(result, folder, prefix=prefix)
 
 
 def run_lr_find(
@@ -261,53 +157,17 @@ def run_diagnose(
     """``descend diagnose``: :func:`~descend.diagnose` at ``params``, then ``diagnosis.json``
     (every measurement and verdict), ``metrics.csv`` (one row per verdict), ``spectrum.png``
     and ``report.html``."""
-    from types import SimpleNamespace
-
     from .lab.diagnose import diagnose
-    from .viz import lab_plots, report
 
     monitor = kwargs.pop("monitor", None)
     d = diagnose(model, params, data, **kwargs)
-    folder = RunFolder(out, "diagnose")
-    outcome = Outcome(folder)
-    lab_plots.save_png(lab_plots.plot_spectrum(d).figure, folder.path("spectrum.png"), size=(900, 600))
-    lab_plots.save_png(lab_plots.plot_noise(d).figure, folder.path("noise.png"), size=(900, 600))
-    if monitor and any(k.startswith("grad_norm/") for k in monitor):
-        history = SimpleNamespace(monitor=monitor)
-        lab_plots.save_png(
-            lab_plots.plot_monitor(history, "grad_norm").figure, folder.path("gradients.png"), size=(900, 600)
-        )
-    found = d.to_dict()
-    folder.write_json("diagnosis.json", found)
-    outcome.metrics = [
-        {
-            "measurement": v.measurement,
-            "value": v.value,
-            "threshold": v.threshold,
-            "flag": v.flag or "",
-            "fix": v.fix,
-        }
-        for v in d.verdicts()
-    ]
-    outcome.summary = {
-        "subject": d.subject,
-        "n_params": d.n_params,
-        "loss": found["loss"],
-        "flags": found["flags"],
-        "lambda_max": found["hessian_top"][0] if found["hessian_top"] else None,
-        "lr": d.lr,
-        "lr_max": found["lr_max"],
-        "condition_number": found["condition_number"],
-        "noise_scale": found["noise_scale"],
-        "critical_point": d.critical_point,
-    }
+    outcome = DiagnosisArtifact.write(d, RunFolder(out, "diagnose"), monitor=monitor)
     outcome.config = {
         "data": dataset_name,
         "model": model.config() if hasattr(model, "config") else str(model),
         **({"run": source_run} if source_run else {}),
         **plain({k: v for k, v in kwargs.items() if k != "classes"}),
     }
-    outcome.sections = [report.diagnosis_section(d)]
     finish(outcome, title=f"descend diagnose: {dataset_name}", command="diagnose")
     return d, outcome
 
@@ -315,44 +175,10 @@ def run_diagnose(
 # ------------------------------------------------------------------------------ compare-batching
 
 
-def batching_outputs(result: BatchingResult, folder: RunFolder, *, prefix: str = "batching") -> Outcome:
-    from .viz import lab_plots, report
-
-    out = Outcome(folder)
-    lab_plots.save_png(lab_plots.batching_figure(result), folder.path(f"{prefix}.png"), size=(1200, 500))
-    for c in result.curves:
-        for u, ep, t, loss in zip(c.updates, c.epochs, c.time, c.loss, strict=True):
-            out.metrics.append(
-                {
-                    "experiment": prefix,
-                    "strategy": c.label,
-                    "updates": int(u),
-                    "epochs": float(ep),
-                    "train_seconds": float(t),
-                    "loss": float(loss),
-                }
-            )
-    folder.write_npz(
-        f"{prefix}.npz",
-        **{
-            f"{c.label}/{k}": getattr(c, k)
-            for c in result.curves
-            for k in ("updates", "epochs", "time", "loss", "batch_loss")
-        },
-    )
-    out.summary = {
-        "dataset": result.dataset,
-        "optimal_loss": result.optimal_loss,
-        "strategies": result.summary(),
-    }
-    out.config = {
-        "dataset": result.dataset,
-        "epochs": result.epochs,
-        **plain(result.config),
-        "strategies": {c.label: {"batch_size": c.batch_size, "lr": c.lr} for c in result.curves},
-    }
-    out.sections = [report.batching_section(result)]
-    return out
+def batching_outputs(
+    result: BatchingResult, folder: RunFolder, *, prefix: str = BatchingArtifact.PREFIX
+) -> Outcome:
+    return BatchingArtifact.write(result, folder, prefix=prefix)
 
 
 def run_batching(*, out: str | Path | None = None, **kwargs: Any) -> tuple[BatchingResult, Outcome]:
@@ -373,7 +199,7 @@ def finish(outcome: Outcome, *, title: str, command: str) -> Path:
     folder = outcome.folder
     folder.write_config({"command": command, "descend": __version__, **outcome.config})
     folder.write_metrics(outcome.metrics)
-    path = folder.path("report.html")
+    path = folder.path(RunFolder.REPORT)
     report.write_report(path, title=title, sections=outcome.sections)
     outcome.summary = {
         "command": command,
@@ -438,16 +264,9 @@ def build_model(
 
 def _partial_outputs(outcome: Outcome, run: Any, exc: Exception) -> None:
     """What a diverged run leaves: its curve up to the divergence, and why it stopped."""
-    from .viz import lab_plots, report
-
-    folder = outcome.folder
     if run is not None and run.history.steps.get("step"):
-        outcome.metrics = run.history.step_rows()
-        folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
-        if run.history.monitor:
-            folder.write_metrics(run.history.monitor_rows(), name="monitor.csv")
-        lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
-        outcome.sections = [report.training_section(run)]
+        written = TrainingArtifact.write(run, outcome.folder, params=False)
+        outcome.metrics, outcome.sections = written.metrics, written.sections
     outcome.summary["diverged"] = {
         "step": getattr(exc, "step", None),
         "epoch": getattr(exc, "epoch", None),
@@ -537,10 +356,9 @@ def run_train(
     ``outcome.error`` and the returned run is the partial one (``None`` when ``fit`` gave none).
     """
     from .train import fit
-    from .viz import lab_plots, report
 
     folder = RunFolder(out, "train")
-    ckpt = folder.dir / "checkpoints"
+    ckpt = folder.dir / TrainingArtifact.CHECKPOINTS
     # the folders this run creates: a run refused before its first step leaves none of them
     new = [d for d in (ckpt, *ckpt.parents) if not d.exists()]
     outcome = Outcome(folder)
@@ -581,12 +399,8 @@ def run_train(
             with suppress(OSError):
                 d.rmdir()
         raise
-    outcome.metrics = run.history.step_rows()
-    folder.write_metrics(run.history.epoch_rows(), name="epochs.csv")
-    if run.history.monitor:
-        folder.write_metrics(run.history.monitor_rows(), name="monitor.csv")
-    lab_plots.save_png(lab_plots.training_figure(run), folder.path("training.png"), size=(1200, 500))
-    np.savez(folder.path("params.npz"), **run.params)
+    written = TrainingArtifact.write(run, folder)
+    outcome.metrics, outcome.sections = written.metrics, written.sections
     _save_model(folder, run)
     final = {k: v[-1] for k, v in run.history.epochs.items()} if run.history.epochs else {}
     stop_reason = run.stop_reason
@@ -618,7 +432,6 @@ def run_train(
         "epochs": run.epochs_completed,
         "checkpoint_every": checkpoint_every,
     }
-    outcome.sections = [report.training_section(run)]
     finish(outcome, title=f"descend train: {dataset_name}", command="train")
     return run, outcome
 
@@ -662,38 +475,7 @@ def run_schedules(
     schedules: Sequence[Any], *, steps: int, log: bool = False, out: str | Path | None = None
 ) -> Outcome:
     """``descend schedule``: lr against step for one or several schedules."""
-    from .viz import report
-    from .viz import schedules as vsched
-
-    folder = RunFolder(out, "schedule")
-    outcome = Outcome(folder)
-    labels = [repr(s) for s in schedules]
-    vsched.save_schedule_png(schedules, steps, folder.path("schedule.png"), labels=labels, log=log)
-    values = [s.values(steps) for s in schedules]
-    outcome.metrics = [
-        {"step": k, **{lab: float(v[k]) for lab, v in zip(labels, values, strict=True)}} for k in range(steps)
-    ]
-    outcome.summary = {
-        "schedules": [
-            {
-                "schedule": lab,
-                "first": float(v[0]),
-                "last": float(v[-1]),
-                "min": float(v.min()),
-                "max": float(v.max()),
-            }
-            for lab, v in zip(labels, values, strict=True)
-        ]
-    }
-    outcome.config = {
-        "steps": steps,
-        "log": log,
-        "schedules": [{"name": s.name, **plain(s.config())} for s in schedules],
-    }
-    outcome.sections = [
-        report.table_section(outcome.summary["schedules"], "schedules"),
-        report.schedules_section(schedules, steps, labels=labels, log=log),
-    ]
+    outcome = SchedulesArtifact.write(schedules, RunFolder(out, "schedule"), steps=steps, log=log)
     finish(outcome, title="descend schedule", command="schedule")
     return outcome
 
@@ -780,6 +562,7 @@ def run_demo(
 
 def rebuild_report(directories: Sequence[str | Path], out: str | Path | None = None) -> Path:
     """``descend report``: re-draw report.html from saved run folders (one or several, merged)."""
+    from .lab.artifacts import ARTIFACTS
     from .lab.reload import load_run
     from .viz import report
 
@@ -793,17 +576,8 @@ def rebuild_report(directories: Sequence[str | Path], out: str | Path | None = N
         for kind, result in items:
             if kind == "suite":
                 sections.append(suite_section(result))
-            elif kind == "race":
-                sections.append(race_report_section(result))
-            elif kind == "lr_find":
-                sections.append(report.lr_find_section(result))
-            elif kind == "batching":
-                sections.append(report.batching_section(result))
-            elif kind == "training":
-                sections.append(report.training_section(result))
-            elif kind == "schedules":
-                scheds, steps, log = result
-                sections.append(report.schedules_section(scheds, steps, log=log))
-    path = Path(out) if out is not None else Path(directories[0]) / "report.html"
+            else:
+                sections.append(ARTIFACTS[kind].section(result))
+    path = Path(out) if out is not None else Path(directories[0]) / RunFolder.REPORT
     report.write_report(path, title="descend report: " + ", ".join(titles), sections=sections)
     return path

@@ -35,7 +35,13 @@ def plain(value: Any) -> Any:
 
 
 class RunFolder:
-    """A folder for one run: ``config.yaml``, ``metrics.csv``, ``summary.json``, ``*.npz``, pictures."""
+    """A folder for one run: ``config.yaml``, ``metrics.csv``, ``summary.json``, ``report.html``,
+    and each result kind's arrays and pictures (:mod:`~descend.lab.artifacts`)."""
+
+    CONFIG = "config.yaml"
+    METRICS = "metrics.csv"
+    SUMMARY = "summary.json"
+    REPORT = "report.html"
 
     def __init__(self, out: str | Path | None, command: str):
         if out is None:
@@ -56,11 +62,11 @@ class RunFolder:
     def write_config(self, config: Mapping[str, Any]) -> Path:
         import yaml
 
-        p = self.path("config.yaml")
+        p = self.path(self.CONFIG)
         p.write_text(yaml.safe_dump(plain(config), sort_keys=False))
         return p
 
-    def write_metrics(self, rows: Iterable[Mapping[str, Any]], name: str = "metrics.csv") -> Path:
+    def write_metrics(self, rows: Iterable[Mapping[str, Any]], name: str = METRICS) -> Path:
         rows = list(rows)
         p = self.path(name)
         fields: list[str] = []
@@ -74,7 +80,7 @@ class RunFolder:
         return p
 
     def write_summary(self, summary: Mapping[str, Any]) -> Path:
-        return self.write_json("summary.json", summary)
+        return self.write_json(self.SUMMARY, summary)
 
     def write_json(self, name: str, values: Mapping[str, Any]) -> Path:
         p = self.path(name)
