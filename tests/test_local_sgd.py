@@ -141,6 +141,10 @@ def test_one_partition_and_h1_gives_the_bits_of_the_per_step_path(client):
         assert _same_bits(local.params, today.params)
         assert local.history.steps["loss"] == today.history.steps["loss"]
         assert local.history.steps["round"] == list(range(1, 23))
+        # one partition: every round is sequential SGD, and averaging one model changes nothing
+        longer = ds.fit(model, data, sync_every=4, **kw)
+        assert _same_bits(longer.params, today.params)
+        assert longer.history.steps["local_steps"] == [4, 4, 3] * 2
 
 
 def test_history_counts_rounds_and_local_steps_and_schedules_advance_by_local_steps(client):

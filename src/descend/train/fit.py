@@ -1537,8 +1537,8 @@ def fit(
         One round trip per ``H`` steps instead of one per step. It is a different algorithm
         from sequential SGD (Zinkevich et al. 2010; Stich 2018): a round trains on up to
         ``partitions x H x batch_size`` rows, and the averaged buffers of an adaptive rule
-        (Adam's ``v``) are not those of one run; with one partition and ``H = 1`` it gives the
-        same bits as ``sync_every=None``. With P partitions, multiply the lr by P (Goyal et al.
+        (Adam's ``v``) are not those of one run; with one partition it gives the same bits as
+        ``sync_every=None``, whatever H. With P partitions, multiply the lr by P (Goyal et al.
         2017's linear scaling rule): the average of P models that each took H steps from the
         same start moves about as far as H sequential steps, not P x H, so at sequential SGD's
         lr an epoch ends further from its loss. ``max_steps``, ``checkpoint_every`` and schedules

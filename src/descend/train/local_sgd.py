@@ -20,8 +20,9 @@ and communicates little", averaging every H steps) pays it once per *round*:
 
 Averaging the buffers of an adaptive rule (Adam's ``m`` and ``v``, AdaGrad's sum of squares) is a
 choice, not a theorem: the mean of second moments is not the second moment of the mean update,
-so with H > 1 an adaptive rule's effective step differs from the same rule run on one machine
-(by less as the partitions' gradients agree). Averaging keeps them as plain state that resumes,
+and the mean of P normalized steps is not the normalized mean step, so an adaptive rule's
+effective step differs from the same rule run on one machine with P times the batch (by less as
+the partitions' gradients agree). Averaging keeps them as plain state that resumes,
 checkpoints and survives lost workers like the parameters. Plain SGD (with or without momentum)
 is the rule the papers above analyse.
 
@@ -30,9 +31,9 @@ An epoch is every partition's rows once: partition ``p``'s rows are permuted by
 batches of B rows; round ``r`` of an epoch runs local batches ``[first, first + H)`` of every
 partition that has them, so an epoch has ``max_p ceil(n_p / B)`` local steps and a partition with
 fewer rows sits out the last rounds (balance the partitions). A round trains on up to ``P * H * B``
-rows, P times what a step of sequential SGD sees, and the result differs from sequential SGD for
-H > 1 (or P > 1): it is another algorithm. With one partition every round is sequential SGD,
-and with H = 1 it is bit for bit what ``sync_every=None`` does.
+rows (H batches on each of P partitions), and with P > 1 the result differs from sequential
+SGD's: it is another algorithm. With one partition every round is sequential SGD, bit for bit
+what ``sync_every=None`` does, whatever H.
 
 Every task is a pure function of its inputs (the partition, the shipped start, the seed, epoch
 and round), and no task is pinned to a worker: a task lost with a worker is recomputed from the
@@ -205,9 +206,9 @@ def local_steps(part: tuple[np.ndarray, np.ndarray, Any], start: _Start, args: A
         for j in range(steps):
             batch = None if rows is None else slice(j * B, min((j + 1) * B, last - first))
             total = _partial(prepared, params, ready, batch, p)
-            w = total.weight
-            grads = [(total.grads[k] / w).astype(v.dtype, copy=False) for k, v in params.items()]
-            loss = total.loss / w
+            weight = total.weight
+            grads = [(total.grads[k] / weight).astype(v.dtype, copy=False) for k, v in params.items()]
+            loss = total.loss / weight
             gnorm = global_norm(grads)
             if not (math.isfinite(loss) and math.isfinite(gnorm)):
                 task.bad = "loss" if not math.isfinite(loss) else "gradient"
