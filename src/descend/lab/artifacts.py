@@ -239,6 +239,7 @@ class RaceArtifact:
                     message="loaded from a run folder",
                     history=history,
                     diverged=bool(row["diverged"]),
+                    nfev=row.get("evaluations"),
                 )
                 entries.append(
                     RaceEntry(
