@@ -155,8 +155,9 @@ def run_diagnose(
     **kwargs: Any,
 ) -> tuple[Any, Outcome]:
     """``descend diagnose``: :func:`~descend.diagnose` at ``params``, then ``diagnosis.json``
-    (every measurement and verdict), ``metrics.csv`` (one row per verdict), ``spectrum.png``
-    and ``report.html``."""
+    (every measurement and verdict), ``metrics.csv`` (one row per verdict), ``spectrum.png``,
+    ``noise.png`` (``gradients.png`` from a monitored run) and ``report.html``
+    (:class:`~descend.lab.artifacts.DiagnosisArtifact`; ``descend report`` re-draws it)."""
     from .lab.diagnose import diagnose
 
     monitor = kwargs.pop("monitor", None)
