@@ -2,8 +2,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python docs/claims.py            # all claims: docs/claims/*.png and docs/claims.md
+    .venv/bin/python docs/claims.py            # all claims: docs/claims/*.png, docs/claims.md, README's line
     .venv/bin/python docs/claims.py --only saddle zigzag   # some claims: pictures and printed numbers
+    .venv/bin/python docs/claims.py --readme   # README's verdict line from docs/claims.md as it stands
 
 Every number in ``docs/claims.md`` is written by this script from what it measured (seeded runs
 of descend's public API); nothing there is edited by hand. The measurement functions take their
@@ -20,8 +21,10 @@ import importlib.util
 import math
 import os
 import platform
+import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,9 @@ from descend.train.callbacks import Callback
 HERE = Path(__file__).resolve().parent
 PICTURES = HERE / "claims"
 MARKDOWN = HERE / "claims.md"
+README = HERE.parent / "README.md"
+#: ends the README line that summarizes the page's verdicts (rewritten by a full run)
+README_MARK = "<!-- verdicts: python docs/claims.py writes this line -->"
 WIDE = (1200, 560)  # two panels side by side
 SCRIPT = "python docs/claims.py"
 
@@ -1620,6 +1626,7 @@ CLAIMS: dict[str, tuple[Callable[[], Any], Callable[..., Path], Callable[..., Se
     "lr_choice": (measure_lr_choice, draw_lr_choice, section_lr_choice),
     "two_well": (measure_two_well, draw_two_well, section_two_well),
     **_load_claims("claims_more").CLAIMS,
+    **_load_claims("claims_timing").CLAIMS,
 }
 
 
@@ -1689,12 +1696,56 @@ def markdown(sections: list[tuple[Section, Path]], seconds: float) -> str:
     return "\n".join(out) + "\n"
 
 
+#: a verdict's words after a count of one and of several
+_VERDICT_WORDS = {
+    "holds": ("holds", "hold"),
+    "holds in part": ("holds in part", "hold in part"),
+    "does not hold": ("does not hold", "do not hold"),
+}
+
+
+def verdict_line(verdicts: Sequence[str]) -> str:
+    """The README's one-line summary of the page's verdicts, ending in :data:`README_MARK`."""
+    counts = Counter(verdicts)
+    known = [v for v in _VERDICT_WORDS if counts[v]] + sorted(set(counts) - set(_VERDICT_WORDS))
+    words = [f"{counts[v]} {_VERDICT_WORDS.get(v, (v, v))[counts[v] != 1]}" for v in known]
+    return (
+        f"[`docs/claims.md`](docs/claims.md) measures {len(verdicts)} claims of the study notes: "
+        f"{', '.join(words)}. {README_MARK}"
+    )
+
+
+def page_verdicts(text: str) -> list[str]:
+    """The verdict column of the summary table of a claims.md text, in page order."""
+    return re.findall(r"^\| \d+ \| \[[^\]]*\]\(#[^)]*\) \| ([^|]+?) \| ", text, flags=re.MULTILINE)
+
+
+def write_readme_line(line: str, readme: Path = README) -> None:
+    """Replace the README line that ends in :data:`README_MARK` by ``line``."""
+    lines = readme.read_text().splitlines(keepends=True)
+    at = [i for i, old in enumerate(lines) if old.rstrip().endswith(README_MARK)]
+    if len(at) != 1:
+        raise SystemExit(f"{readme}: expected one line ending in {README_MARK!r}, found {len(at)}")
+    lines[at[0]] = line + "\n"
+    readme.write_text("".join(lines))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only", nargs="+", choices=list(CLAIMS), help="run these claims; claims.md is left as is"
     )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="only rewrite README.md's verdict line from claims.md as it stands, and print it",
+    )
     args = parser.parse_args(argv)
+    if args.readme:
+        line = verdict_line(page_verdicts(MARKDOWN.read_text()))
+        write_readme_line(line)
+        print(line)
+        return 0
     keys = args.only or list(CLAIMS)
     t0 = time.perf_counter()
     cache: dict[Callable[[], Any], Any] = {}
@@ -1712,7 +1763,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     if args.only is None:
         MARKDOWN.write_text(markdown(sections, seconds))
+        line = verdict_line([s.verdict for s, _ in sections])
+        write_readme_line(line)
         print(f"wrote {MARKDOWN.relative_to(HERE.parent)} and {len(sections)} pictures in {seconds:.0f} s")
+        print(f"README.md: {line}")
     return 0
 
 
