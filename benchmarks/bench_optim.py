@@ -371,14 +371,18 @@ def plot(scaling: dict, sizes: list[int], have_torch: bool, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 5, figsize=(16, 6.4), sharex=True, constrained_layout=True)
+    cols = 5
+    rows = -(-len(scaling) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(16, 3.2 * rows), sharex=True, constrained_layout=True)
     style = {
         "fused": ("descend fused", "#1f77b4", "-"),
         "numpy": ("descend NumPy", "#7f7f7f", "--"),
         "torch": ("torch.optim", "#d62728", "-."),
         "optax": ("optax (jit)", "#2ca02c", ":"),
     }
-    for ax, (label, per_size) in zip(axes.flat, scaling.items(), strict=True):
+    for ax in axes.flat[len(scaling) :]:
+        ax.set_visible(False)
+    for ax, (label, per_size) in zip(axes.flat, scaling.items(), strict=False):
         kind = per_size[sizes[-1]]["torch_kind"]
         for key, (name, color, ls) in style.items():
             if key not in per_size[sizes[-1]]["samples"]:
@@ -398,7 +402,7 @@ def plot(scaling: dict, sizes: list[int], have_torch: bool, path: Path) -> None:
         ax.set_title(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in axes[1]:
+    for ax in axes[-1]:
         ax.set_xlabel("parameters (one float32 array)")
     for ax in axes[:, 0]:
         ax.set_ylabel("ns per parameter per step")
