@@ -187,6 +187,14 @@ def step_seconds(model: Any, X: np.ndarray, y: np.ndarray, batch_size: int | Non
     return float(np.median(np.diff(run.history.step_array("time"))))
 
 
+def step_seconds_one_thread(
+    model: Any, X: np.ndarray, y: np.ndarray, batch_size: int | None, steps: int
+) -> float:
+    """:func:`step_seconds` with BLAS held to one thread (set outside fit's clock)."""
+    with one_blas_thread():
+        return step_seconds(model, X, y, batch_size, steps)
+
+
 def throughput(
     model: Any,
     X: np.ndarray,
@@ -196,11 +204,18 @@ def throughput(
     steps: int,
     rounds: int,
     grad_time: float,
+    one_thread: bool = False,
 ) -> dict[int | None, dict[str, Any]]:
-    """Seconds per step of fit and of the model's ``loss_and_grad`` alone (the matrix work) at
-    each batch size, all sizes side by side; samples per second from both."""
+    """Seconds per step of fit (also with BLAS on one thread: ``one_thread``) and of the model's
+    ``loss_and_grad`` alone (the matrix work) at each batch size, every size and setting side by
+    side; samples per second from each."""
     n = len(y)
-    fit_s = side_by_side({b: (lambda b=b: step_seconds(model, X, y, b, steps)) for b in batch_sizes}, rounds)
+    runs: dict[tuple[int | None, bool], Callable[[], float]] = {}
+    for b in batch_sizes:
+        runs[b, False] = lambda b=b: step_seconds(model, X, y, b, steps)
+        if one_thread:
+            runs[b, True] = lambda b=b: step_seconds_one_thread(model, X, y, b, steps)
+    fit_s = side_by_side(runs, rounds)
     params = model.init(np.random.default_rng(0), X.shape[1], int(np.max(y)) + 1)
     Xf, targets = np.ascontiguousarray(X, dtype=model.dtype), model.check_targets(y)
     batches = {b: (Xf[: b or n], targets[: b or n]) for b in batch_sizes}
@@ -212,15 +227,17 @@ def throughput(
     out = {}
     for b in batch_sizes:
         rows = b or n
-        step = statistics.median(fit_s[b])
+        step = statistics.median(fit_s[b, False])
         out[b] = {
             "rows": rows,
             "step": step,
-            "step_spread": spread(fit_s[b]),
+            "step_spread": spread(fit_s[b, False]),
             "samples_per_s": rows / step,
             "grad": grad_s[b],
             "grad_samples_per_s": rows / grad_s[b],
         }
+        if one_thread:
+            out[b]["samples_per_s_1thread"] = rows / statistics.median(fit_s[b, True])
     return out
 
 
@@ -280,10 +297,9 @@ def measure_hardware(
     data = load("digits", seed=seed)
     X, y = data.X, data.y
     model = digits_mlp(hidden)
-    kw = {"steps": steps, "rounds": rounds, "grad_time": grad_time}
-    default = throughput(model, X, y, batch_sizes, **kw)
-    with one_blas_thread():
-        single = throughput(model, X, y, batch_sizes, **kw)
+    default = throughput(
+        model, X, y, batch_sizes, steps=steps, rounds=rounds, grad_time=grad_time, one_thread=True
+    )
     rows = []
     for b in batch_sizes:
         t = time_to_target(
@@ -303,8 +319,6 @@ def measure_hardware(
             {
                 "batch_size": b,
                 **default[b],
-                "samples_per_s_1thread": single[b]["samples_per_s"],
-                "grad_samples_per_s_1thread": single[b]["grad_samples_per_s"],
                 "lr": None if best is None else best["lr"],
                 "updates": None if best is None else best["updates"],
                 "samples": None if best is None else best["samples"],
@@ -375,14 +389,6 @@ def draw_hardware(m: dict[str, Any]) -> Path:
         "o-",
         color="#ff7f0e",
         label=f"loss_and_grad alone, {threads(m)}",
-    )
-    left.loglog(
-        x,
-        [r["grad_samples_per_s_1thread"] for r in rows],
-        "s--",
-        color="#ff7f0e",
-        alpha=0.6,
-        label="loss_and_grad alone, 1 thread",
     )
     left.set_xlabel("batch size B (rows per step; the last point is the full batch)")
     left.set_ylabel("samples per second")
@@ -486,12 +492,13 @@ def section_hardware(m: dict[str, Any]) -> Section:
         "Mini-batches use the hardware: samples per second and time to a target loss against B",
         'From the notes: "The main advantage of Mini-batch GD over Stochastic GD is that you can get a '
         'performance boost from hardware optimization of matrix operations" (001); "batch is faster '
-        f'running" (002). Measured on this CPU with NumPy ({m["blas"]}, {m["threads"]} BLAS threads by '
-        f"default) for SGD on the `digits` MLP (hidden {m['hidden']}, ReLU, softmax, float32: what "
+        f'running" (002). Measured on this CPU with NumPy ({m["blas"]}, {threads(m)} for BLAS by '
+        f"default) for SGD on the `digits` MLP (hidden {hidden}, ReLU, softmax, float32: what "
         f"`descend train digits --hidden {hidden}` trains; {m['n']} rows): *throughput* is B over the "
         f"median seconds of one step of `ds.fit` (its own clock, `history.steps['time']`; {m['steps']} "
-        f"steps per run, every B side by side in each of {m['rounds']} rounds, medians over rounds), "
-        "also with BLAS held to one thread (threadpoolctl) and for the model's `loss_and_grad` alone; "
+        "steps per run, the first left out), also with BLAS held to one thread (threadpoolctl), every "
+        f"B and setting side by side in each of {m['rounds']} rounds, medians over rounds; and for the "
+        "model's `loss_and_grad` alone on the first B rows (`benchmarks/_common.alternate`); "
         f"the *time to target* is the samples SGD needs to bring the full-data training loss to "
         f"{m['target']:g} (each B at its best lr of a half-decade grid, checked every 1/50 epoch) over "
         "the samples per second, with the training seconds of that run itself beside it.",
@@ -1354,7 +1361,7 @@ def section_power_of_two(m: dict[str, Any]) -> Section:
         "Batch sizes as powers of two: throughput against the neighbours",
         'From the notes (002): "*fun fact: batch sizes are generally in multiples of 2 due to memory '
         'optimizations.*" Measured on this CPU with NumPy ('
-        f"{m['blas']}, {m['threads']} BLAS threads): the seconds of one SGD step of `ds.fit` (its own "
+        f"{m['blas']}, {threads(m)} for BLAS): the seconds of one SGD step of `ds.fit` (its own "
         f"clock, median over {m['steps'] - 1} steps) and of the model's `loss_and_grad` alone, for "
         "one-hidden-layer MLPs on `digits` (float32, hidden 64 as `descend train digits --hidden 64`, "
         f"and a wider 512), at B = {', '.join(str(b) for b in sizes)}: every size side by side in each "
