@@ -269,3 +269,22 @@ def test_in_memory_sources_still_train_normally():
     X, y = rng.normal(size=(64, 3)), rng.normal(size=64)
     run = ds.fit("linear", ArraySource(X, y), validation=0.25, epochs=2, progress=False)
     assert len(run.history.epochs["val_loss"]) == 2
+
+
+def test_a_blow_up_within_the_first_rows_is_a_divergence_error_not_a_type_error():
+    """Before the guard has a best loss (its first min_rows rows) the reference is the first
+    batch's loss; the error said 'grew from None' and failed formatting it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 8))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ds.DivergenceError, match="grew from the first batch's") as err:
+        ds.fit(
+            ds.models.MLP(hidden=(16,), output="binary"),
+            (X, y),
+            optimizer="sgd",
+            lr=1e4,
+            batch_size=1,
+            epochs=1,
+            progress=False,
+        )
+    assert "step" in str(err.value)

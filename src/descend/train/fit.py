@@ -1344,8 +1344,15 @@ class _Training:
             f"{self.owner}: diverged at {at} with {self.opt!r}: {self.guard.reason()}; {where}; try a "
             "smaller learning rate (or divergence_factor=None to train on)",
             quantity="loss",
-            cause=f"loss grew from {self.guard.best:.3g} to {self.guard.smoothed:.3g}",
+            # within the first rows the reference is the first batch's loss (no best yet)
+            cause=f"loss grew from {self._guard_reference():.3g} to {self.guard.smoothed:.3g}",
         )
+
+    def _guard_reference(self) -> float:
+        guard = self.guard
+        assert guard is not None
+        ref = guard.best if guard.best is not None else guard.start
+        return math.nan if ref is None else float(ref)
 
     def sync_eval(self) -> None:
         """``run.params`` <- the evaluation point of the parameters and state as they are now, for
