@@ -60,6 +60,8 @@ LANCZOS_STEPS = 20
 
 
 def _norm(arrays: list[np.ndarray]) -> float:
+    """The norm of arrays laid end to end (float32 ones summed in their dtype: a diagnostic, to
+    about 1e-7 relative)."""
     return math.sqrt(sum(float(np.vdot(a, a)) for a in arrays))
 
 
@@ -103,6 +105,7 @@ class Monitor(Callback):
         self._before: dict[str, np.ndarray] | None = None
         self._grads: dict[str, float] = {}
         self._recorded = 0
+        self._layer_keys: dict[str, tuple[str, ...]] | None = None
 
     @staticmethod
     def _check_probe(probe: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -138,9 +141,10 @@ class Monitor(Callback):
         if step % self.every:
             self._before = None
             return
-        layers = run.model.layer_keys(run.params)
+        layers = self._layers(run)
         self._grads = {name: _norm([grads[k] for k in keys]) for name, keys in layers.items()}
-        self._before = {k: np.array(v, dtype=np.float64) for k, v in run.params.items()}
+        # in the params' own dtype: a float64 copy of every param would cost more than the step
+        self._before = {k: v.copy() for k, v in run.params.items()}
 
     def on_step_end(self, run: Any, info: dict[str, Any]) -> None:
         before = self._before
@@ -148,16 +152,15 @@ class Monitor(Callback):
             return None
         self._before = None
         model, params = run.model, run.params
-        layers = model.layer_keys(params)
+        layers = self._layers(run)
         row: dict[str, float] = {
             "step": int(info["step"]),
             "loss": float(info["loss"]),
             "lr": float(info["lr"]),
         }
         for name, keys in layers.items():
-            w0 = [before[k] for k in keys]
-            d = _norm([np.asarray(params[k], dtype=np.float64) - before[k] for k in keys])
-            w = _norm(w0)
+            d = _norm([np.subtract(params[k], before[k]) for k in keys])
+            w = _norm([before[k] for k in keys])
             row[f"grad_norm/{name}"] = self._grads[name]
             row[f"weight_norm/{name}"] = w
             row[f"update_ratio/{name}"] = d / w if w > 0 else (math.inf if d > 0 else 0.0)
@@ -172,6 +175,12 @@ class Monitor(Callback):
         self._recorded += 1
         _append(run.history.monitor, row)
         return None
+
+    def _layers(self, run: Any) -> dict[str, tuple[str, ...]]:
+        """The model's layers (asked once: a run's model and its param names do not change)."""
+        if self._layer_keys is None:
+            self._layer_keys = run.model.layer_keys(run.params)
+        return self._layer_keys
 
     # -- probe measurements ------------------------------------------------------------------------
     def _units(self, model: Any, params: dict[str, np.ndarray]) -> dict[str, float]:
