@@ -21,7 +21,10 @@ TIMED_IMPORT = "import time; t = time.perf_counter(); import {}; print(time.perf
 
 
 def python(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": SRC}
+    # the import a user gets: with its bytecode cached (an environment that turns the cache off,
+    # PYTHONDONTWRITEBYTECODE, would time the compiling of every module instead)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = SRC
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, check=True)
 
 

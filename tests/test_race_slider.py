@@ -431,7 +431,11 @@ def test_slider_redraws_paths_and_losses_in_headless_chromium(chromium, raced, t
     page.write_text(text, encoding="utf-8")
     # a slider step runs on an animation frame, which headless Chromium under a virtual time
     # budget draws only when asked to run every compositor stage
-    dom, log = _render(chromium, page, tmp_path / "profile", "--run-all-compositor-stages-before-draw")
+    # the three slider/button changes each wait for a frame: on a loaded machine one arrived ~10 s
+    # of virtual time after its click (CI), so the page gets more than the default 10 s
+    dom, log = _render(
+        chromium, page, tmp_path / "profile", "--run-all-compositor-stages-before-draw", budget_ms=60000
+    )
     assert _js_errors(dom, log) == []
     m = re.search(r'data-slider-probe="([^"]*)"', dom)
     trace = re.search(r'data-slider-trace="([^"]*)"', dom)

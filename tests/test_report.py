@@ -288,9 +288,10 @@ def chromium() -> str:
     return exe
 
 
-def _render(exe: str, page: Path, profile: Path, *flags: str) -> tuple[str, str]:
+def _render(exe: str, page: Path, profile: Path, *flags: str, budget_ms: int = 10000) -> tuple[str, str]:
     """Load ``page`` in headless Chromium; return the DOM after scripts ran, and Chromium's log.
-    ``flags``: more of Chromium's switches."""
+    ``flags``: more of Chromium's switches; ``budget_ms``: the virtual time the page gets (it
+    passes in a jump while nothing is pending, so a longer one costs no waiting)."""
     cmd = [
         exe,
         "--headless",
@@ -303,7 +304,7 @@ def _render(exe: str, page: Path, profile: Path, *flags: str) -> tuple[str, str]
         "--disable-sync",
         "--host-resolver-rules=MAP * ~NOTFOUND",  # no network at all: the page must work offline
         f"--user-data-dir={profile}",
-        "--virtual-time-budget=10000",
+        f"--virtual-time-budget={budget_ms}",
         "--enable-logging=stderr",
         "--v=0",
         *flags,

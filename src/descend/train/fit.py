@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +21,6 @@ from ..models.task import source_task
 from ..optim import Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from ..optim._flat import FlatStep
-from . import local_sgd
 from .callbacks import Callback, as_callback
 from .checkpoint import (
     CHECKPOINT_NAME,
@@ -36,6 +35,9 @@ from .minimize import global_norm, refuse_objective_rule
 from .prepare import Labels, Preparer, Scaler, check_range, find_labels
 from .progress import make_progress
 from .stopping import MIN_ROWS, DivergenceGuard, PlateauStop
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import local_sgd
 
 __all__ = ["FitQuality", "Run", "TrainHistory", "fit"]
 
@@ -689,6 +691,8 @@ class _Training:
                 f"{', '.join(hooked)} has on_gradients (callbacks run once per round, after the averaging)",
                 param="callbacks",
             )
+        from . import local_sgd  # only for sync_every: its import is not paid by every fit
+
         if local_sgd.steps_per_epoch(list(source.shard_sizes()), self.batch_size, self.drop_last) == 0:
             refuse(
                 f"with drop_last=True and batch_size={self.batch_size} leaves no local batch: every "
@@ -973,6 +977,8 @@ class _Training:
         if self.sync_every is None:
             n_batches = self.source.n_batches(self.batch_size, self.drop_last)
         else:  # local steps
+            from . import local_sgd
+
             n_batches = local_sgd.steps_per_epoch(
                 list(self.source.shard_sizes()), self.batch_size, self.drop_last
             )
@@ -1093,6 +1099,8 @@ class _Training:
             target_scaler=self.run.target_scaler,
         )
         sizes = list(self.source.shard_sizes())
+        from . import local_sgd
+
         m = local_sgd.steps_per_epoch(sizes, self.batch_size, self.drop_last)
         while self.next_batch < m:
             steps = min(self.sync_every, m - self.next_batch)
