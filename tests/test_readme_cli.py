@@ -185,7 +185,10 @@ def test_every_readme_command_runs_and_its_comment_holds(tmp_path, monkeypatch, 
         elif argv == ["report", "runs/churn"]:
             assert "Plotly.newPlot" in (tmp_path / "runs" / "churn" / "report.html").read_text()
         elif argv[:2] == ["demo", "--quick"]:
-            assert cost <= 15.0, f"demo --quick took {cost:.1f} s"
+            # 21 rules tuned on 4 functions, 3 races, batching, an LR range test: 10-16 s alone on
+            # 2 quiet cores, 23 s once inside the whole suite's process (fresh-clone CI, b9872a4);
+            # the bound catches a gross regression (L-BFGS's lr tuning had made it 67 s)
+            assert cost <= 40.0, f"demo --quick took {cost:.1f} s"
             assert (folder_of(out) / "report.html").exists()
         elif "saddle" in argv:
             noisy = [r["final_loss"] for r in summary_of(out)["results"]]
