@@ -246,7 +246,7 @@ def test_float32_by_default():
     assert all(p.dtype == np.float32 for p in run.params.values())
 
 
-# every rule fit trains with (L-BFGS needs the whole objective: fit refuses it, test_lbfgs.py)
+# every rule fit trains with mini-batches (L-BFGS takes full batches: tests/test_fit_lbfgs.py)
 @pytest.mark.parametrize("name", [n for n in ds.optim.names() if not ds.optim.get(n).needs_objective])
 def test_default_lr_trains_standardized_data(name):
     X, y = binary_data(n=400)

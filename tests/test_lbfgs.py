@@ -1,6 +1,6 @@
 """L-BFGS (``ds.LBFGS``, "lbfgs"): torch.optim.LBFGS iterate by iterate through ``ds.minimize``,
 the reference of tests/reference.py, its state saved and loaded mid-run, and the places that
-refuse it (``step``, ``fit``, the estimators, ``lr_find``) or run it (races)."""
+refuse it (``step``, mini-batch ``fit``, ``lr_find``) or run it (races, full-batch ``fit``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from peers import need
 import descend as ds
 from descend.lab import lr_find
 from descend.lab.race import race
-from descend.sklearn import DescendClassifier, DescendRegressor
 
 #: the settings compared with torch and the reference, by id (the registry entry's)
 CASES = list(BY_NAME["lbfgs"].reference.items())
@@ -316,19 +315,18 @@ def test_bad_params_and_gradients_are_refused_clearly():
         opt.minimize_step(lambda p: (0.0, p), x, ds.Adam().init(x))
 
 
-def test_fit_and_the_estimators_refuse_it_naming_the_parameter_and_the_way_meanwhile():
+def test_fit_takes_it_full_batch_only():
+    """fit runs it on the full-batch objective (tests/test_fit_lbfgs.py); a mini-batch is refused
+    naming batch_size, whichever way the rule is given."""
     X = np.random.default_rng(0).normal(size=(40, 3))
     y = (X[:, 0] > 0).astype(np.int64)
     for optimizer in ("lbfgs", " L-BFGS".replace("-", ""), ds.LBFGS()):
         with pytest.raises(ds.errors.ParameterError) as e:
             ds.fit(ds.models.LogisticRegression(), (X, y), optimizer=optimizer, epochs=1, progress=False)
-        assert e.value.param == "optimizer"
-        msg = str(e.value)
-        assert msg.startswith("fit: optimizer=") and "training models with L-BFGS" in msg
-        assert "planned" in msg and "ds.minimize(..., optimizer='lbfgs')" in msg
-    for est, target in ((DescendClassifier, y), (DescendRegressor, X[:, 1])):
-        with pytest.raises(ds.errors.ParameterError, match=rf"^{est.__name__}: optimizer='lbfgs' \(LBFGS\)"):
-            est(optimizer="lbfgs", epochs=1).fit(X, target)
+        assert e.value.param == "batch_size"
+        model = ds.models.LogisticRegression()
+        run = ds.fit(model, (X, y), optimizer=optimizer, batch_size=None, epochs=2, progress=False)
+        assert run.steps_completed == 2 and run.history.steps["loss"][1] < run.history.steps["loss"][0]
 
 
 def test_lr_find_refuses_it_having_no_lr_to_find():

@@ -197,8 +197,10 @@ class DataSource:
     From them this base class derives :attr:`n_samples`, :meth:`summarize` (one streaming pass:
     classes, feature and target moments), :meth:`batches` (the seeded, windowed order of the
     module docstring, read ahead in a background thread), :meth:`n_batches`,
-    :meth:`fingerprint` and :meth:`split`; a source may override any of them with a faster
-    equivalent (arrays permute in memory; Dask summarizes and splits on its workers).
+    :meth:`fingerprint`, :meth:`split` and :meth:`objective` (the full-batch loss and gradient,
+    the same bits from every source); a source may override any of them with a faster
+    equivalent (arrays permute in memory; Dask summarizes, splits and evaluates the objective
+    on its workers).
 
     **What a source may declare** (the defaults below hold otherwise; ``fit`` reads each as a
     plain attribute, never by probing for it): its :attr:`description`, column names
@@ -299,6 +301,19 @@ class DataSource:
         :class:`~descend.train.prepare.Preparer`) for ``params`` as they are when each batch is
         asked for. Only a source with :attr:`computes_gradients` provides it."""
         raise NotImplementedError(f"{type(self).__name__} does not compute gradients")
+
+    def objective(
+        self, model: Any, params: dict[str, np.ndarray], prep: Any, *, encoded: bool = False
+    ) -> Any:
+        """The full-batch loss and gradient of ``model`` at ``params`` over every row, as a
+        :class:`~descend.data.objective.Partial` (sums; ``.mean(params)`` gives the means):
+        blocks at fixed positions added in a fixed tree, so every source holding the same rows
+        gives the same bits (:mod:`descend.data.objective`). ``prep`` is a
+        :class:`~descend.train.prepare.Preparer`; ``encoded``: the targets are already in the
+        model's form. Here the rows are read in this process; Dask computes on its workers."""
+        from .objective import in_process
+
+        return in_process(self, model, params, prep, encoded)
 
     def summarize(self, *, classes: bool, moments: bool, targets: bool = False) -> Summary:
         """One streaming pass: the sorted distinct targets, per-feature mean and std, and/or

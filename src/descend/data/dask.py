@@ -32,7 +32,6 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,6 +52,7 @@ from .base import (
     window_order,
 )
 from .columns import id_name
+from .objective import BLOCK_ROWS, FANIN, Partial, add, block_partial, concat_rows, tree_depth
 
 __all__ = [
     "FANIN",
@@ -70,8 +70,6 @@ __all__ = [
 #: parameters up to this many bytes travel inline in every partition task; larger ones travel
 #: once per step as a task of their own whose result the partition tasks fetch from its worker
 INLINE_BYTES = 1 << 16
-#: partial results summed by one reduction task (the tree's fan-in)
-FANIN = 8
 #: rows a partition task computes at a time. Smaller than fit's in-memory part: Dask's nanny sets
 #: MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold at 128 KiB, so every temporary above
 #: it is a fresh mapping to fault in; 16,384-row pieces ran ~1.5-2x faster than 65,536 on workers.
@@ -235,16 +233,6 @@ def _part_slice(part: tuple[Any, Any, Any], lo: int, hi: int) -> tuple[np.ndarra
     return X[lo:hi].copy(), y[lo:hi].copy(), None if w is None else w[lo:hi].copy()
 
 
-@dataclass
-class _Partial:
-    """A partition's contribution to one batch: sums (not means), so partials simply add."""
-
-    grads: dict[str, np.ndarray]  # float64, gradient * weight
-    loss: float  # loss * weight
-    weight: float  # rows, or the sum of the sample weights
-    rows: int
-
-
 @functools.lru_cache(maxsize=64)
 def _accepts_where(kind: type) -> bool:
     """Whether a preparer of this type takes ``where=`` (asked once per type: local SGD calls
@@ -285,7 +273,7 @@ def _partial(
     prep: Any,
     idx: Any,
     index: int,
-) -> _Partial:
+) -> Partial:
     """(gradient sum, loss sum, weight, rows) of partition ``index``'s rows ``idx`` (None: all).
 
     Computed :data:`TASK_ROWS` rows at a time, as ``fit`` does in memory with larger pieces: the
@@ -313,21 +301,7 @@ def _partial(
                 grads_sum[k] += np.asarray(g, dtype=np.float64) * weight
             loss_sum += float(loss) * weight
         weight_sum += weight
-    return _Partial(grads_sum, loss_sum, weight_sum, rows)
-
-
-def _sum(*partials: _Partial) -> _Partial:
-    """The partials added in the order given (the caller fixes it: by partition id)."""
-    first = partials[0]
-    grads = {k: v.copy() for k, v in first.grads.items()}
-    loss, weight, rows = first.loss, first.weight, first.rows
-    for p in partials[1:]:
-        for k, v in p.grads.items():
-            grads[k] += v
-        loss += p.loss
-        weight += p.weight
-        rows += p.rows
-    return _Partial(grads, loss, weight, rows)
+    return Partial(grads_sum, loss_sum, weight_sum, rows)
 
 
 class _Literal:
@@ -347,6 +321,38 @@ def _params(params: _Literal) -> dict[str, np.ndarray]:
 def _task(fn: Any, part: Any, shared: Any, args: _Literal, index: int) -> Any:
     """``fn(partition, shared, args, index)``, the literals unwrapped (:meth:`DaskSource.map_partitions`)."""
     return fn(part, shared.value if isinstance(shared, _Literal) else shared, args.value, index)
+
+
+def _objective_group(shared: Any, how: _Literal, spec: _Literal, *parts: Any) -> Partial:
+    """The blocks ``spec`` of the objective (:mod:`descend.data.objective`), added in order when
+    they are a group of the tree. ``spec`` is ``(blocks, grouped)``: each block a list of
+    ``(j, p, lo, hi)`` pieces, rows ``lo..hi`` of ``parts[j]`` (partition ``p``)."""
+    params = shared.value if isinstance(shared, _Literal) else shared
+    prep = how.value
+    block_specs, grouped = spec.value
+    out = []
+    for pieces in block_specs:
+        X, y, w = concat_rows(
+            (parts[j][0][lo:hi], parts[j][1][lo:hi], None if parts[j][2] is None else parts[j][2][lo:hi])
+            for j, _, lo, hi in pieces
+        )
+
+        def where(i: int, pieces: Any = pieces) -> str:
+            for _, p, lo, hi in pieces:
+                if i < hi - lo:
+                    return f"partition {p}, row {lo + i} of the partition"
+                i -= hi - lo
+            return "a row past the block"
+
+        def prepare(Xb: np.ndarray, yb: np.ndarray, pieces: Any = pieces, where: Any = where) -> Any:
+            try:
+                return prep(Xb, yb, where=where) if _accepts_where(type(prep)) else prep(Xb, yb)
+            except DataError as exc:
+                p = pieces[0][1]
+                raise DataError(f"partition {p}: {exc}", file=f"partition {p}") from None
+
+        out.append(block_partial(prep.model, params, X, y, w, prepare))
+    return add(*out) if grouped else out[0]
 
 
 def _summary(
@@ -592,7 +598,7 @@ class DaskSource(DataSource):
             grads = {k: (total.grads[k] / w).astype(v.dtype, copy=False) for k, v in params.items()}
             yield b, total.loss / w, grads, total.rows
 
-    def step(self, params: dict[str, np.ndarray], prep: Any, plan: list[tuple[int, Any]]) -> _Partial:
+    def step(self, params: dict[str, np.ndarray], prep: Any, plan: list[tuple[int, Any]]) -> Partial:
         """Submit one task per contributing partition, sum in a fixed tree, return the total.
 
         The step's tasks go to the scheduler as one graph (one message, not one per task).
@@ -612,7 +618,56 @@ class DaskSource(DataSource):
             )
             for p, rows in plan
         ]
-        return self._reduce(level, _sum, name)
+        return self._reduce(level, add, name)
+
+    def objective(
+        self, model: Any, params: dict[str, np.ndarray], prep: Any, *, encoded: bool = False
+    ) -> Partial:
+        """The full-batch objective's sums (:mod:`descend.data.objective`) computed on the
+        workers: one task per group of ``FANIN`` blocks (a block that straddles partitions
+        takes its rows from each), the groups added in the same tree as everywhere else, so the
+        bits are those of the same rows in memory. ``encoded`` is ignored (the workers encode)."""
+        from dask import delayed
+
+        sizes = self.shard_sizes()
+        n = int(sum(sizes))
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        n_blocks = max(1, -(-n // BLOCK_ROWS))
+        grouped = tree_depth(n_blocks) > 0
+        width = FANIN if grouped else 1
+        name = f"descend-{self._id}-{next(self._count)}"
+        copy = {k: np.array(v, copy=True) for k, v in params.items()}  # params move after this call
+        shipped: Any = _Literal(copy)
+        if sum(v.nbytes for v in copy.values()) > INLINE_BYTES:
+            shipped = delayed(_params, pure=False)(shipped, dask_key_name=f"{name}-params")
+        how = _Literal(prep)
+        level = []
+        for g in range(0, n_blocks, width):
+            used: list[int] = []  # partitions this task reads, in order
+            block_specs = []
+            for k in range(g, min(g + width, n_blocks)):
+                lo, hi = k * BLOCK_ROWS, min((k + 1) * BLOCK_ROWS, n)
+                pieces = []
+                p = int(np.searchsorted(starts, lo, side="right")) - 1
+                while lo < hi:
+                    while sizes[p] == 0 or starts[p + 1] <= lo:
+                        p += 1
+                    a, z = lo - int(starts[p]), min(hi, int(starts[p + 1])) - int(starts[p])
+                    if p not in used:
+                        used.append(p)
+                    pieces.append((used.index(p), p, a, z))
+                    lo += z - a
+                block_specs.append(pieces)
+            level.append(
+                delayed(_objective_group, pure=False)(
+                    shipped,
+                    how,
+                    _Literal((block_specs, grouped)),
+                    *[self._parts[p] for p in used],
+                    dask_key_name=f"{name}-objective-{g}",
+                )
+            )
+        return self._reduce(level, add, name)
 
     def map_partitions(
         self, fn: Any, shared: Any, work: Sequence[tuple[int, Any]], add: Any, *, shared_bytes: int

@@ -135,6 +135,8 @@ class Monitor(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._recorded = int(state["recorded"])
 
+    reads_gradients_only = True  # L-BFGS in fit shows it the gradient each iteration starts from
+
     # -- hooks ----------------------------------------------------------------------------------
     def on_gradients(self, run: Any, grads: dict[str, np.ndarray]) -> None:
         step = _step(run) + 1  # the update about to be made

@@ -167,6 +167,9 @@ def resolve(
     entry = rule(spec)
     if lr is None and default_lr is not None:
         lr = getattr(entry, default_lr)
+    if default_lr == "fit_lr":  # training a model: what the rule needs for it (L-BFGS's line search)
+        for key, value in entry.cls.fit_options.items():
+            kwargs.setdefault(key, value)
     if lr is not None:
         kwargs["lr"] = lr
     return entry.make(**kwargs)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -84,9 +85,13 @@ class OptState:
         )
 
     def restore_from(self, other: OptState) -> None:
-        """Overwrite this state in place with the values of ``other`` (same layout)."""
+        """Overwrite this state in place with the values of ``other`` (same layout). A buffer
+        only ``other`` has is copied in: a rule whose state grows as it goes (L-BFGS adds a
+        buffer per curvature pair it keeps) restores a later state into an earlier one."""
         for k, bufs in other.buffers.items():
-            mine = [b.shape for b in self.buffers.get(k, [])]
+            if k not in self.buffers:
+                continue
+            mine = [b.shape for b in self.buffers[k]]
             if [b.shape for b in bufs] != mine:
                 raise ValueError(
                     f"{self.optimizer} state: buffer {k!r} has shapes {[b.shape for b in bufs]} in "
@@ -94,6 +99,9 @@ class OptState:
                 )
         self.t = np.int64(other.t)
         for k, bufs in other.buffers.items():
+            if k not in self.buffers:
+                self.buffers[k] = [b.copy() for b in bufs]
+                continue
             for dst, src in zip(self.buffers[k], bufs, strict=True):
                 np.copyto(dst, src)
         self.scalars.update(other.scalars)
@@ -151,6 +159,10 @@ class Optimizer:
     #: lr ``fit`` and the sklearn estimators use when given none: one that trains standardized
     #: data well (tests/test_fit.py::test_default_lr_trains_standardized_data checks each).
     fit_lr: ClassVar[float]
+    #: options ``fit`` and the estimators give the rule when it is named and the caller leaves
+    #: them out (``options`` overrides each): what training a model with it needs beyond the
+    #: class defaults, which follow the reference implementation (L-BFGS: a line search).
+    fit_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     #: lr a race uses when given none: it moves visibly but stably on the built-in 2-D
     #: surfaces, whose gradients are O(1)-O(100).
     race_lr: ClassVar[float]

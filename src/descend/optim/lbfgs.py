@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,10 @@ class LBFGS(Optimizer):
     one vector, in their order (torch's ``_params``), and must share one dtype.
 
     Driving it: ``opt.minimize_step(fun_and_grad, params, state)`` with
-    ``fun_and_grad(params) -> (loss, grads)`` (torch's closure), or ``ds.minimize(...,
-    optimizer="lbfgs")``, where one step is one iteration (see :func:`descend.minimize`).
+    ``fun_and_grad(params) -> (loss, grads)`` (torch's closure), ``ds.minimize(...,
+    optimizer="lbfgs")``, where one step is one iteration (see :func:`descend.minimize`), or
+    ``ds.fit(model, data, optimizer="lbfgs", batch_size=None)``: full-batch iterations over any
+    source, with a strong-Wolfe line search by default (``fit_options``).
     :meth:`step` with a gradient alone is refused: the rule needs the objective at trial points.
     ``state.t`` counts iterations (torch's ``n_iter``), ``state.scalars["func_evals"]`` the
     evaluations; the curvature pairs are per-leaf buffers ``old_dirs/j``, ``old_stps/j``
@@ -113,8 +116,10 @@ class LBFGS(Optimizer):
     """
 
     name = "lbfgs"
-    # fit refuses rules that need the objective; stated because every rule states it
+    # fit: full-batch iterations with a line search (torch's default has none: a fixed lr x
+    # the direction, which overshoots on a loss as curved as a logistic regression's)
     fit_lr = 1.0
+    fit_options = MappingProxyType({"line_search_fn": "strong_wolfe"})
     race_lr = 1.0
     color = "#9edae5"
     marker = "+"

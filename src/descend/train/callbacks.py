@@ -25,6 +25,12 @@ class Callback:
     :meth:`state_dict` / :meth:`load_state_dict` so that checkpoints resume it exactly.
     """
 
+    #: True for a callback whose :meth:`on_gradients` only reads the gradients (a
+    #: :class:`~descend.Monitor`): L-BFGS, whose iterations a changed gradient would break
+    #: (its line search compares the gradients of the objective), shows it the gradient each
+    #: iteration starts from and refuses the other callbacks that have ``on_gradients``
+    reads_gradients_only: bool = False
+
     def on_train_begin(self, run: Run) -> None:
         pass
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._tree import unflatten
 from .._validation import check_bool, check_int, check_real, describe
 from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
 from ..data.base import _Accumulator
@@ -31,7 +32,7 @@ from .checkpoint import (
     open_checkpoint_dir,
     write_checkpoint,
 )
-from .minimize import global_norm, refuse_objective_rule
+from .minimize import global_norm
 from .prepare import Labels, Preparer, Scaler, check_range, find_labels
 from .progress import make_progress
 from .stopping import MIN_ROWS, DivergenceGuard, PlateauStop
@@ -457,6 +458,7 @@ class _Training:
         owner = self.owner
         self.model = model = _resolve_model(model)
         self.rule: PlateauStop | None = None
+        self.rule_args: dict[str, Any] | None = None
         if kw["epochs"] is None:  # train until the loss stops improving (train/stopping.py)
             self.epochs = check_int(owner, "max_epochs", kw["max_epochs"], low=1)
             self.rule_args = {
@@ -535,13 +537,16 @@ class _Training:
         self.ckpt_loaded: Path | None = None
         self.reporter = make_progress(kw["progress"])
         if init is None:
-            refuse_objective_rule(owner, kw["optimizer"])  # L-BFGS: ds.minimize, not fit
             opt = resolve_optimizer(
                 kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr="fit_lr"
             )
         else:
             opt = init.optimizer  # its schedule (and any plateau state) continues
         self.sync_every = self._check_sync_every(kw["sync_every"], source, opt)
+        # a rule that needs the objective (L-BFGS) takes full-batch iterations (_objective_epoch)
+        self.objective_rule = opt.needs_objective
+        if self.objective_rule:
+            self._check_objective_rule(opt)
 
         saved = None
         if checkpoint_dir is not None:
@@ -568,7 +573,7 @@ class _Training:
                 batch_rows=self._update_rows(source),
                 min_rows=min(MIN_ROWS, n),
             )
-        if kw["epochs"] is None:
+        if kw["epochs"] is None and not self.objective_rule:  # L-BFGS stops on its own tolerances
             n = source.n_samples
             period = PlateauStop.period_for(n, self._update_rows(source))
             self.rule = PlateauStop(period=period, **self.rule_args)
@@ -639,6 +644,8 @@ class _Training:
         self.stop = ""
         self.checked = False
         self._saved = saved
+        # L-BFGS: (loss, gradients) at the parameters as they are, from the last iteration
+        self.carried: tuple[float, dict[str, np.ndarray]] | None = None
         if init is not None:  # continue the count of epochs, steps and the history
             self.epoch = init.epochs_completed
             self.epochs = self.epoch + self.epochs
@@ -700,6 +707,34 @@ class _Training:
                 param="batch_size",
             )
         return H
+
+    def _check_objective_rule(self, opt: Optimizer) -> None:
+        """L-BFGS in fit: iterations on the full-batch objective, with callbacks that only read
+        gradients (a Monitor)."""
+        owner, name = self.owner, type(opt).__name__
+        if self.batch_size is not None:
+            raise ParameterError(
+                f"{owner}: batch_size={self.batch_size} with {name}: its iterations compare the loss "
+                "and gradient of the whole data at trial points (curvature pairs, line search), which "
+                f"mini-batches do not give; give batch_size=None (each {name} iteration then reads "
+                "every row once per evaluation)",
+                owner=owner,
+                param="batch_size",
+                value=self.batch_size,
+            )
+        hooked = [
+            type(cb).__name__
+            for cb in self.cbs
+            if type(cb).on_gradients is not Callback.on_gradients and not cb.reads_gradients_only
+        ]
+        if hooked:
+            raise ParameterError(
+                f"{owner}: {', '.join(hooked)} changes gradients (on_gradients), which {name} cannot "
+                "take: its line search compares the objective's own gradients; leave it out (a "
+                "Monitor, which only reads them, is fine)",
+                owner=owner,
+                param="callbacks",
+            )
 
     def _update_rows(self, source: DataSource) -> int:
         """Rows one update trains on: a batch, the data (full batch), or a round of local SGD."""
@@ -865,6 +900,10 @@ class _Training:
             cb.load_state_dict(cb_state)
         if extra.get("schedule") is not None and hasattr(self.opt.lr, "load_state_dict"):
             self.opt.lr.load_state_dict(extra["schedule"])
+        if self.objective_rule and extra.get("objective") is not None:
+            at = extra["objective"]
+            grads = {k: np.array(at["grads"][k], dtype=v.dtype) for k, v in self.params.items()}
+            self.carried = (float(at["loss"]), grads)
         if self.rule is not None and extra.get("stop_rule") is not None:
             self.rule.load_state_dict(extra["stop_rule"])
         if self.guard is not None and extra.get("divergence_guard") is not None:
@@ -936,6 +975,8 @@ class _Training:
         if self.separate:  # the model (ds.load_run reads it); training resumes from params and state
             self.sync_eval()
             extra["eval_params"] = run.params
+        if self.carried is not None:  # L-BFGS: where the next iteration starts, without a pass
+            extra["objective"] = {"loss": self.carried[0], "grads": self.carried[1]}
         # what a run loaded from this checkpoint (ds.load_run) matches prediction data by
         extra["columns"] = {
             "features": None if run.feature_names is None else list(run.feature_names),
@@ -1023,7 +1064,13 @@ class _Training:
                     self.end_epoch()
             if not self.stop:
                 self.stop = f"completed {self.epochs} epochs"
-                if self.rule is not None:
+                if self.objective_rule:  # an epoch is an iteration; its tolerances did not hold
+                    name = "epochs" if self.rule_args is None else "max_epochs"
+                    self.stop = (
+                        f"reached {name}={self.epochs} iterations before {type(self.opt).__name__}'s "
+                        "tolerances (tolerance_grad, tolerance_change) held"
+                    )
+                elif self.rule is not None:
                     self.stop = f"reached max_epochs={self.epochs} before the convergence rule held"
         finally:
             self.reporter.close()
@@ -1057,11 +1104,25 @@ class _Training:
             self.epoch_loss_sum, self.epoch_batches = 0.0, 0
         # overflow to inf/NaN is what the divergence guard looks for: no NumPy warnings meanwhile
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.objective_rule:
+                return self._objective_epoch()
             if self.sync_every is not None:
                 return self._rounds_epoch()
             if self.source.computes_gradients:
                 return self._remote_epoch()
             return self._local_epoch()
+
+    def _preparer(self) -> Preparer:
+        """How stored rows become what the model takes (here, or where the rows live); the
+        features of in-memory data were checked against the model's dtype up front (_encode)."""
+        return Preparer(
+            self.model,
+            self.run.labels,
+            self.run.scaler,
+            check_range=not isinstance(self.source, ArraySource),
+            feature_names=self.source.feature_names,
+            target_scaler=self.run.target_scaler,
+        )
 
     def _where(self) -> dict[str, Any]:
         return {
@@ -1074,13 +1135,7 @@ class _Training:
     def _remote_epoch(self) -> bool:
         """A distributed source computes each batch's (loss, gradient) where its rows live, for
         the parameters as they are when the next result is asked for."""
-        prep = Preparer(
-            self.model,
-            self.run.labels,
-            self.run.scaler,
-            feature_names=self.source.feature_names,
-            target_scaler=self.run.target_scaler,
-        )
+        prep = self._preparer()
         for index, loss, grads, rows in self.source.gradients(
             self.model, self.params, prep, self.epoch, self.batch_size, **self._where()
         ):
@@ -1091,13 +1146,7 @@ class _Training:
     def _rounds_epoch(self) -> bool:
         """Local SGD (``sync_every``): rounds of up to H local steps on every partition, averaged
         (:mod:`descend.train.local_sgd`); the cursor ``next_batch`` counts local batches."""
-        prep = Preparer(
-            self.model,
-            self.run.labels,
-            self.run.scaler,
-            feature_names=self.source.feature_names,
-            target_scaler=self.run.target_scaler,
-        )
+        prep = self._preparer()
         sizes = list(self.source.shard_sizes())
         from . import local_sgd
 
@@ -1195,14 +1244,7 @@ class _Training:
         parts: list[_Part] = []
         model, params = self.model, self.params
         # in-memory features were checked against the model's dtype up front (fit's _encode)
-        prep = Preparer(
-            model,
-            self.run.labels,
-            self.run.scaler,
-            check_range=not isinstance(self.source, ArraySource),
-            feature_names=self.source.feature_names,
-            target_scaler=self.run.target_scaler,
-        )
+        prep = self._preparer()
         # targets were checked up front (in memory) or by the preparer (files): no re-checking
         value_and_grad = getattr(model, "_value_and_grad", None)
         width = (self.run.n_features,)
@@ -1224,6 +1266,135 @@ class _Training:
             if self.take_step(batch.index, loss, grads, rows):
                 return False
         return True
+
+    def _objective(self, prep: Preparer) -> Any:
+        """``fun_and_grad(params) -> (loss, gradients)`` of the full-batch objective: the same
+        bits from every source (:mod:`descend.data.objective`); counts the passes it makes."""
+        source, model, encoded = self.source, self.model, self.encoded
+
+        def fun_and_grad(params: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
+            self.passes += 1
+            return source.objective(model, params, prep, encoded=encoded).mean(params)
+
+        return fun_and_grad
+
+    def _objective_epoch(self) -> bool:
+        """One iteration of a rule that needs the objective (L-BFGS): one step and one epoch.
+
+        Each iteration is its own :meth:`~descend.LBFGS.minimize_step` call (ended after its
+        first iteration), handed the evaluation the previous one ended with: so every iteration
+        has the same evaluation budget (``max_eval``) whether a run is resumed or not, and a
+        checkpoint between iterations resumes bit-exactly. False when training should stop
+        before this epoch counts (nothing moved)."""
+        opt, state, params = self.opt, self.state, self.params
+        fun_and_grad = self._objective(self._preparer())
+        self.passes = 0
+        if self.carried is None:  # the first iteration, or resumed without a saved evaluation
+            self.carried = fun_and_grad(params)
+        loss0, grads0 = self.carried
+        gnorm0 = global_norm(grads0.values())
+        if not (math.isfinite(loss0) and math.isfinite(gnorm0)):
+            self.diverged(loss0, 0)
+        for cb in self.cbs:  # only those that read them (_check_objective_rule)
+            cb.on_gradients(self.run, {k: _read_only(v) for k, v in grads0.items()})
+        start = {k: v.copy() for k, v in params.items()}
+        made: list[tuple[Any, Any, float]] = []
+
+        def on_iterate(loss: float | None, flat_grad: np.ndarray | None, t: float) -> bool:
+            made.append((loss, flat_grad, t))
+            return True  # one iteration per call
+
+        opt.minimize_step(fun_and_grad, params, state, evaluated=self.carried, on_iterate=on_iterate)
+        if not made:  # no iteration: the gradient is below tolerance_grad, or no descent direction
+            self.stop = self._objective_done(grads0, None)
+            self.samples += self.passes * self.source.n_samples
+            return False
+        loss, flat_grad, t = made[0]
+        if loss is None:  # a fixed step that was the call's last (max_iter=1): evaluate here
+            loss, grads = fun_and_grad(params)
+        else:
+            leaves = [
+                g.reshape(shape) for g, shape in zip(_split_flat(flat_grad, state), state.shapes, strict=True)
+            ]
+            grads = unflatten(state.treedef, leaves)
+        gnorm = global_norm(grads.values())
+        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+            for k, v in start.items():
+                np.copyto(params[k], v)
+            self._raise(
+                f"{self.owner}: the {'loss' if not math.isfinite(loss) else 'gradient'} became non-finite at "
+                f"iteration {self.step + 1} with {opt!r}; parameters are left at the last finite iterate "
+                f"(step {self.step}); try a line search (options={{'line_search_fn': 'strong_wolfe'}}) "
+                "or a smaller lr",
+                quantity="loss" if not math.isfinite(loss) else "gradient",
+            )
+        self.carried = (loss, grads)
+        guard = self.guard
+        rows = self.source.n_samples
+        if guard is not None:
+            if guard.update(loss, rows):
+                self.grew(0)
+            if guard.keep_now:
+                self.keep_good_state()
+        self.eval_stale = self.separate
+        before_loss = float(state.scalars["prev_loss"])
+        self.step += 1
+        self.samples += self.passes * rows
+        self.epoch_loss_sum += loss
+        self.epoch_batches += 1
+        self.last_lr = float(t)
+        now = time.perf_counter() - self.t0
+        values = (self.step, self.epoch, loss, float(t), gnorm, self.samples, now)
+        for column, val in zip(self.history_columns, values, strict=True):
+            column.append(val)
+        self.reporter.update(self.step, self.epoch, loss, float(t), self.samples)
+        if self.cbs:
+            info = dict(zip(_STEP_COLUMNS, values, strict=True))
+            info["batch"] = 0
+        for cb in self.cbs:
+            if cb.on_step_end(self.run, info) is True:
+                self.stop = self.stop or f"stopped by {type(cb).__name__} at iteration {self.step}"
+        if not self.stop:
+            self.stop = self._objective_done(grads, (before_loss, loss, t))
+        if self.max_steps is not None and self.step >= self.max_steps:
+            self.stop = self.stop or f"max_steps={self.max_steps} reached"
+        self.next_batch = 1
+        if self.checkpoint_every is not None and self.step % self.checkpoint_every == 0:
+            self.save_checkpoint()
+        return True  # the iteration is the epoch: end_epoch records it, then the loop sees self.stop
+
+    def _objective_done(self, grads: dict[str, np.ndarray], moved: tuple[float, float, float] | None) -> str:
+        """Why L-BFGS stops here ("" to go on): torch's tests that end a step (``tolerance_grad``
+        on the largest gradient entry, ``tolerance_change`` on the step and on the loss change);
+        ``moved`` is (loss before, loss after, step length), None when no iteration was made."""
+        opt = self.opt
+        gmax = max(float(np.max(np.abs(g))) for g in grads.values())
+        k = self.step
+        if gmax <= opt.tolerance_grad:
+            return (
+                f"converged after {k} iterations: the largest gradient entry {gmax:.3g} <= "
+                f"tolerance_grad {opt.tolerance_grad:g}"
+            )
+        if moved is None:
+            return (
+                f"stopped after {k} iterations: no descent direction left (the slope along "
+                f"{type(opt).__name__}'s direction is above -tolerance_change {opt.tolerance_change:g})"
+            )
+        before, after, t = moved
+        d = self.state.buffers["d"]
+        step = max(float(np.max(np.abs(v))) for v in d) * abs(t)
+        if step <= opt.tolerance_change:
+            return (
+                f"converged after {k} iterations: the last step's largest entry {step:.3g} <= "
+                f"tolerance_change {opt.tolerance_change:g}"
+                + (" (the line search found no step that lowers the loss)" if t == 0 else "")
+            )
+        if abs(after - before) < opt.tolerance_change:
+            return (
+                f"converged after {k} iterations: the loss changed by {abs(after - before):.3g} < "
+                f"tolerance_change {opt.tolerance_change:g}"
+            )
+        return ""
 
     def take_step(self, index: int, loss: float, grads: dict[str, np.ndarray], rows: int) -> bool:
         """One update from a batch's loss and gradient; True when training should stop now."""
@@ -1299,7 +1470,7 @@ class _Training:
 
     def take_snapshot(self) -> None:
         self.snapshot_step = self.step
-        if self.snapshot is None:
+        if self.snapshot is None or self.snapshot[1].buffers.keys() != self.state.buffers.keys():
             self.snapshot = ({k: v.copy() for k, v in self.params.items()}, self.state.copy())
         else:
             for k, v in self.params.items():
@@ -1329,7 +1500,8 @@ class _Training:
         """Copy the parameters and optimizer state as the last good state (into the same buffers
         each time): what a run whose loss grows is rolled back to."""
         self.good_step = self.step
-        if self.good is None:
+        # a state that grows buffers as it goes (L-BFGS's curvature pairs) is copied anew
+        if self.good is None or self.good[1].buffers.keys() != self.state.buffers.keys():
             self.good = ({k: v.copy() for k, v in self.params.items()}, self.state.copy())
         else:
             for k, v in self.params.items():
@@ -1453,6 +1625,22 @@ class _Training:
             self.save_checkpoint()
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def _split_flat(flat: np.ndarray, state: OptState) -> list[np.ndarray]:
+    """The leaves of one flat vector laid end to end in the state's leaf order."""
+    out, at = [], 0
+    for shape in state.shapes:
+        size = int(np.prod(shape, dtype=np.int64))
+        out.append(flat[at : at + size])
+        at += size
+    return out
+
+
 def _align_columns(owner: str, source: DataSource, val: DataSource) -> DataSource:
     """The validation data with its feature columns in the training data's order, where both
     name them (in-memory tables are reordered; other sources must name them in the same order)."""
@@ -1544,6 +1732,19 @@ def fit(
         a named one (``lr=None``: the rule's ``fit_lr``, one that trains standardized data
         well: ``ds.optim.rule(name).fit_lr``).
     batch_size : ``None`` full-batch gradient descent, ``1`` stochastic, ``B`` mini-batch.
+        ``optimizer="lbfgs"`` (:class:`~descend.LBFGS`, with a strong-Wolfe line search unless
+        ``options`` say otherwise) takes ``batch_size=None`` only: each step, and each epoch,
+        is one of its iterations on the full-batch objective, evaluated in blocks at fixed row
+        positions and added in a fixed tree (:mod:`descend.data.objective`), so that arrays,
+        ``.npy``, Parquet, CSV and Dask give the same bits. Each iteration is one
+        ``minimize_step`` call (up to ``max_eval`` evaluations: the line search) handed the
+        evaluation the last one ended with. It stops on its own tolerances (``tolerance_grad``
+        on the largest gradient entry, ``tolerance_change`` on the step and the loss change) or
+        after ``epochs`` (``epochs=None``: ``max_epochs``) iterations; ``run.stop_reason`` says
+        which. The history's loss and grad_norm are at the iterate reached, lr is the step
+        length, and ``samples_seen`` counts every row read (evaluations x rows). Callbacks that
+        change gradients are refused; a :class:`~descend.Monitor` sees the gradient each
+        iteration starts from.
     sync_every : ``None`` (default), or ``H >= 1`` on a Dask source: local SGD (periodic model
         averaging; :mod:`descend.train.local_sgd`). Each round ships the parameters and the
         optimizer state to one task per partition, which takes up to ``H`` mini-batch steps of
