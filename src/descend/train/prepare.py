@@ -285,6 +285,10 @@ class Preparer:
         self, X: np.ndarray, y: np.ndarray, encoded: bool = False, where: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
         model = self.model
+        if not X.flags.aligned:
+            # rows deserialized from a Dask transfer may start at any byte: NumPy then multiplies
+            # them without BLAS, in another order, and the bits would depend on where rows lived
+            X = np.array(X)
         if self.check_range and X.dtype.kind == "f" and X.dtype.itemsize > np.dtype(model.dtype).itemsize:
             # the cast itself reports overflow: no extra pass over the batch when all is well
             try:
