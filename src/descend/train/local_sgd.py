@@ -39,6 +39,13 @@ Every task is a pure function of its inputs (the partition, the shipped start, t
 and round), and no task is pinned to a worker: a task lost with a worker is recomputed from the
 same inputs, so the same seed gives the same bits whichever worker ran what, and the client's
 checkpoints (taken between rounds) resume bit for bit.
+
+``max_steps`` is exact: a round that would pass it is cut short, and the run ends on that
+round's average. Resuming such a run with a larger ``max_steps`` starts the next round where
+the cut one ended, so it has averaged once more than a run never stopped there (which averaged
+only at the end of the full round): the same algorithm, not the same bits. A run resumed after a
+stop at a round's end (``max_steps`` a multiple of H within the epoch, or a checkpoint) is the
+uninterrupted run's bits.
 """
 
 from __future__ import annotations
