@@ -304,3 +304,13 @@ def test_a_blow_up_without_a_line_search_raises_at_the_last_finite_iterate():
     run = e.value.run
     assert all(np.isfinite(v).all() for v in run.params.values())
     assert "non-finite" in str(e.value) and "last finite iterate" in str(e.value)
+
+
+def test_a_held_out_fraction_leaves_the_same_rows_and_bits(files):
+    """validation=0.2 holds out the same rows of every source; the rows left are cut into the
+    same blocks, so the runs stay bit-identical (Dask's split is tested in test_dask.py)."""
+    X, y, tmp = files
+    ref = _fit((X, y), validation=0.2, epochs=3)
+    run = _fit(ds.data.open(tmp / "d.parquet", target="y"), validation=0.2, epochs=3)
+    assert _same_bits(run.params, ref.params)
+    assert run.quality.to_dict() == ref.quality.to_dict()
