@@ -21,6 +21,7 @@ import dask.array as da
 import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster
+from killable import after_step, run_script
 
 import descend as ds
 from descend.data import DaskSource, DataError, from_dask
@@ -377,27 +378,12 @@ _CLIENT_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_client_sigkilled_then_resumed_ends_byte_identical(client, tmp_path):
-    script = tmp_path / "client.py"
-    script.write_text(_CLIENT_SCRIPT)
-    args = [
-        sys.executable,
-        str(script),
-        client.scheduler.address,
-        str(tmp_path / "ckpt"),
-        str(tmp_path / "out.npz"),
-    ]
-    log = open(tmp_path / "stderr.txt", "w")
-    with log, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True) as proc:
-        try:
-            for line in proc.stdout:
-                if line.startswith("step") and int(line.split()[1]) >= 25:
-                    break
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=60)
-    stderr = (tmp_path / "stderr.txt").read_text()[-3000:]
-    assert proc.returncode == -signal.SIGKILL and not (tmp_path / "out.npz").exists(), stderr
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, timeout=300)
+    args = [client.scheduler.address, str(tmp_path / "ckpt"), str(tmp_path / "out.npz")]
+    script, log = tmp_path / "client.py", tmp_path / "stderr.txt"
+    rc, _ = run_script(script, _CLIENT_SCRIPT, args, kill_when=after_step(25), stderr=log)
+    assert rc == -signal.SIGKILL and not (tmp_path / "out.npz").exists(), log.read_text()[-3000:]
+    rc, _ = run_script(script, _CLIENT_SCRIPT, args, stderr=log)  # the same call: it resumes
+    assert rc == 0, log.read_text()[-3000:]
     out = np.load(tmp_path / "out.npz")
     assert int(out["resumed"]) >= 20  # killed after step 25 was reported
     X, y = ddk.synthetic(20_000, 8, partitions=4, seed=21)

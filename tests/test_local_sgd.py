@@ -7,8 +7,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -21,6 +19,7 @@ pytest.importorskip("distributed")
 import dask
 import dask.array as da
 from distributed import Client, LocalCluster, get_task_stream, wait
+from killable import after_step, run_script
 
 import descend as ds
 from descend.data import DaskSource, DataError, from_dask
@@ -307,27 +306,12 @@ _CLIENT_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_client_sigkilled_then_resumed_ends_with_the_same_bits(client, tmp_path):
-    script = tmp_path / "client.py"
-    script.write_text(_CLIENT_SCRIPT)
-    args = [
-        sys.executable,
-        str(script),
-        client.scheduler.address,
-        str(tmp_path / "ckpt"),
-        str(tmp_path / "out.npz"),
-    ]
-    log = open(tmp_path / "stderr.txt", "w")
-    with log, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True) as proc:
-        try:
-            for line in proc.stdout:
-                if line.startswith("step") and int(line.split()[1]) >= 24:
-                    break
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=60)
-    stderr = (tmp_path / "stderr.txt").read_text()[-3000:]
-    assert proc.returncode == -signal.SIGKILL and not (tmp_path / "out.npz").exists(), stderr
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, timeout=300)
+    args = [client.scheduler.address, str(tmp_path / "ckpt"), str(tmp_path / "out.npz")]
+    script, log = tmp_path / "client.py", tmp_path / "stderr.txt"
+    rc, _ = run_script(script, _CLIENT_SCRIPT, args, kill_when=after_step(24), stderr=log)
+    assert rc == -signal.SIGKILL and not (tmp_path / "out.npz").exists(), log.read_text()[-3000:]
+    rc, _ = run_script(script, _CLIENT_SCRIPT, args, stderr=log)  # the same call: it resumes
+    assert rc == 0, log.read_text()[-3000:]
     out = np.load(tmp_path / "out.npz")
     assert int(out["resumed"]) >= 20
     X, y = ddk.synthetic(12_000, 8, partitions=3, seed=21)
