@@ -71,7 +71,12 @@ BAD = [
     (["train", "digits", "--hidden", "0"], "--hidden", "layer sizes"),
     (["train", "digits", "--activation", "gelu"], "--activation", "activation must be one of"),
     (["train", "digits", "--optimizer", "adamm"], "--optimizer", "did you mean 'adam'?"),
-    (["train", "digits", "--optimizer", "lbfgs"], "--optimizer", "training models with L-BFGS"),
+    # L-BFGS trains full batch when no --batch-size is given (tests/test_cli_cluster.py)
+    (
+        ["train", "digits", "--optimizer", "lbfgs", "--batch-size", "32"],
+        "--batch-size",
+        "give --batch-size full",
+    ),
     (["train", "digits", "--lr", "x"], "--lr", "valid number"),
     (["train", "digits", "--lr", "-0.1"], "--lr", "> 0"),
     (["train", "digits", "--lr", "0"], "--lr", "0 would leave the parameters"),
@@ -107,6 +112,12 @@ BAD = [
     (["train", "digits", "--resume", "--out", "nowhere"], "--resume", "no checkpoint"),
     (["train", "labels.csv", "--target", "y", "--dask", "local:0"], "--dask", "local:N"),
     (["train", "digits", "--dask", "local:1"], "--dask", "data files"),
+    (
+        ["train", "digits", "--sync-every", "0"],
+        "--sync-every",
+        "sync_every must satisfy sync_every >= 1, got 0",
+    ),
+    (["train", "digits", "--sync-every", "4"], "--sync-every", "needs data on a Dask cluster"),
     (
         ["train", "labels.csv", "--target", "y", "--on-bad-rows", "drop"],
         "--on-bad-rows",

@@ -116,6 +116,7 @@ FLAGS: dict[str, str] = {
     "runs": "RUNS",
     "out": "--out",
     "dask": "--dask",
+    "sync_every": "--sync-every",
     "rows": "--rows",
     "task": "--task",
     "format": "--format",
@@ -175,6 +176,8 @@ _LIST_PLACEHOLDER = {"features": "COL1,COL2", "start": "X1,X2,..."}
 _FLAG_VALUES = {
     "--standardize": {"True": "on", "False": "off", "'auto'": "auto"},
     "--on-bad-rows": {"'raise'": "error"},
+    "--sync-every": {"None": "out"},  # "leave sync_every=None": "leave --sync-every out"
+    "--batch-size": {"None": "full"},
 }
 #: the other choices after a replaced value: ``--on-bad-rows skip or 'empty'`` -> ``... or empty``
 _MORE_CHOICES = re.compile(r"(--[a-z][a-z-]* [\w.-]+)((?: or|,) )'(\w+)'")
@@ -771,6 +774,7 @@ def _race_function(spec: str, x0: list[float] | None) -> Any:
 
 @_command("train", short_help="Train a model on built-in data or a data file.")
 def train(
+    ctx: typer.Context,
     data: Annotated[
         str,
         typer.Argument(
@@ -826,8 +830,9 @@ def train(
     batch_size: Annotated[
         str,
         typer.Option(
-            help="'full' (batch GD), 1 (stochastic) or B (mini-batch); the default is fit's. With "
-            "--dask each step costs a fixed overhead: use full or a large B.",
+            help="'full' (batch GD), 1 (stochastic) or B (mini-batch); the default is fit's, and "
+            "full for a rule that needs the whole objective (lbfgs). With --dask each step costs a "
+            "fixed overhead: use full, a large B, or --sync-every.",
             metavar="B",
         ),
     ] = BATCH_SIZE,
@@ -862,6 +867,7 @@ def train(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
     dask: Annotated[str | None, typer.Option(help=DASK_HELP, metavar="ADDRESS")] = None,
+    sync_every: Annotated[int | None, typer.Option(help=SYNC_EVERY_HELP, metavar="H")] = None,
     on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
     monitor: Annotated[
         int | None,
@@ -895,6 +901,7 @@ def train(
             lr=lr,
             schedule_spec=schedule_spec,
             batch_size=batch_size,
+            batch_size_given=_given_flag(ctx, "batch_size"),
             epochs=epochs,
             seed=seed,
             val_fraction=val_fraction,
@@ -905,12 +912,24 @@ def train(
             progress=progress,
             given=given,
             monitor=monitor,
+            sync_every=sync_every,
         )
+
+
+def _given_flag(ctx: Any, name: str) -> bool:
+    """Whether the option ``name`` was typed (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
 
 DASK_HELP = (
     "Train on a Dask cluster: tcp://HOST:PORT (a running scheduler) or local:N (N worker processes "
     "for this run); DATA is then a Parquet/CSV path the workers can read."
+)
+SYNC_EVERY_HELP = (
+    "Local SGD on a Dask cluster (--dask): each partition takes H mini-batch steps on its own rows "
+    "between averagings of the models (one round trip per H steps, not per step); with P "
+    "partitions multiply --lr by P. Default: one synchronized step at a time."
 )
 ON_BAD_ROWS_HELP = (
     "A row of a data file with a missing or non-numeric value: error (stop, naming file, row and "
@@ -986,6 +1005,8 @@ def _train(
     progress: bool,
     given: dict[str, Any],
     monitor: int | None = None,
+    batch_size_given: bool,
+    sync_every: int | None,
 ) -> None:
     from . import workflows
     from .train.callbacks import EarlyStopping
@@ -996,8 +1017,10 @@ def _train(
     if model is not None:
         _parse("--model", _model_name, model)
     _parse("--activation", _activation, activation)
-    _parse("--optimizer", optim.get, optimizer)
+    rule_cls = _parse("--optimizer", optim.get, optimizer)
     bs = _parse("--batch-size", _batch_size, batch_size)
+    if rule_cls.needs_objective and not batch_size_given:
+        bs = None  # L-BFGS trains on the whole objective; an explicit B is passed on (and refused)
     n_epochs = _parse("--epochs", _epochs, epochs)
     if lr is not None:
         _parse("--lr", _positive_lr, lr)
@@ -1061,6 +1084,7 @@ def _train(
         progress=None if progress else False,
         interruptible=True,
         standardize=standardize,
+        sync_every=sync_every,
     )
     if outcome.error is not None:
         _diverged(outcome)

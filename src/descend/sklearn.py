@@ -20,13 +20,13 @@ from . import models, schedules
 from ._registry import normalize
 from .data import DataSource
 from .data._moments import scale_or_one
+from .errors import ParameterError
 from .models._activations import ACTIVATIONS
 from .optim import Optimizer, rule
 from .optim import names as optimizer_names
 from .train import fit as ds_fit
 from .train.callbacks import EarlyStopping
 from .train.fit import Run
-from .train.minimize import refuse_objective_rule
 
 __all__ = ["DescendClassifier", "DescendRegressor"]
 
@@ -130,7 +130,12 @@ class _DescendEstimator(BaseEstimator):
         "verbose": ["verbose"],
         "standardize": ["boolean"],
         "dtype": [StrOptions({"float32", "float64"})],
+        "sync_every": [Interval(numbers.Integral, 1, None, closed="left"), None],
     }
+
+    #: whether a Dask source reaches fit as it is, so that its steps run on the workers (local SGD
+    #: needs that); the regressor scales the targets of a source in this process
+    _steps_on_workers: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -153,6 +158,7 @@ class _DescendEstimator(BaseEstimator):
         verbose: int = 0,
         standardize: bool = False,
         dtype: str = "float64",
+        sync_every: int | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.optimizer = optimizer
@@ -172,6 +178,7 @@ class _DescendEstimator(BaseEstimator):
         self.verbose = verbose
         self.standardize = standardize
         self.dtype = dtype
+        self.sync_every = sync_every
 
     # -- pieces -------------------------------------------------------------------------------------
     def _owner(self) -> str:
@@ -203,7 +210,6 @@ class _DescendEstimator(BaseEstimator):
     def _optimizer(self, steps_per_epoch: int) -> Optimizer:
         """The update rule with its lr or schedule (``schedule`` names span ``epochs`` passes)."""
         owner, opt, sched = self._owner(), self.optimizer, self.schedule
-        refuse_objective_rule(owner, opt)  # L-BFGS needs the objective, not mini-batch gradients
         if isinstance(opt, Optimizer):
             if self.lr is not None or sched is not None:
                 raise ValueError(
@@ -217,7 +223,8 @@ class _DescendEstimator(BaseEstimator):
                     f"{owner}: give lr or a schedule object, not both (got lr={self.lr!r}, "
                     f"schedule={sched!r}); a schedule name uses lr as its initial rate"
                 )
-            return rule(opt).make(lr=copy.deepcopy(sched))  # never mutate the parameter
+            entry = rule(opt)  # never mutate the parameter: a copy of the schedule
+            return entry.make(**{**entry.cls.fit_options, "lr": copy.deepcopy(sched)})
         entry = rule(opt)
         lr0 = self.lr if self.lr is not None else entry.fit_lr
         total = max(self.epochs * steps_per_epoch, 1)
@@ -231,7 +238,79 @@ class _DescendEstimator(BaseEstimator):
         elif sched == "reduce_on_plateau":  # sklearn's "adaptive": / 5 after 2 epochs without a tol gain
             tol = 1e-4 if self.tol is None else self.tol
             lr = schedules.ReduceOnPlateau(lr0, factor=0.2, patience=1, threshold=tol, threshold_mode="abs")
-        return entry.make(lr=lr)
+        # what training a model with the rule needs beyond its defaults (L-BFGS: a line search)
+        return entry.make(**{**entry.cls.fit_options, "lr": lr})
+
+    def _objective_rule(self) -> str | None:
+        """The class name of the update rule when it needs the whole objective (L-BFGS), else None."""
+        opt = self.optimizer
+        cls = type(opt) if isinstance(opt, Optimizer) else rule(opt).cls
+        return cls.__name__ if cls.needs_objective else None
+
+    def _check_objective_rule(self, partial: bool) -> None:
+        """A rule that needs the whole objective (L-BFGS) trains full batch, in ``fit`` only;
+        refused before anything is read or changed."""
+        owner, name = self._owner(), self._objective_rule()
+        if name is None:
+            return
+        why = (
+            f"{name} compares the loss and gradient of the whole data at trial points (curvature "
+            "pairs, line search), which"
+        )
+        if partial:
+            raise ParameterError(
+                f"{owner}: partial_fit cannot train with optimizer={self.optimizer!r}: {why} one "
+                "call's chunk of the data does not give; fit on all the data (full batch), or "
+                "choose a rule that steps on mini-batches",
+                owner=owner,
+                param="optimizer",
+                value=self.optimizer,
+            )
+        if self.batch_size not in ("auto", None):
+            raise ParameterError(
+                f"{owner}: batch_size={self.batch_size!r} with optimizer={self.optimizer!r}: {why} "
+                f"mini-batches do not give; leave batch_size='auto' (full batch for {name}) or give "
+                "None",
+                owner=owner,
+                param="batch_size",
+                value=self.batch_size,
+            )
+        if self.sync_every not in (None, 1):
+            raise ParameterError(
+                f"{owner}: sync_every={self.sync_every!r} with optimizer={self.optimizer!r}: local SGD "
+                f"takes mini-batch steps inside each partition, and {why} mini-batches do not give; "
+                "leave sync_every=None",
+                owner=owner,
+                param="sync_every",
+                value=self.sync_every,
+            )
+
+    def _check_sync_every(self, X: Any) -> None:
+        """``sync_every`` > 1 (local SGD) needs a Dask source whose steps run on the workers;
+        refused before anything is read or changed."""
+        owner, H = self._owner(), self.sync_every
+        if H is None or H == 1:  # 1: what training does anyway
+            return
+        if isinstance(X, DataSource) and X.runs_local_steps:
+            if self._steps_on_workers:
+                return
+            why = (
+                f"{owner} standardizes the targets of a Dask source in this process, which then "
+                "trains it one step at a time (ds.fit(ds.models.LinearRegression(), source, "
+                "sync_every=H) standardizes them on the workers)"
+            )
+        elif isinstance(X, DataSource):
+            why = f"the data ({X.description}) is trained in this process one step at a time"
+        else:
+            why = "in-memory arrays are trained in this process one step at a time"
+        raise ParameterError(
+            f"{owner}: sync_every={H} (local SGD: H mini-batch steps per partition between "
+            "averagings) needs a Dask data source, X=ds.data.from_dask(ddf, target=...) with y=None; "
+            f"{why}: leave sync_every=None",
+            owner=owner,
+            param="sync_every",
+            value=H,
+        )
 
     def _check_X_y(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -253,6 +332,8 @@ class _DescendEstimator(BaseEstimator):
     def _train(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any = None) -> Any:
         """Train ``epochs`` epochs (one for ``partial_fit``), continuing ``run_`` when asked to."""
         owner = self._owner()
+        self._check_objective_rule(partial)
+        self._check_sync_every(X)
         fitted = hasattr(self, "run_")
         continuing = fitted and (partial or self.warm_start)
         is_source = isinstance(X, DataSource)
@@ -287,8 +368,8 @@ class _DescendEstimator(BaseEstimator):
         use_val = self.early_stopping and not partial
         n_train = n - round(n * self.validation_fraction) if use_val else n
         batch_size = self.batch_size
-        if batch_size == "auto":
-            batch_size = min(max(n_train // 10, 16), 128)
+        if batch_size == "auto":  # full batch for L-BFGS, which needs the whole objective
+            batch_size = None if self._objective_rule() else min(max(n_train // 10, 16), 128)
         B = n_train if batch_size is None else min(batch_size, max(n_train, 1))
         steps_per_epoch = max(math.ceil(n_train / max(B, 1)), 1)
 
@@ -335,6 +416,7 @@ class _DescendEstimator(BaseEstimator):
             classes=fit_classes,
             sample_weight=sample_weight,
             init=init,
+            sync_every=self.sync_every,
         )
         run.validation = None  # not needed to continue; would pickle a copy of the data
         if is_source and run.classes is not None:
@@ -399,7 +481,10 @@ _PARAMS_DOC = """
     hidden_layer_sizes : None (default: a linear model) or the widths of the MLP's hidden layers,
         e.g. ``(100,)``.
     optimizer : an update rule's name (``"adam"`` default; ``descend.optim.names()``: {rules})
-        or a :class:`descend.Optimizer` instance (with its own lr).
+        or a :class:`descend.Optimizer` instance (with its own lr). ``"lbfgs"`` trains on the
+        whole data (``batch_size="auto"`` or None), one L-BFGS iteration per epoch with a
+        strong-Wolfe line search, stopping on its own tolerances too; it needs the whole
+        objective, so ``partial_fit`` refuses it.
     lr : learning rate > 0; None: the update rule's ``fit_lr``, one that trains standardized
         data well (Adam 3e-3).
     schedule : None (constant lr); a name, built from ``lr`` over the steps of ``epochs`` epochs:
@@ -409,7 +494,8 @@ _PARAMS_DOC = """
         leave ``lr=None``). The position in the schedule is the optimizer's step counter, so it
         continues across ``partial_fit`` calls and ``warm_start`` fits.
     batch_size : rows per update; ``"auto"`` (default): ``n // 10`` clipped to [16, 128] (about ten
-        updates per epoch on small data, 128 rows on large); None: full-batch gradient descent.
+        updates per epoch on small data, 128 rows on large), and full batch for ``"lbfgs"``; None:
+        full-batch gradient descent.
     epochs : passes over the data in ``fit`` (at most: ``tol`` may stop sooner); a
         ``partial_fit`` call is one pass.
     l2 : L2 penalty :math:`\\tfrac12\\,l_2\\lVert W\\rVert^2` added to the *mean* loss (default
@@ -432,6 +518,13 @@ _PARAMS_DOC = """
     standardize : scale the features to mean 0, std 1 inside the model (statistics from one
         streaming pass; for data sources, where a ``StandardScaler`` cannot go first).
     dtype : ``"float64"`` (default) or ``"float32"`` for parameters and arithmetic.
+    sync_every : None (default: one synchronized step at a time) or H >= 1: local SGD on a Dask
+        source (``X=ds.data.from_dask(ddf, target="y")``): each partition takes H mini-batch
+        steps of ``batch_size`` rows on its own rows between averagings of the models, one round
+        trip to the workers per H steps instead of one per step (:func:`descend.fit`'s
+        ``sync_every``). It is another algorithm than sequential SGD: with P partitions,
+        multiply ``lr`` by P. Other data trains one step at a time (H > 1 is refused there, and
+        by :class:`DescendRegressor`, which scales a source's targets in this process).
 """.replace("{rules}", ", ".join(f'``"{n}"``' for n in optimizer_names()))
 
 
@@ -468,6 +561,8 @@ class DescendRegressor(RegressorMixin, _DescendEstimator):
     (True, (3,))
     """
     )
+
+    _steps_on_workers = False  # its targets are scaled as they are read here (_ScaledTargets)
 
     def _check_X_y(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         return validate_data(
