@@ -13,16 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._tree import unflatten
-from .._validation import check_bool, check_int, check_real, describe
 from ..data import ArraySource, Batch, DataError, DataSource, as_source, check_batching, split
 from ..data.base import _Accumulator
 from ..data.columns import column_names, named_matrix
 from ..errors import CheckpointWarning, DivergenceError, ParameterError
 from ..models.task import source_task
 from ..optim import Optimizer, OptState
-from ..optim import resolve as resolve_optimizer
 from ..optim._flat import FlatStep
-from .callbacks import Callback, as_callback
+from .callbacks import Callback
 from .checkpoint import (
     CHECKPOINT_NAME,
     CheckpointLock,
@@ -32,85 +30,17 @@ from .checkpoint import (
     open_checkpoint_dir,
     write_checkpoint,
 )
+from .config import FitConfig
+from .history import STEP_COLUMNS as _STEP_COLUMNS
+from .history import TrainHistory
 from .minimize import global_norm
 from .prepare import Labels, Preparer, Scaler, check_range, find_labels
-from .progress import make_progress
-from .stopping import MIN_ROWS, DivergenceGuard, PlateauStop
+from .stopping import MIN_ROWS, Divergence, DivergenceGuard, PlateauStop, non_finite
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import local_sgd
 
 __all__ = ["FitQuality", "Run", "TrainHistory", "fit"]
-
-_STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples_seen", "time")
-
-
-def _rows(columns: dict[str, list[float]]) -> list[dict[str, float]]:
-    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-
-
-@dataclass
-class TrainHistory:
-    """Per-step and per-epoch records of a training run, as lists (``.steps_array`` for NumPy).
-
-    ``steps[k]`` describes update ``k + 1``: the batch loss and gradient norm at the parameters
-    before the update, the lr used, how many samples had been seen after it, and the wall time.
-    With local SGD (``fit(sync_every=H)``) a row is a *round*: ``step`` counts local steps
-    (those of the round's longest partition task, as the optimizer's ``t``), ``round`` and
-    ``local_steps`` say which round and how many local steps it took, and ``loss`` and
-    ``grad_norm`` are rows-weighted means over every local step of the round (each at the
-    parameters before that step), ``lr`` the one of its last local step.
-    ``epochs`` rows hold the mean training loss of the epoch and validation metrics.
-    """
-
-    steps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in _STEP_COLUMNS})
-    epochs: dict[str, list[float]] = field(default_factory=dict)
-    #: what a :class:`~descend.Monitor` records every few steps (``step`` first); empty without one
-    monitor: dict[str, list[float]] = field(default_factory=dict)
-
-    def step_array(self, column: str) -> np.ndarray:
-        return np.asarray(self.steps[column])
-
-    def epoch_array(self, column: str) -> np.ndarray:
-        return np.asarray(self.epochs[column])
-
-    def add_epoch(self, row: dict[str, float]) -> None:
-        n = len(next(iter(self.epochs.values()))) if self.epochs else 0
-        for k in row:
-            if k not in self.epochs:
-                self.epochs[k] = [math.nan] * n
-        for k in self.epochs:
-            self.epochs[k].append(row.get(k, math.nan))
-
-    def step_rows(self) -> list[dict[str, float]]:
-        """The per-step columns as one dict per step (for CSV files and tables)."""
-        return _rows(self.steps)
-
-    def epoch_rows(self) -> list[dict[str, float]]:
-        """The per-epoch columns as one dict per epoch."""
-        return _rows(self.epochs)
-
-    def monitor_rows(self) -> list[dict[str, float]]:
-        """The monitor's columns as one dict per recorded step."""
-        return _rows(self.monitor)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        out = {f"step/{k}": np.asarray(v, dtype=np.float64) for k, v in self.steps.items()}
-        out.update({f"epoch/{k}": np.asarray(v, dtype=np.float64) for k, v in self.epochs.items()})
-        out.update({f"monitor/{k}": np.asarray(v, dtype=np.float64) for k, v in self.monitor.items()})
-        return out
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TrainHistory:
-        h = cls()
-        for key, v in arrays.items():
-            kind, col = key.split("/", 1)
-            target = {"step": h.steps, "monitor": h.monitor}.get(kind, h.epochs)
-            values = [float(x) for x in np.asarray(v)]
-            if col in ("step", "epoch", "samples_seen", "round", "local_steps"):
-                values = [int(x) for x in values]
-            target[col] = values
-        return h
 
 
 @dataclass
@@ -409,17 +339,6 @@ def _evaluate(
     return out
 
 
-def _resolve_model(model: Any) -> Any:
-    if isinstance(model, str):
-        from .. import models as model_registry
-
-        return model_registry.get(model)
-    for attr in ("init", "loss_and_grad", "predict", "check_targets", "n_outputs"):
-        if not callable(getattr(model, attr, None)):
-            raise TypeError(f"fit: model must be a descend model (or its name), got {describe(model)}")
-    return model
-
-
 #: loss, gradient norm or lr x gradient norm above which an update might overflow the dtype:
 #: only such updates are snapshotted (and checked) by the divergence guard
 _RISK = {"float32": 1e15, "float64": 1e150}
@@ -438,10 +357,10 @@ class _Training:
     owner = "fit"
 
     # -- set up ------------------------------------------------------------------------------------
-    def __init__(self, model: Any, data: Any, **kw: Any):
+    def __init__(self, config: FitConfig, data: Any):
         self.lock: CheckpointLock | None = None
         try:
-            self._setup(model, data, **kw)
+            self._setup(config, data)
         except BaseException:
             self.release(refused=True)
             raise
@@ -454,158 +373,128 @@ class _Training:
                 self.lock.undo_create()
             self.lock = None
 
-    def _setup(self, model: Any, data: Any, **kw: Any) -> None:
-        owner = self.owner
-        self.model = model = _resolve_model(model)
-        self.rule: PlateauStop | None = None
-        self.rule_args: dict[str, Any] | None = None
-        if kw["epochs"] is None:  # train until the loss stops improving (train/stopping.py)
-            self.epochs = check_int(owner, "max_epochs", kw["max_epochs"], low=1)
-            self.rule_args = {
-                "tol": check_real(owner, "tol", kw["tol"], low=0.0),
-                "n_iter_no_change": check_int(owner, "n_iter_no_change", kw["n_iter_no_change"], low=1),
-            }
-        else:
-            self.epochs = check_int(owner, "epochs", kw["epochs"], low=1)
-        self.shuffle = check_bool(owner, "shuffle", kw["shuffle"])
-        self.seed = check_int(owner, "seed", kw["seed"], low=0)
-        self.resume = check_bool(owner, "resume", kw["resume"])
-        standardize = kw["standardize"]
-        if standardize != "auto":
-            standardize = check_bool(owner, "standardize", standardize)
-        standardize_target = kw["standardize_target"]
-        if standardize_target != "auto":
-            standardize_target = check_bool(owner, "standardize_target", standardize_target)
-        self.max_steps = kw["max_steps"]
-        if self.max_steps is not None:
-            self.max_steps = check_int(owner, "max_steps", self.max_steps, low=1)
-        self.divergence_factor = kw["divergence_factor"]
-        if self.divergence_factor is not None:
-            self.divergence_factor = check_real(
-                owner, "divergence_factor", self.divergence_factor, low=1.0, low_open=True
-            )
-        if kw["sample_weight"] is not None:
+    def _setup(self, config: FitConfig, data: Any) -> None:
+        """The arguments were checked (``config``); what remains needs the data, in this order."""
+        self.cfg = config
+        # read on every step: kept on the instance
+        self.cbs, self.reporter = config.callbacks, config.progress
+        self.max_steps, self.checkpoint_every = config.max_steps, config.checkpoint_every
+        self._open_data(data)
+        self._choose_loop()
+        self._open_checkpoints()
+        self._learn_data()
+        self._make_stop_rules()
+        self._init_params()
+        self._make_run()
+        self._start_counts()
+
+    def _open_data(self, data: Any) -> None:
+        """The training source (with ``sample_weight``), the model's output where the targets
+        decide it, and the validation source (held out of the data, or given) in its columns."""
+        c, owner = self.cfg, self.owner
+        if c.sample_weight is not None:
             if not (isinstance(data, (tuple, list)) and len(data) == 2):
                 raise TypeError(f"{owner}: sample_weight needs data as an (X, y) pair of arrays")
-            data = (data[0], data[1], kw["sample_weight"])
-        init = kw["init"]
-        if init is not None:
-            if not isinstance(init, Run):
-                raise TypeError(f"{owner}: init must be a Run returned by fit, got {describe(init)}")
-            if init.optimizer is None or init.state is None:
-                raise ParameterError(
-                    f"{owner}: init is a loaded run, which keeps no optimizer state; to continue "
-                    "training, resume from its checkpoint_dir (resume=True)",
-                    owner=owner,
-                    param="init",
-                )
-            if getattr(model, "task", None) == "unresolved" and hasattr(init.model, "output"):
-                model = self.model = model.with_output(init.model.output)
-            if model.config() != init.model.config():
-                raise ValueError(
-                    f"{owner}: init was trained with {init.model!r}, which differs from model={model!r}"
-                )
+            data = (data[0], data[1], c.sample_weight)
         source = as_source(data, owner=owner)
         self.notes: list[str] = list(source.notes)
-        if getattr(model, "task", None) == "unresolved":
-            model = self.model = self._resolve_output(model, source, init)
-        validation = kw["validation"]
-        if isinstance(validation, (float, np.floating)) and not isinstance(validation, bool):
-            fraction = check_real(
-                owner, "validation", validation, low=0.0, high=1.0, low_open=True, high_open=True
-            )
-            source, val_source = split(source, fraction, self.seed)
+        self.model = c.model
+        if getattr(self.model, "task", None) == "unresolved":
+            self.model = self._resolve_output(self.model, source)
+        if c.validation_fraction is not None:
+            source, val_source = split(source, c.validation_fraction, c.seed)
+        elif c.validation is not None:
+            val_source = as_source(c.validation, owner=owner, name="validation")
         else:
-            val_source = None if validation is None else as_source(validation, owner=owner, name="validation")
-        if val_source is not None and val_source.n_features != source.n_features:
-            raise ValueError(
-                f"{owner}: validation has {val_source.n_features} features but data has {source.n_features}"
-            )
+            val_source = None
         if val_source is not None:
+            if val_source.n_features != source.n_features:
+                raise ValueError(
+                    f"{owner}: validation has {val_source.n_features} features but data has "
+                    f"{source.n_features}"
+                )
             val_source = _align_columns(owner, source, val_source)
-        self.batch_size, self.drop_last = check_batching(owner, kw["batch_size"], None, kw["drop_last"])
-        self.cbs: list[Callback] = [as_callback(c) for c in (kw["callbacks"] or ())]
-        self.checkpoint_every = kw["checkpoint_every"]
-        checkpoint_dir = kw["checkpoint_dir"]
-        if self.checkpoint_every is not None:
-            self.checkpoint_every = check_int(owner, "checkpoint_every", self.checkpoint_every, low=1)
-            if checkpoint_dir is None:
-                raise ValueError(f"{owner}: checkpoint_every={self.checkpoint_every} needs checkpoint_dir")
-        if self.resume and checkpoint_dir is None:
-            raise ValueError(f"{owner}: resume=True needs checkpoint_dir")
-        self.ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
+        self.source, self.val_source = source, val_source
+
+    def _choose_loop(self) -> None:
+        """How epochs are run: steps (the default), rounds of local SGD on a source that runs
+        them (``sync_every``), or full-batch iterations of a rule that needs the objective
+        (L-BFGS: :meth:`_objective_epoch`), each refused where it cannot run."""
+        self.opt = self.cfg.optimizer
+        self.sync_every = self._check_sync_every()
+        self.objective_rule = self.opt.needs_objective
+        if self.objective_rule:
+            self._check_objective_rule(self.opt)
+
+    def _open_checkpoints(self) -> None:
+        """Lock the checkpoint folder (creating it) before any pass over the data, so that a bad
+        folder or one in use fails at once; with ``resume``, read its newest checkpoint."""
+        folder = self.cfg.checkpoint_dir
+        self.ckpt_path = None if folder is None else folder / CHECKPOINT_NAME
         self.ckpt_loaded: Path | None = None
-        self.reporter = make_progress(kw["progress"])
-        if init is None:
-            opt = resolve_optimizer(
-                kw["optimizer"], kw["lr"], kw["options"], owner=owner, default_lr="fit_lr"
+        self._saved = None
+        if folder is None:
+            return
+        self.lock = open_checkpoint_dir(folder, owner=self.owner)
+        if not self.cfg.resume:
+            return
+        latest = load_latest(folder, owner=self.owner, set_aside=True)
+        if latest is None:
+            self._say(
+                f"resume=True but checkpoint_dir {str(folder)!r} holds no checkpoint: training starts fresh"
             )
         else:
-            opt = init.optimizer  # its schedule (and any plateau state) continues
-        self.sync_every = self._check_sync_every(kw["sync_every"], source, opt)
-        # a rule that needs the objective (L-BFGS) takes full-batch iterations (_objective_epoch)
-        self.objective_rule = opt.needs_objective
-        if self.objective_rule:
-            self._check_objective_rule(opt)
+            self.ckpt_loaded, self._saved = latest
 
-        saved = None
-        if checkpoint_dir is not None:
-            # before any pass over the data: a bad folder or a folder in use fails at once
-            self.lock = open_checkpoint_dir(checkpoint_dir, owner=owner)
-        if self.resume and checkpoint_dir is not None:
-            latest = load_latest(checkpoint_dir, owner=owner, set_aside=True)
-            if latest is None:
-                self._say(
-                    f"resume=True but checkpoint_dir {str(checkpoint_dir)!r} holds no checkpoint: "
-                    "training starts fresh"
-                )
-            else:
-                self.ckpt_loaded, saved = latest
-        labels, scaler, n_outputs = self._learn_data(
-            source, val_source, kw["classes"], standardize, standardize_target, saved, init
-        )
-        check_batching(owner, self.batch_size, source.n_samples, self.drop_last)
-        self.guard: DivergenceGuard | None = None
-        if self.divergence_factor is not None:
-            n = source.n_samples
-            self.guard = DivergenceGuard(
-                self.divergence_factor,
-                batch_rows=self._update_rows(source),
-                min_rows=min(MIN_ROWS, n),
-            )
-        if kw["epochs"] is None and not self.objective_rule:  # L-BFGS stops on its own tolerances
-            n = source.n_samples
-            period = PlateauStop.period_for(n, self._update_rows(source))
-            self.rule = PlateauStop(period=period, **self.rule_args)
+    def _make_stop_rules(self) -> None:
+        """The batch size against the rows, the divergence guard, and the plateau rule of
+        ``epochs=None`` (L-BFGS stops on its own tolerances instead)."""
+        c, n = self.cfg, self.source.n_samples
+        check_batching(self.owner, c.batch_size, n, c.drop_last)
+        rows = self._update_rows(self.source)
+        self.guard = DivergenceGuard(c.divergence_factor, batch_rows=rows, min_rows=min(MIN_ROWS, n))
+        self.rule: PlateauStop | None = None
+        if c.until_converged and not self.objective_rule:
+            assert c.tol is not None and c.n_iter_no_change is not None
+            period = PlateauStop.period_for(n, rows)
+            self.rule = PlateauStop(tol=c.tol, n_iter_no_change=c.n_iter_no_change, period=period)
 
+    def _init_params(self) -> None:
+        """Parameters and optimizer state: fresh from the seed, or copies of ``init``'s."""
+        init, model, source = self.cfg.init, self.model, self.source
         if init is None:
-            params = model.init(np.random.default_rng([self.seed, 0]), source.n_features, n_outputs)
-            state = opt.init(params)
+            rng = np.random.default_rng([self.cfg.seed, 0])
+            params = model.init(rng, source.n_features, self.n_outputs)
+            state = self.opt.init(params)
         else:
             if source.n_features != init.n_features:
                 raise ValueError(
-                    f"{owner}: data has {source.n_features} features but init was trained on "
+                    f"{self.owner}: data has {source.n_features} features but init was trained on "
                     f"{init.n_features}"
                 )
             start = init.params if init.train_params is None else init.train_params
             params = {k: v.copy() for k, v in start.items()}
             state = init.state.copy()
         # a small model is updated in one pass over flat buffers (its arrays become views)
-        self.flat = FlatStep(opt, params, state) if FlatStep.applies(opt, params) else None
-        self.source, self.opt, self.params, self.state = source, opt, params, state
+        self.flat = FlatStep(self.opt, params, state) if FlatStep.applies(self.opt, params) else None
+        self.params, self.state = params, state
+
+    def _make_run(self) -> None:
+        """What identifies the run in its checkpoints (``config``), its history, and the Run."""
+        c, model, source, opt, params = self.cfg, self.model, self.source, self.opt, self.params
         self.config = {
             "model": model.config(),
             "optimizer": {"name": opt.name, **opt.hyperparameters()},
-            "batch_size": self.batch_size,
-            "shuffle": self.shuffle,
-            "seed": self.seed,
-            "drop_last": self.drop_last,
+            "batch_size": c.batch_size,
+            "shuffle": c.shuffle,
+            "seed": c.seed,
+            "drop_last": c.drop_last,
             "data": source.fingerprint(),
             "params": {k: [list(v.shape), str(v.dtype)] for k, v in params.items()},
         }
-        if labels is not None and not labels.identity:
-            self.config["classes"] = labels.classes.tolist()
-        if scaler is not None:
+        if self.labels is not None and not self.labels.identity:
+            self.config["classes"] = self.labels.classes.tolist()
+        if self.scaler is not None:
             self.config["standardize"] = True
         if self.target_scaler is not None:
             self.config["standardize_target"] = True
@@ -618,17 +507,17 @@ class _Training:
         self.eval_stale = False
         self.run = Run(
             model=model,
-            params=dict(opt.eval_params(params, state)) if self.separate else params,
+            params=dict(opt.eval_params(params, self.state)) if self.separate else params,
             train_params=params if self.separate else None,
             optimizer=opt,
-            state=state,
+            state=self.state,
             history=self.history,
             config=self.config,
             n_features=source.n_features,
-            n_outputs=n_outputs,
-            validation=val_source,
-            labels=labels,
-            scaler=scaler,
+            n_outputs=self.n_outputs,
+            validation=self.val_source,
+            labels=self.labels,
+            scaler=self.scaler,
             skipped_rows=dict(source.skipped),
             notes=self.notes,
             target_scaler=self.target_scaler,
@@ -636,16 +525,19 @@ class _Training:
             target=source.target,
             other_columns=tuple(c for c in source.columns or () if c not in (source.feature_names or ())),
         )
-        self.val_source = val_source
-        self.plateau = getattr(opt.lr, "observe", None)
+
+    def _start_counts(self) -> None:
+        """The cursor and counters at the start (``init``'s, continued: epochs, steps, history)."""
+        self.epochs = self.cfg.epochs
+        self.plateau = getattr(self.opt.lr, "observe", None)
         self.epoch, self.next_batch, self.step, self.samples = 0, 0, 0, 0
         self.epoch_loss_sum, self.epoch_batches = 0.0, 0
         self.last_lr = math.nan
         self.stop = ""
         self.checked = False
-        self._saved = saved
         # L-BFGS: (loss, gradients) at the parameters as they are, from the last iteration
         self.carried: tuple[float, dict[str, np.ndarray]] | None = None
+        init = self.cfg.init
         if init is not None:  # continue the count of epochs, steps and the history
             self.epoch = init.epochs_completed
             self.epochs = self.epoch + self.epochs
@@ -657,18 +549,19 @@ class _Training:
     def _say(self, text: str) -> None:
         """A fact about the checkpoints the user should know: a warning, and a note in the run."""
         self.notes.append(text)
-        warnings.warn(f"{self.owner}: {text}", CheckpointWarning, stacklevel=5)
+        warnings.warn(f"{self.owner}: {text}", CheckpointWarning, stacklevel=6)
 
-    def _check_sync_every(self, value: Any, source: DataSource, opt: Optimizer) -> int | None:
-        """``sync_every``: None (one synchronized step at a time), or H local steps per round of
-        local SGD on a source that runs them (Dask); elsewhere 1 means what training does anyway."""
-        owner = self.owner
-        if value is None:
+    def _check_sync_every(self) -> int | None:
+        """``sync_every`` against the source: None (one synchronized step at a time), or H local
+        steps per round of local SGD on a source that runs them (Dask); elsewhere 1 means what
+        training does anyway."""
+        owner, source, opt, H = self.owner, self.source, self.opt, self.cfg.sync_every
+        batch_size, drop_last = self.cfg.batch_size, self.cfg.drop_last
+        if H is None:
             return None
-        H = check_int(owner, "sync_every", value, low=1)
 
         def refuse(why: str, param: str = "sync_every") -> None:
-            raise ParameterError(f"{owner}: sync_every={H} {why}", owner=owner, param=param, value=value)
+            raise ParameterError(f"{owner}: sync_every={H} {why}", owner=owner, param=param, value=H)
 
         if not source.runs_local_steps:
             if H == 1:
@@ -679,7 +572,7 @@ class _Training:
                 f"({source.description}) is trained in this process one step at a time: leave "
                 "sync_every=None"
             )
-        if self.batch_size is None:
+        if batch_size is None:
             refuse(
                 "takes H mini-batch steps per partition task; give batch_size=B (full-batch "
                 "gradient descent makes one step per epoch: leave sync_every=None)",
@@ -700,9 +593,9 @@ class _Training:
             )
         from . import local_sgd  # only for sync_every: its import is not paid by every fit
 
-        if local_sgd.steps_per_epoch(list(source.shard_sizes()), self.batch_size, self.drop_last) == 0:
+        if local_sgd.steps_per_epoch(list(source.shard_sizes()), batch_size, drop_last) == 0:
             refuse(
-                f"with drop_last=True and batch_size={self.batch_size} leaves no local batch: every "
+                f"with drop_last=True and batch_size={batch_size} leaves no local batch: every "
                 "partition has fewer rows than a batch",
                 param="batch_size",
             )
@@ -712,15 +605,15 @@ class _Training:
         """L-BFGS in fit: iterations on the full-batch objective, with callbacks that only read
         gradients (a Monitor)."""
         owner, name = self.owner, type(opt).__name__
-        if self.batch_size is not None:
+        if self.cfg.batch_size is not None:
             raise ParameterError(
-                f"{owner}: batch_size={self.batch_size} with {name}: its iterations compare the loss "
+                f"{owner}: batch_size={self.cfg.batch_size} with {name}: its iterations compare the loss "
                 "and gradient of the whole data at trial points (curvature pairs, line search), which "
                 f"mini-batches do not give; give batch_size=None (each {name} iteration then reads "
                 "every row once per evaluation)",
                 owner=owner,
                 param="batch_size",
-                value=self.batch_size,
+                value=self.cfg.batch_size,
             )
         hooked = [
             type(cb).__name__
@@ -738,14 +631,14 @@ class _Training:
 
     def _update_rows(self, source: DataSource) -> int:
         """Rows one update trains on: a batch, the data (full batch), or a round of local SGD."""
-        if self.batch_size is None:
+        if self.cfg.batch_size is None:
             return source.n_samples
         if self.sync_every is None:
-            return self.batch_size
-        span = self.sync_every * self.batch_size
+            return self.cfg.batch_size
+        span = self.sync_every * self.cfg.batch_size
         return sum(min(n, span) for n in source.shard_sizes())
 
-    def _resolve_output(self, model: Any, source: DataSource, init: Run | None) -> Any:
+    def _resolve_output(self, model: Any, source: DataSource) -> Any:
         """``MLP(output=None)``: the output kind the targets leave no doubt about."""
         try:
             task = source_task(source)
@@ -761,12 +654,18 @@ class _Training:
         self.notes.append(f"{type(model).__name__} output={output!r}: {task.reason}")
         return model.with_output(output)
 
-    def _learn_data(self, source, val_source, classes, standardize, standardize_target, saved, init=None):
+    def _learn_data(self) -> None:
         """Classes, scaling (features and target) and the model's output count: from ``init``,
         the checkpoint, or one streaming pass over the data (classes, feature and target moments
-        together). Sets ``self.target_scaler``."""
-        model, owner = self.model, self.owner
-        extra = saved[2]["extra"] if saved is not None else {}
+        together). Sets ``labels``, ``scaler``, ``target_scaler`` and ``n_outputs``."""
+        c, model, owner, source = self.cfg, self.model, self.owner, self.source
+        classes, standardize, standardize_target, init = (
+            c.classes,
+            c.standardize,
+            c.standardize_target,
+            c.init,
+        )
+        extra = self._saved[2]["extra"] if self._saved is not None else {}
         labels = scaler = self.target_scaler = None
         regression = model.task == "regression"
         if standardize_target is True and not regression:
@@ -786,11 +685,12 @@ class _Training:
                 and not np.array_equal(Labels.of(classes).classes, labels.classes)
             ):
                 raise ValueError(f"{owner}: classes={classes!r} differ from init's {labels.classes.tolist()}")
-            self._source_prepared = self._encode(source, labels, val_source)
-            return labels, scaler, n_outputs
+            self.labels, self.scaler, self.n_outputs = labels, scaler, n_outputs
+            self._source_prepared = self._encode(source, labels, self.val_source)
+            return
         classifier = not regression
         want_classes = classifier and classes is None and "classes" not in extra and source.targets is None
-        if saved is not None:  # the checkpoint holds what the first run decided
+        if self._saved is not None:  # the checkpoint holds what the first run decided
             want_moments = want_target = False
             if "scaler_mean" in extra:
                 scaler = Scaler(np.asarray(extra["scaler_mean"]), np.asarray(extra["scaler_scale"]))
@@ -833,8 +733,8 @@ class _Training:
             n_outputs = model.n_outputs(source.targets)
         else:  # a streamed source: as many outputs as it declares target columns
             n_outputs = source.n_targets
-        self._source_prepared = self._encode(source, labels, val_source)
-        return labels, scaler, n_outputs
+        self.labels, self.scaler, self.n_outputs = labels, scaler, n_outputs
+        self._source_prepared = self._encode(source, labels, self.val_source)
 
     def _encode(self, source, labels, val_source):
         """The training source as fit reads it, and whether its targets are already in the
@@ -906,8 +806,7 @@ class _Training:
             self.carried = (float(at["loss"]), grads)
         if self.rule is not None and extra.get("stop_rule") is not None:
             self.rule.load_state_dict(extra["stop_rule"])
-        if self.guard is not None and extra.get("divergence_guard") is not None:
-            self.guard.load_state_dict(extra["divergence_guard"])
+        self.guard.load_state_dict(extra.get("divergence_guard"))
         lrs = self.history.steps["lr"]
         if lrs:  # an epoch resumed after its last step still reports that step's lr
             self.last_lr = lrs[-1]
@@ -926,7 +825,7 @@ class _Training:
         """A checkpoint past what this call asks for is refused: resuming it would silently hand
         back a longer run than asked for. Asking for as much continues (or returns) it."""
         epoch, batch, step = int(meta["epoch"]), int(meta["batch"]), int(meta["step"])
-        name = "epochs" if self.rule is None else "max_epochs"
+        name = self.cfg.epochs_name
         if epoch > self.epochs or (epoch == self.epochs and batch > 0):
             done = f"{epoch} epochs" + (f" and {batch} batches" if batch else "")
             raise ParameterError(
@@ -951,9 +850,9 @@ class _Training:
     def save_checkpoint(self, finished: bool = False) -> None:
         if self.ckpt_path is None:
             return
-        if self.non_finite() is not None:
+        if self.state_not_finite() is not None:
             return  # never persist a non-finite state; the next loss check raises DivergenceError
-        seed, epoch = self.seed, self.epoch
+        seed, epoch = self.cfg.seed, self.epoch
         extra: dict[str, Any] = {
             "epoch_loss_sum": self.epoch_loss_sum,
             "epoch_batches": self.epoch_batches,
@@ -961,7 +860,7 @@ class _Training:
             "callbacks": [cb.state_dict() for cb in self.cbs],
             "schedule": self.opt.lr.state_dict() if hasattr(self.opt.lr, "state_dict") else None,
             "stop_rule": None if self.rule is None else self.rule.state_dict(),
-            "divergence_guard": None if self.guard is None else self.guard.state_dict(),
+            "divergence_guard": self.guard.state_dict(),
         }
         run = self.run
         if run.labels is not None:
@@ -1016,12 +915,12 @@ class _Training:
             self.measure_quality()
             return self.run
         if self.sync_every is None:
-            n_batches = self.source.n_batches(self.batch_size, self.drop_last)
+            n_batches = self.source.n_batches(self.cfg.batch_size, self.cfg.drop_last)
         else:  # local steps
             from . import local_sgd
 
             n_batches = local_sgd.steps_per_epoch(
-                list(self.source.shard_sizes()), self.batch_size, self.drop_last
+                list(self.source.shard_sizes()), self.cfg.batch_size, self.cfg.drop_last
             )
         total: int | None = n_batches * self.epochs
         if self.max_steps is not None:
@@ -1055,7 +954,7 @@ class _Training:
         steps = self.history.steps["time"]
         self.t0 = time.perf_counter() - (steps[-1] if steps else 0.0)
         self.reporter.start(
-            total, f"fit {type(self.model).__name__} with {self.opt!r}, batch_size={self.batch_size}"
+            total, f"fit {type(self.model).__name__} with {self.opt!r}, batch_size={self.cfg.batch_size}"
         )
         try:
             while self.epoch < self.epochs and not self.stop:
@@ -1065,10 +964,9 @@ class _Training:
             if not self.stop:
                 self.stop = f"completed {self.epochs} epochs"
                 if self.objective_rule:  # an epoch is an iteration; its tolerances did not hold
-                    name = "epochs" if self.rule_args is None else "max_epochs"
                     self.stop = (
-                        f"reached {name}={self.epochs} iterations before {type(self.opt).__name__}'s "
-                        "tolerances (tolerance_grad, tolerance_change) held"
+                        f"reached {self.cfg.epochs_name}={self.epochs} iterations before "
+                        f"{type(self.opt).__name__}'s tolerances (tolerance_grad, tolerance_change) held"
                     )
                 elif self.rule is not None:
                     self.stop = f"reached max_epochs={self.epochs} before the convergence rule held"
@@ -1080,8 +978,8 @@ class _Training:
         self.run.stop_reason = self.stop
         self.run.steps_completed = self.step
         self.run.skipped_rows = dict(self.source.skipped or self.run.skipped_rows)
-        if (bad := self.non_finite()) is not None:  # never "completed" with a NaN or inf inside
-            self.diverged(math.inf, self.next_batch, what=bad)
+        if (bad := self.state_not_finite()) is not None:  # never "completed" with a NaN or inf inside
+            self.diverged(self.next_batch, Divergence.not_finite(bad))
         if self.ckpt_path is not None:
             self.save_checkpoint(finished=True)
         self.measure_quality()
@@ -1126,9 +1024,9 @@ class _Training:
 
     def _where(self) -> dict[str, Any]:
         return {
-            "shuffle": self.shuffle,
-            "seed": self.seed,
-            "drop_last": self.drop_last,
+            "shuffle": self.cfg.shuffle,
+            "seed": self.cfg.seed,
+            "drop_last": self.cfg.drop_last,
             "start": self.next_batch,
         }
 
@@ -1137,7 +1035,7 @@ class _Training:
         the parameters as they are when the next result is asked for."""
         prep = self._preparer()
         for index, loss, grads, rows in self.source.gradients(
-            self.model, self.params, prep, self.epoch, self.batch_size, **self._where()
+            self.model, self.params, prep, self.epoch, self.cfg.batch_size, **self._where()
         ):
             if self.take_step(index, loss, grads, rows):
                 return False
@@ -1150,13 +1048,13 @@ class _Training:
         sizes = list(self.source.shard_sizes())
         from . import local_sgd
 
-        m = local_sgd.steps_per_epoch(sizes, self.batch_size, self.drop_last)
+        m = local_sgd.steps_per_epoch(sizes, self.cfg.batch_size, self.cfg.drop_last)
         while self.next_batch < m:
             steps = min(self.sync_every, m - self.next_batch)
             if self.max_steps is not None:  # max_steps is exact: the last round is cut short
                 steps = min(steps, self.max_steps - self.step)
             plan = local_sgd.plan_round(
-                sizes, self.batch_size, self.drop_last, self.epoch, self.next_batch, steps
+                sizes, self.cfg.batch_size, self.cfg.drop_last, self.epoch, self.next_batch, steps
             )
             result = local_sgd.run_round(
                 self.source,
@@ -1165,8 +1063,8 @@ class _Training:
                 self.state,
                 prep,
                 plan,
-                seed=self.seed,
-                shuffle=self.shuffle,
+                seed=self.cfg.seed,
+                shuffle=self.cfg.shuffle,
             )
             if self.take_round(plan, result):
                 return False
@@ -1186,11 +1084,10 @@ class _Training:
                 quantity=what,
             )
         guard = self.guard
-        if guard is not None:
-            if guard.update(result.loss, result.rows):
-                self.grew(plan.first)
-            if guard.keep_now:
-                self.keep_good_state()
+        if (found := guard.check(result.loss, result.grad_norm, result.rows)) is not None:
+            self.diverged(plan.first, found)
+        if guard.keep_now:
+            self.keep_good_state()
         finite = all(np.isfinite(v).all() for v in result.params.values()) and all(
             np.isfinite(b).all() for bufs in result.state.buffers.values() for b in bufs
         )
@@ -1248,7 +1145,7 @@ class _Training:
         # targets were checked up front (in memory) or by the preparer (files): no re-checking
         value_and_grad = getattr(model, "_value_and_grad", None)
         width = (self.run.n_features,)
-        for batch in self.source.batches(self.epoch, self.batch_size, **self._where()):
+        for batch in self.source.batches(self.epoch, self.cfg.batch_size, **self._where()):
             X, y = prep(batch.X, batch.y, self.encoded, batch.where if batch.lines is not None else None)
             if value_and_grad is not None and X.shape[1:] == width:
                 w = None if batch.w is None else batch.w.astype(model.dtype, copy=False)
@@ -1293,8 +1190,8 @@ class _Training:
             self.carried = fun_and_grad(params)
         loss0, grads0 = self.carried
         gnorm0 = global_norm(grads0.values())
-        if not (math.isfinite(loss0) and math.isfinite(gnorm0)):
-            self.diverged(loss0, 0)
+        if (found := non_finite(loss0, gnorm0)) is not None:
+            self.diverged(0, found)
         for cb in self.cbs:  # only those that read them (_check_objective_rule)
             cb.on_gradients(self.run, {k: _read_only(v) for k, v in grads0.items()})
         start = {k: v.copy() for k, v in params.items()}
@@ -1318,24 +1215,23 @@ class _Training:
             ]
             grads = unflatten(state.treedef, leaves)
         gnorm = global_norm(grads.values())
-        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+        rows = self.source.n_samples
+        found = self.guard.check(loss, gnorm, rows)
+        if found is not None and not found.grew:
             for k, v in start.items():
                 np.copyto(params[k], v)
             self._raise(
-                f"{self.owner}: the {'loss' if not math.isfinite(loss) else 'gradient'} became non-finite at "
-                f"iteration {self.step + 1} with {opt!r}; parameters are left at the last finite iterate "
-                f"(step {self.step}); try a line search (options={{'line_search_fn': 'strong_wolfe'}}) "
-                "or a smaller lr",
-                quantity="loss" if not math.isfinite(loss) else "gradient",
+                f"{self.owner}: the {found.cause} at iteration {self.step + 1} with {opt!r}; parameters "
+                f"are left at the last finite iterate (step {self.step}); try a line search "
+                "(options={'line_search_fn': 'strong_wolfe'}) or a smaller lr",
+                quantity=found.quantity,
+                cause=found.cause,
             )
         self.carried = (loss, grads)
-        guard = self.guard
-        rows = self.source.n_samples
-        if guard is not None:
-            if guard.update(loss, rows):
-                self.grew(0)
-            if guard.keep_now:
-                self.keep_good_state()
+        if found is not None:
+            self.diverged(0, found)
+        if self.guard.keep_now:
+            self.keep_good_state()
         self.eval_stale = self.separate
         before_loss = float(state.scalars["prev_loss"])
         self.step += 1
@@ -1404,14 +1300,11 @@ class _Training:
             gnorm = math.sqrt(sq) if math.isfinite(sq := float(np.vdot(g, g))) else global_norm((g,))
         else:
             gnorm = global_norm(grads.values())
-        if not (math.isfinite(loss) and math.isfinite(gnorm)):
-            self.diverged(loss, index)
-        guard = self.guard
-        if guard is not None:  # a loss grown by orders of magnitude diverges before it is infinite
-            if guard.update(loss, rows):
-                self.grew(index)
-            if guard.keep_now:
-                self.keep_good_state()
+        guard = self.guard  # a non-finite value, or a loss grown by orders of magnitude
+        if (found := guard.check(loss, gnorm, rows)) is not None:
+            self.diverged(index, found)
+        if guard.keep_now:
+            self.keep_good_state()
         for cb in self.cbs:
             cb.on_gradients(self.run, grads)
         lr_now = self.last_lr = self.opt.lr_at(int(self.state.t))
@@ -1433,9 +1326,9 @@ class _Training:
             # the gradient norm was just checked finite: the optimizer need not read it again
             self.opt._apply(self.leaves, list(grads.values()), self.state, check_finite=False)
         self.eval_stale = self.separate
-        if risky and (bad := self.non_finite()) is not None:
+        if risky and (bad := self.state_not_finite()) is not None:
             self.restore_snapshot()
-            self.diverged(math.inf, index, what=bad)
+            self.diverged(index, Divergence.not_finite(bad))
         self.step += 1
         self.samples += rows
         self.epoch_loss_sum += loss
@@ -1483,7 +1376,7 @@ class _Training:
             np.copyto(self.params[k], v)
         self.state.restore_from(self.snapshot[1])
 
-    def non_finite(self) -> str | None:
+    def state_not_finite(self) -> str | None:
         """What holds a NaN or inf: ``"update"`` (the parameters), ``"optimizer state"``, or None.
 
         A sum is finite exactly when no element is NaN/inf, barring overflow of the sum itself,
@@ -1508,10 +1401,9 @@ class _Training:
                 np.copyto(self.good[0][k], v)
             self.good[1].restore_from(self.state)
 
-    def grew(self, index: int) -> None:
+    def _grew(self, index: int, found: Divergence) -> None:
         """Raise DivergenceError for a loss grown by orders of magnitude (train/stopping.py), with
         the parameters and optimizer state of the last good state."""
-        assert self.guard is not None
         at = f"step {self.step + 1} (epoch {self.epoch + 1}, batch {index})"
         if self.good is not None:
             for k, v in self.good[0].items():
@@ -1523,16 +1415,9 @@ class _Training:
         self._raise(
             f"{self.owner}: diverged at {at} with {self.opt!r}: {self.guard.reason()}; {where}; try a "
             "smaller learning rate (or divergence_factor=None to train on)",
-            quantity="loss",
-            # within the first rows the reference is the first batch's loss (no best yet)
-            cause=f"loss grew from {self._guard_reference():.3g} to {self.guard.smoothed:.3g}",
+            quantity=found.quantity,
+            cause=found.cause,
         )
-
-    def _guard_reference(self) -> float:
-        guard = self.guard
-        assert guard is not None
-        ref = guard.best if guard.best is not None else guard.start
-        return math.nan if ref is None else float(ref)
 
     def sync_eval(self) -> None:
         """``run.params`` <- the evaluation point of the parameters and state as they are now, for
@@ -1553,13 +1438,17 @@ class _Training:
         exc.run = self.run
         raise exc
 
-    def diverged(self, loss: float, index: int, what: str | None = None) -> None:
-        """Raise DivergenceError (carrying the run) with the parameters at the last finite step."""
-        what = what or ("loss" if not math.isfinite(loss) else "gradient")
+    def diverged(self, index: int, found: Divergence) -> None:
+        """Raise DivergenceError (carrying the run) for what the divergence guard found: a loss
+        grown by orders of magnitude (left at the last good state), or a value that is not
+        finite (left at the last finite step)."""
+        if found.grew:
+            self._grew(index, found)
+        what = found.quantity
         rolled_back = what in ("update", "optimizer state")  # by take_step already
         if not rolled_back and self.snapshot is not None and self.snapshot_step == self.step - 1:
             self.restore_snapshot()  # back to the parameters whose loss and gradient were finite
-        finite = self.non_finite() is None
+        finite = self.state_not_finite() is None
         where = (
             "parameters are left at the last finite step"
             if finite
@@ -1571,9 +1460,10 @@ class _Training:
             else "try a smaller learning rate"
         )
         self._raise(
-            f"fit: the {what} became non-finite at step {self.step + 1} (epoch {self.epoch + 1}, batch "
+            f"fit: the {found.cause} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
             f"{index}) with {self.opt!r}; {where}; {hint}",
             quantity=what,
+            cause=found.cause,
         )
 
     def end_epoch(self) -> None:
@@ -1581,9 +1471,10 @@ class _Training:
         if self.epoch_batches == 0:
             # a source that reported rows and delivered none: "completed N epochs" would be a lie
             n = self.source.n_samples
+            batches = self.source.n_batches(self.cfg.batch_size, self.cfg.drop_last)
             raise DataError(
                 f"{self.owner}: epoch {self.epoch} ran 0 steps: the data ({self.source.description}) "
-                f"reported {n} rows ({self.source.n_batches(self.batch_size, self.drop_last)} batches) "
+                f"reported {n} rows ({batches} batches) "
                 "but delivered none; no epoch may end without an update"
             )
         row: dict[str, float] = {
@@ -1835,9 +1726,8 @@ def fit(
     CheckpointError
         when the checkpoint folder is in use by another run, or no checkpoint in it is intact.
     """
-    training = _Training(
+    config = FitConfig.of(
         model,
-        data,
         optimizer=optimizer,
         lr=lr,
         batch_size=batch_size,
@@ -1845,7 +1735,7 @@ def fit(
         shuffle=shuffle,
         seed=seed,
         validation=validation,
-        callbacks=_with_monitor(callbacks, monitor),
+        callbacks=callbacks,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every,
         resume=resume,
@@ -1862,25 +1752,14 @@ def fit(
         n_iter_no_change=n_iter_no_change,
         max_epochs=max_epochs,
         divergence_factor=divergence_factor,
+        monitor=monitor,
         sync_every=sync_every,
     )
+    training = _Training(config, data)
     try:
         return training.run_all()
     finally:
         training.release()
-
-
-def _with_monitor(callbacks: Any, monitor: Any) -> Any:
-    """``callbacks`` with ``monitor`` (a :class:`~descend.Monitor`) appended."""
-    if monitor is None:
-        return callbacks
-    from ..lab.monitor import Monitor
-
-    if not isinstance(monitor, Monitor):
-        raise TypeError(
-            f"fit: monitor must be a descend.Monitor (ds.Monitor(every=N)), got {describe(monitor)}"
-        )
-    return [*(callbacks or ()), monitor]
 
 
 def json_roundtrip(obj: Any) -> Any:
