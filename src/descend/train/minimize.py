@@ -14,6 +14,8 @@ from .._validation import check_bool, check_choice, check_int, check_real, descr
 from ..errors import DivergenceError, ParameterError
 from ..optim import LBFGS, Optimizer, OptState, rule
 from ..optim import resolve as resolve_optimizer
+from .history import ITERATE_COLUMNS, Columns, History
+from .stopping import Divergence, DivergenceGuard
 
 __all__ = [
     "History",
@@ -27,37 +29,6 @@ __all__ = [
 
 #: above this many coordinates the path of iterates is not recorded unless asked for.
 PATH_MAX_DIM = 10
-
-
-@dataclass
-class History:
-    """Per-step record of a run, as columns (NumPy arrays of equal length).
-
-    Row ``k`` describes iterate ``x_k``: its loss, its gradient norm, the learning rate used
-    to leave it (NaN on the last row, unless the run diverged: then the lr of the step that
-    failed; for L-BFGS the step length ``t`` taken along its direction) and the wall time since
-    the start. ``path[k]`` is ``x_k`` itself when the path was recorded.
-    """
-
-    step: np.ndarray
-    loss: np.ndarray
-    lr: np.ndarray
-    grad_norm: np.ndarray
-    time: np.ndarray
-    path: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-    def columns(self) -> dict[str, np.ndarray]:
-        cols = {
-            "step": self.step,
-            "loss": self.loss,
-            "lr": self.lr,
-            "grad_norm": self.time * 0 + self.grad_norm,
-        }
-        cols["time"] = self.time
-        return cols
 
 
 @dataclass
@@ -272,10 +243,11 @@ def minimize(
     state = opt.init(x)
     rec = _Recorder(record_path)
     evaluate = _Counted(evaluate)
+    guard = DivergenceGuard(None)  # fit's and lr_find's guard, on finiteness alone
     # Overflow on the way to divergence is expected and detected below; numpy need not warn.
     with np.errstate(over="ignore", invalid="ignore"):
         if opt.needs_objective:
-            run = _ObjectiveRun(opt, evaluate, x, state, rec, rng, noise, grad_method)
+            run = _ObjectiveRun(opt, evaluate, x, state, rec, rng, noise, grad_method, guard)
             return run.loop(tol, max_steps, callback, on_divergence)
         prev_x = x.copy()
         prev_state = state.copy()
@@ -283,12 +255,12 @@ def minimize(
         while True:
             value, g = _checked(evaluate(x), x, k, rng, noise)
             gnorm = safe_norm(g)
-            if not (math.isfinite(value) and math.isfinite(gnorm)):
+            if (found := guard.check(value, gnorm)) is not None:
                 # roll back to the last iterate whose loss and gradient were finite
                 if k > 0:
                     np.copyto(x, prev_x)
                     state.restore_from(prev_state)
-                return _diverged(rec, x, k, value, opt, state, grad_method, evaluate.n, on_divergence)
+                return _diverged(rec, x, k, found, opt, state, grad_method, evaluate.n, on_divergence)
             rec.add(k, value, gnorm, x)
             if tol is not None and gnorm <= tol:
                 message = f"converged: gradient norm {gnorm:.3g} <= tol {tol:g} after {k} steps"
@@ -297,7 +269,7 @@ def minimize(
                 success, message = _out_of_steps(max_steps, tol, gnorm)
                 return rec.result(x, k, success, message, False, grad_method, opt, state, evaluate.n)
             lr_k = opt.lr_at(int(state.t))
-            rec.lrs.append(lr_k)
+            rec.leave(lr_k)
             np.copyto(prev_x, x)
             prev_state.restore_from(state)
             if k == 0:
@@ -346,14 +318,13 @@ def _out_of_steps(max_steps: int, tol: float | None, gnorm: float) -> tuple[bool
     return False, f"max_steps={max_steps} reached with gradient norm {gnorm:.3g} > tol {tol:g}"
 
 
-def _diverged(rec, x, k, value, opt, state, grad_method, nfev, on_divergence) -> MinimizeResult:
-    """The result (or the raised error) of a run whose loss or gradient at step ``k`` is not finite;
-    ``x`` and ``state`` are already those of the last finite iterate."""
-    what = "loss" if not math.isfinite(value) else "gradient"
-    message = f"diverged: the {what} became non-finite at step {k} with {opt!r}; try a smaller learning rate"
+def _diverged(rec, x, k, found: Divergence, opt, state, grad_method, nfev, on_divergence) -> MinimizeResult:
+    """The result (or the raised error) of a run whose loss or gradient at step ``k`` is not finite
+    (what the guard ``found``); ``x`` and ``state`` are already those of the last finite iterate."""
+    message = f"diverged: the {found.cause} at step {k} with {opt!r}; try a smaller learning rate"
     result = rec.result(x, max(k - 1, 0), False, message, True, grad_method, opt, state, nfev)
     if on_divergence == "raise":
-        err = DivergenceError(message, step=k, quantity=what)
+        err = DivergenceError(message, step=k, quantity=found.quantity, cause=found.cause)
         err.result = result
         raise err
     return result
@@ -370,9 +341,9 @@ class _ObjectiveRun:
     (``func_evals``), plus one where the run ends on a fixed step torch had not evaluated yet.
     """
 
-    def __init__(self, opt: LBFGS, evaluate, x, state, rec, rng, noise, grad_method):
+    def __init__(self, opt: LBFGS, evaluate, x, state, rec, rng, noise, grad_method, guard):
         self.opt, self.evaluate, self.x, self.state, self.rec = opt, evaluate, x, state, rec
-        self.rng, self.noise, self.grad_method = rng, noise, grad_method
+        self.rng, self.noise, self.grad_method, self.guard = rng, noise, grad_method, guard
         self.k = 0  # iterations made
         self.last = x.copy()  # the last iterate whose loss and gradient were finite
 
@@ -387,9 +358,9 @@ class _ObjectiveRun:
         x, rec = self.x, self.rec
         value, g = _checked(self.evaluate(x), x, 0, self.rng, self.noise)
         gnorm = safe_norm(g)
-        if not (math.isfinite(value) and math.isfinite(gnorm)):
-            args = (self.opt, self.state, self.grad_method, self.evaluate.n, on_divergence)
-            return _diverged(rec, x, 0, value, *args)
+        args = (self.opt, self.state, self.grad_method, self.evaluate.n, on_divergence)
+        if (found := self.guard.check(value, gnorm)) is not None:
+            return _diverged(rec, x, 0, found, *args)
         rec.add(0, value, gnorm, x)
         evaluated: tuple[float, np.ndarray] | None = (value, g)
         stop: dict[str, Any] = {}
@@ -397,15 +368,15 @@ class _ObjectiveRun:
         def on_iterate(loss: float | None, flat_grad: np.ndarray | None, t: float) -> bool | None:
             nonlocal value, g, gnorm, evaluated
             self.k += 1
-            rec.lrs.append(float(t))
+            rec.leave(float(t))
             left = (value, g)
             if loss is None:  # torch's next step() evaluates here first: hand it this evaluation
                 value, g = evaluated = self.fun_and_grad(x)
             else:
                 value, g, evaluated = float(loss), flat_grad.reshape(x.shape), None
             gnorm = safe_norm(g)
-            if not (math.isfinite(value) and math.isfinite(gnorm)):
-                stop["diverged"] = True
+            if (found := self.guard.check(value, gnorm)) is not None:
+                stop["diverged"] = found
                 return True
             rec.add(self.k, value, gnorm, x)
             np.copyto(self.last, x)
@@ -430,7 +401,7 @@ class _ObjectiveRun:
             if stop.get("diverged"):
                 np.copyto(x, self.last)
                 args = (self.opt, self.state, self.grad_method, self.evaluate.n, on_divergence)
-                return _diverged(rec, x, self.k, value, *args)
+                return _diverged(rec, x, self.k, stop["diverged"], *args)
             if stop.get("callback"):
                 return self.result(True, f"stopped by callback after {self.k} steps")
             if np.array_equal(x, before) and (n_iter > 0 or int(self.state.t) == n_iter):
@@ -455,44 +426,33 @@ class _ObjectiveRun:
 
 
 class _Recorder:
-    """Collects the history rows of a minimize() run."""
+    """Collects the history rows of a minimize() run: one per iterate (:data:`ITERATE_COLUMNS`),
+    its lr filled in when a step leaves it."""
 
     def __init__(self, record_path: bool):
         self.record_path = record_path
-        self.steps: list[int] = []
-        self.losses: list[float] = []
-        self.lrs: list[float] = []
-        self.gnorms: list[float] = []
-        self.times: list[float] = []
+        self.rows = Columns(ITERATE_COLUMNS)
         self.path: list[np.ndarray] = []
         self.t0 = time.perf_counter()
 
     def add(self, k: int, value: float, gnorm: float, x: np.ndarray) -> None:
-        self.steps.append(k)
-        self.losses.append(value)
-        self.gnorms.append(gnorm)
-        self.times.append(time.perf_counter() - self.t0)
+        self.rows.append((k, value, math.nan, gnorm, time.perf_counter() - self.t0))
         if self.record_path:
             self.path.append(x.copy())
 
+    def leave(self, lr: float) -> None:
+        """The lr (L-BFGS: the step length) of the step that leaves the last iterate."""
+        self.rows["lr"][-1] = lr
+
     def result(self, x, nit, success, message, diverged, grad_method, opt, state, nfev) -> MinimizeResult:
-        n = len(self.steps)
-        lrs = (self.lrs + [math.nan] * n)[:n]
-        history = History(
-            step=np.asarray(self.steps, dtype=np.int64),
-            loss=np.asarray(self.losses, dtype=np.float64),
-            lr=np.asarray(lrs, dtype=np.float64),
-            grad_norm=np.asarray(self.gnorms, dtype=np.float64),
-            time=np.asarray(self.times, dtype=np.float64),
-            path=np.asarray(self.path) if self.path else None,
-        )
+        losses = self.rows["loss"]
         return MinimizeResult(
             x=x,
-            fun=float(self.losses[-1]) if self.losses else math.nan,
+            fun=float(losses[-1]) if losses else math.nan,
             nit=nit,
             success=success,
             message=message,
-            history=history,
+            history=History.of(self.rows, self.path),
             diverged=diverged,
             grad_method=grad_method,
             optimizer=opt,
