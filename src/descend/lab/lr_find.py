@@ -13,6 +13,8 @@ from ..data import check_batching
 from ..optim import Optimizer, rule
 from ..schedules import Exponential
 from ..train.callbacks import Callback
+from ..train.history import Columns
+from ..train.stopping import DivergenceGuard
 
 __all__ = [
     "BACKOFF",
@@ -119,16 +121,17 @@ def recommend(lrs: np.ndarray, smoothed: np.ndarray, *, stopped_early: bool) -> 
 
 
 class _Sweep(Callback):
-    """Records each step's lr and batch loss during an LR range test and stops fit once the
-    smoothed loss exceeds ``diverge_factor`` times its best; ``params`` (if given) replace the
+    """Records each step's lr, batch loss and smoothed loss during an LR range test, and stops fit
+    where the divergence guard every loop shares (:mod:`descend.train.stopping`) finds the
+    smoothed loss above ``diverge_factor`` times its best; ``params`` (if given) replace the
     initial parameters before the first step."""
 
     def __init__(self, beta: float, diverge_factor: float, params: dict[str, np.ndarray] | None):
-        self.beta, self.diverge_factor, self.params = beta, diverge_factor, params
-        self.lrs: list[float] = []
-        self.losses: list[float] = []
-        self.smoothed: list[float] = []
-        self.avg, self.best = 0.0, math.inf
+        self.diverge_factor, self.params = diverge_factor, params
+        # "above diverge_factor times its best" is the guard's growth by diverge_factor - 1 times
+        # the best, smoothed with lr_find's beta, its reference the first step, and no floor
+        self.guard = DivergenceGuard(diverge_factor - 1.0, beta=beta, min_rows=1, floor=0.0)
+        self.record = Columns(("step", "lr", "loss", "smoothed"))
         self.reason = ""
         self.model: Any = None
         self.standardized = False
@@ -149,17 +152,14 @@ class _Sweep(Callback):
             np.copyto(v, given)  # the run's own arrays: the caller's stay untouched
 
     def on_step_end(self, run: Any, info: dict[str, Any]) -> bool | None:
-        k, loss, lr = len(self.lrs), float(info["loss"]), float(info["lr"])
-        self.avg = self.beta * self.avg + (1 - self.beta) * loss
-        sm = self.avg / (1 - self.beta ** (k + 1))
-        self.lrs.append(lr)
-        self.losses.append(loss)
-        self.smoothed.append(sm)
-        self.best = min(self.best, sm)
-        if k > 0 and sm > self.diverge_factor * self.best:
-            self.reason = f"loss exceeded {self.diverge_factor:g}x its best at lr={lr:.3g}"
-            return True
-        return None
+        step, loss, lr = int(info["step"]), float(info["loss"]), float(info["lr"])
+        found = self.guard.check(loss)
+        self.record.append((step, lr, loss, self.guard.smoothed))
+        if found is None:
+            return None
+        over = f", over {self.diverge_factor:g}x its best," if found.grew else ""
+        self.reason = f"{'smoothed ' if found.grew else ''}{found.cause}{over} at step {step} (lr={lr:.3g})"
+        return True
 
 
 def _needs_objective(optimizer: str | Optimizer) -> bool:
@@ -235,6 +235,7 @@ def lr_find(
             seed=seed,
             callbacks=[sweep],
             progress=False,
+            divergence_factor=None,  # the sweep's own guard stops it (fit's still refuses NaN/inf)
             standardize=standardize,
             classes=classes,
             options=options,
@@ -243,16 +244,16 @@ def lr_find(
         if sweep.model is None:  # it did not get as far as training
             raise
         lr = exc.lr if exc.lr is not None else schedule(max(int(exc.step) - 1, 0))
-        reason, stopped = f"{exc.cause} at lr={float(lr):.3g}", True
+        reason, stopped = f"{exc.cause} at step {exc.step} (lr={float(lr):.3g})", True
     if sweep.reason:
         reason, stopped = sweep.reason, True
-    lr_arr, sm_arr = np.asarray(sweep.lrs), np.asarray(sweep.smoothed)
+    lr_arr, sm_arr = sweep.record.array("lr", np.float64), sweep.record.array("smoothed", np.float64)
     # suggestions ignore the final blow-up, which the stop rule lets in by one point
     cut = len(lr_arr) - 1 if stopped and len(lr_arr) > 3 else len(lr_arr)
     recommended, advice = recommend(lr_arr[:cut], sm_arr[:cut], stopped_early=stopped)
     return LRFindResult(
         lrs=lr_arr,
-        losses=np.asarray(sweep.losses),
+        losses=sweep.record.array("loss", np.float64),
         smoothed=sm_arr,
         suggestions=suggest(lr_arr[:cut], sm_arr[:cut]),
         stopped_early=stopped,
