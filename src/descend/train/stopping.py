@@ -184,8 +184,10 @@ class DivergenceGuard:
 
     def check(self, loss: float, grad_norm: float = 0.0, rows: int = 1) -> Divergence | None:
         """One step's loss and gradient norm (and the rows it trained on): what diverged, or None."""
-        if (found := non_finite(loss, grad_norm)) is not None or self.factor is None:
-            return found
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):  # non_finite's test, inline: per step
+            return non_finite(loss, grad_norm)
+        if self.factor is None:
+            return None
         beta = self.beta
         self.k += 1
         self.rows += rows
