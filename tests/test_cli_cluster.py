@@ -73,14 +73,13 @@ def test_train_with_sync_every_runs_rounds_on_the_cluster_and_records_h(schedule
 @pytest.mark.parametrize(
     ("extra", "flag", "text"),
     [
-        (["--sync-every", "0"], "--sync-every", "sync_every must satisfy sync_every >= 1, got 0"),
-        (["--sync-every", "-2"], "--sync-every", "sync_every must satisfy sync_every >= 1, got -2"),
+        (["--sync-every", "0"], "--sync-every", "greater than or equal to 1, got '0'"),
+        (["--sync-every", "-2"], "--sync-every", "greater than or equal to 1, got '-2'"),
         (["--sync-every", "x"], "--sync-every", "valid integer"),
         (
             ["--sync-every", "4"],
             "--sync-every",
-            "--sync-every 4 (local SGD: H steps per partition between averagings) needs data on a Dask "
-            "cluster",
+            "4 (local SGD) needs data on a Dask cluster: add --dask tcp://HOST:PORT or --dask local:N",
         ),
     ],
 )
@@ -113,10 +112,9 @@ def test_full_batch_with_sync_every_on_the_cluster_names_batch_size(scheduler, p
     args = ["--dask", scheduler, "--sync-every", "4", "--batch-size", "full"]
     assert _train(parts, tmp_path / "r", *args) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and err[0].startswith(
-        "descend train: --batch-size: --sync-every 4 takes H mini-batch"
-    ), err
-    assert "give --batch-size B" in err[0]
+    assert err == [
+        "descend train: --sync-every: takes mini-batch steps on each partition: give --batch-size B, not full"
+    ]
 
 
 # -- L-BFGS ------------------------------------------------------------------------------------------
@@ -162,10 +160,10 @@ def test_lbfgs_with_an_explicit_batch_size_is_refused_naming_the_flag(tmp_path, 
     out = tmp_path / "r"
     assert main(["train", "iris", "--optimizer", "lbfgs", "--batch-size", B, "--out", str(out)]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and err[0].startswith(f"descend train: --batch-size: --batch-size {B} with LBFGS"), (
-        err
-    )
-    assert "give --batch-size full" in err[0]
+    assert err == [
+        f"descend train: --batch-size: {B} with lbfgs: it takes full-batch iterations; give --batch-size "
+        "full or leave it out"
+    ]
     assert not out.exists()
 
 
@@ -175,3 +173,29 @@ def test_lbfgs_on_the_cluster_trains_full_batch(scheduler, parts, tmp_path):
     assert _config(tmp_path / "r")["batch_size"] is None
     run = ds.load_run(tmp_path / "r")
     assert run.steps_completed <= 3 and run.history.epochs["train_loss"][-1] < np.log(2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag", "text"),
+    [
+        (["--schedule", "cosine:lr0=1,total_steps=10"], "--schedule", "does not apply to lbfgs"),
+        (["--sync-every", "4"], "--sync-every", "does not apply to lbfgs"),
+    ],
+)
+def test_flags_that_do_not_apply_to_lbfgs_are_refused_before_the_data_is_read(
+    tmp_path, capsys, extra, flag, text
+):
+    out = tmp_path / "r"
+    args = [
+        "train",
+        str(tmp_path / "no-such-file.parquet"),
+        "--optimizer",
+        "lbfgs",
+        *extra,
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith(f"descend train: {flag}: {text}"), err
+    assert not out.exists()

@@ -115,7 +115,7 @@ BAD = [
     (
         ["train", "digits", "--sync-every", "0"],
         "--sync-every",
-        "sync_every must satisfy sync_every >= 1, got 0",
+        "greater than or equal to 1",
     ),
     (["train", "digits", "--sync-every", "4"], "--sync-every", "needs data on a Dask cluster"),
     (

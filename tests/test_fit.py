@@ -830,3 +830,21 @@ def test_flat_step_continues_and_skips_non_elementwise_rules():
 
     own = ds.fit("logistic", (X, y), optimizer=OwnUpdate(lr=0.01, fused=False), epochs=1, progress=False)
     assert all(v.base is None for v in own.params.values())
+
+
+def test_a_stop_at_the_last_batch_of_an_epoch_still_records_the_epoch():
+    """max_steps (or the convergence rule, or a callback) stopping a run at an epoch's last batch
+    ends that epoch: its row, its validation metrics and epochs_completed."""
+    X, y = binary_data(n=400)
+    run = ds.fit(
+        ds.models.LogisticRegression(),
+        (X, y),
+        batch_size=100,
+        epochs=5,
+        max_steps=8,
+        validation=(X, y),
+        progress=False,
+    )
+    assert run.steps_completed == 8 and run.epochs_completed == 2
+    assert run.history.epochs["epoch"] == [0, 1] and run.history.epochs["samples_seen"][-1] == 800
+    assert len(run.history.epochs["val_loss"]) == 2

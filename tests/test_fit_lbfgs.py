@@ -268,7 +268,7 @@ def test_a_mini_batch_is_refused_naming_batch_size():
         with pytest.raises(ParameterError) as e:
             ds.fit(ds.models.LogisticRegression(), (X, y), optimizer=optimizer, epochs=1, progress=False)
         assert e.value.param == "batch_size" and e.value.value == 256
-        assert str(e.value).startswith("fit: batch_size=256 with LBFGS:") and "give batch_size=None" in str(
+        assert str(e.value).startswith("fit: batch_size=256 (fit's default) with LBFGS:") and "give batch_size=None" in str(
             e.value
         )
 
@@ -314,3 +314,42 @@ def test_a_held_out_fraction_leaves_the_same_rows_and_bits(files):
     run = _fit(ds.data.open(tmp / "d.parquet", target="y"), validation=0.2, epochs=3)
     assert _same_bits(run.params, ref.params)
     assert run.history.epochs["val_loss"] == ref.history.epochs["val_loss"]
+
+
+# -- options and init= -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "exc", "text"),
+    [
+        (
+            {"options": {"histroy_size": 5}},
+            ds.errors.ParameterTypeError,
+            "fit: options of LBFGS takes parameters 'lr', 'max_iter'",
+        ),
+        ({"options": {"weight_decay": 0.1}}, ds.errors.ParameterTypeError, "fit: options of LBFGS takes"),
+        ({"options": [1]}, ds.errors.ParameterTypeError, "fit: options must be a dict"),
+        ({"lr": 0.5, "options": {"lr": 2.0}}, ParameterError, "fit: lr=0.5 and options={'lr': 2.0} both set"),
+    ],
+)
+def test_bad_options_are_refused_naming_options(kw, exc, text):
+    X, y = _data(n=100, d=3)
+    with pytest.raises(exc) as e:
+        ds.fit(
+            ds.models.LogisticRegression(), (X, y), optimizer="lbfgs", batch_size=None, progress=False, **kw
+        )
+    assert str(e.value).startswith(text) and e.value.param == "options"
+    if "histroy" in text or "histroy_size" in str(kw):
+        assert "did you mean 'history_size'?" in str(e.value)
+
+
+def test_init_refuses_another_optimizer_instead_of_ignoring_it():
+    X, y = _data(n=200, d=3)
+    first = ds.fit(ds.models.LogisticRegression(), (X, y), epochs=1, progress=False)  # Adam
+    for kw, param in (({"optimizer": "lbfgs", "batch_size": None}, "optimizer"), ({"lr": 0.1}, "lr")):
+        with pytest.raises(ParameterError, match=r"^fit: init continues its own optimizer Adam\(") as e:
+            ds.fit(ds.models.LogisticRegression(), (X, y), init=first, epochs=1, progress=False, **kw)
+        assert e.value.param == param
+    # the same rule (fit's default name, or the run's own instance) continues it
+    again = ds.fit(ds.models.LogisticRegression(), (X, y), init=first, epochs=1, progress=False)
+    assert again.optimizer is not None and again.steps_completed == 2 * first.steps_completed

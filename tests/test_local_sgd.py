@@ -363,3 +363,24 @@ def test_sync_every_is_refused_off_dask_and_where_local_sgd_cannot_run(client):
         with pytest.raises(ParameterError, match=message) as info:
             ds.fit("logistic", data, sync_every=4, **{**kw, **extra})
         assert info.value.param == param
+
+
+def test_a_run_that_blows_up_in_its_first_round_is_caught_as_without_sync_every(client):
+    """The guard starts from the loss at the first round's start (the tasks' first batches), not
+    from the round's mean, which is already huge when the first steps blow up."""
+    X, y = _data(n=4000, d=5)
+    src = from_dask(_dask(X, y, 1000), client=client)
+    for sync_every in (None, 8):
+        with pytest.raises(ds.DivergenceError) as e:
+            ds.fit(
+                ds.models.LogisticRegression(),
+                src,
+                optimizer="sgd",
+                lr=1e8,
+                batch_size=256,
+                epochs=2,
+                sync_every=sync_every,
+                progress=False,
+            )
+        assert e.value.quantity == "loss", sync_every
+        assert all(np.isfinite(v).all() for v in e.value.run.params.values())

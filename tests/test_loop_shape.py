@@ -120,7 +120,7 @@ def test_a_refusal_that_needs_the_data_removes_the_folder_it_created(tmp_path):
     for kwargs, match in [
         ({"batch_size": 64, "drop_last": True}, "leaves no batch"),  # batch_size against the rows
         ({"sync_every": 3}, "needs data on a Dask cluster"),  # sync_every against the source
-        ({"optimizer": "lbfgs"}, "batch_size=256 with LBFGS"),
+        ({"optimizer": "lbfgs"}, r"batch_size=256 \(fit's default\) with LBFGS"),
         ({"validation": (np.ones((3, 5)), np.ones(3))}, "validation has 5 features but data has 3"),
     ]:
         folder = tmp_path / "ck"
@@ -161,8 +161,10 @@ def test_the_config_is_typed_and_frozen(tmp_path):
 def test_init_brings_its_optimizer_and_is_checked_against_the_model():
     X, y = _data()
     first = ds.fit("logistic", (X, y), epochs=1, progress=False)
-    config = FitConfig.of("logistic", init=first, optimizer="sgd")  # optimizer is init's
+    config = FitConfig.of("logistic", init=first)  # optimizer is init's
     assert config.optimizer is first.optimizer
+    with pytest.raises(ParameterError, match=r"^fit: init continues its own optimizer Adam\("):
+        FitConfig.of("logistic", init=first, optimizer="sgd")  # refused, not ignored
     with pytest.raises(ValueError, match=r"^fit: init was trained with"):
         FitConfig.of(ds.models.LogisticRegression(l2=0.5), init=first)
 

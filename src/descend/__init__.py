@@ -86,7 +86,7 @@ def __getattr__(name: str):
     # the lab (and the drawing it leads to) loads on first use, so ``import descend`` stays cheap
     import importlib
 
-    if name in ("lab", "viz"):
+    if name in ("lab", "viz", "sklearn"):  # sklearn: the estimators, and scikit-learn with them
         return importlib.import_module(f".{name}", __name__)
     if name in ("diagnose", "Diagnosis"):
         return getattr(importlib.import_module(".lab.diagnose", __name__), name)

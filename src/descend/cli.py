@@ -867,7 +867,7 @@ def train(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
     dask: Annotated[str | None, typer.Option(help=DASK_HELP, metavar="ADDRESS")] = None,
-    sync_every: Annotated[int | None, typer.Option(help=SYNC_EVERY_HELP, metavar="H")] = None,
+    sync_every: Annotated[int | None, typer.Option(help=SYNC_EVERY_HELP, metavar="H", min=1)] = None,
     on_bad_rows: Annotated[str | None, typer.Option(help=ON_BAD_ROWS_HELP, metavar="skip|error")] = None,
     monitor: Annotated[
         int | None,
@@ -887,6 +887,7 @@ def train(
     from contextlib import ExitStack
 
     given = dict(locals())
+    _check_rule_flags(optimizer, schedule_spec, batch_size, _given_flag(ctx, "batch_size"), sync_every, dask)
     with ExitStack() as stack:
         name, source, task = _open_data(stack, "train", data, target, features, on_bad_rows, dask, drop)
         _train(
@@ -914,6 +915,49 @@ def train(
             monitor=monitor,
             sync_every=sync_every,
         )
+
+
+def _check_rule_flags(
+    optimizer: str,
+    schedule: str | None,
+    batch_size: str,
+    batch_size_given: bool,
+    sync_every: int | None,
+    dask: str | None,
+) -> None:
+    """Flags that contradict each other whatever the data: refused before the data is opened
+    (and before a cluster starts)."""
+    rule_cls = _parse("--optimizer", optim.get, optimizer)
+    full = batch_size.strip().lower() in ("full", "none")
+    if rule_cls.needs_objective:
+        name = optimizer.strip().lower()
+        if schedule is not None:
+            raise UsageProblem(
+                "--schedule", f"does not apply to {name}: its line search chooses each step's length"
+            )
+        if sync_every is not None:
+            raise UsageProblem(
+                "--sync-every",
+                f"does not apply to {name}: it takes full-batch iterations, local SGD takes mini-batch "
+                "steps; leave --sync-every out",
+            )
+        if batch_size_given and not full:
+            raise UsageProblem(
+                "--batch-size",
+                f"{batch_size} with {name}: it takes full-batch iterations; give --batch-size full or "
+                "leave it out",
+            )
+    if sync_every is not None and sync_every > 1:
+        if dask is None:
+            raise UsageProblem(
+                "--sync-every",
+                f"{sync_every} (local SGD) needs data on a Dask cluster: add --dask tcp://HOST:PORT or "
+                "--dask local:N, or leave --sync-every out",
+            )
+        if full:
+            raise UsageProblem(
+                "--sync-every", "takes mini-batch steps on each partition: give --batch-size B, not full"
+            )
 
 
 def _given_flag(ctx: Any, name: str) -> bool:

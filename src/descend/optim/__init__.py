@@ -40,8 +40,12 @@ the NaN in, as torch.optim does. See ``docs/benchmarks.md`` for measured step ti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from .._registry import check_keywords
+from .._validation import describe
+from ..errors import ParameterError, ParameterTypeError
 from ._backend import get_backend, set_backend
 from ._rules import FACTS, Rule, names, register, rule, unregister
 from .adadelta import AdaDelta
@@ -159,12 +163,31 @@ def resolve(
     With a name and ``lr=None``, the fact ``default_lr`` of the rule's entry (``"fit_lr"``,
     ``"race_lr"``) replaces the class default; ``None`` keeps the class default.
     """
+    if options is not None and not isinstance(options, Mapping):
+        raise ParameterTypeError(
+            f"{owner}: options must be a dict of the rule's hyperparameters (e.g. {{'momentum': 0.9}}), "
+            f"got {describe(options)}",
+            owner=owner,
+            param="options",
+            value=options,
+        )
     kwargs = dict(options or {})
     if isinstance(spec, Optimizer):
         if lr is not None or kwargs:
             raise TypeError(f"{owner}: lr and options apply to a named optimizer, not to {spec!r}")
         return spec
     entry = rule(spec)
+    if lr is not None and "lr" in kwargs:
+        raise ParameterError(
+            f"{owner}: lr={lr!r} and options={{'lr': {kwargs['lr']!r}}} both set the learning rate; give one",
+            owner=owner,
+            param="options",
+            value=options,
+        )
+    try:  # an unknown option is named, with the rule's own
+        check_keywords(owner, f"options of {entry.cls.__name__}", entry.cls, kwargs)
+    except ParameterTypeError as exc:
+        raise ParameterTypeError(str(exc), owner=owner, param="options", value=options) from None
     if lr is None and default_lr is not None:
         lr = getattr(entry, default_lr)
     if default_lr == "fit_lr":  # training a model: what the rule needs for it (L-BFGS's line search)

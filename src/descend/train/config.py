@@ -165,6 +165,7 @@ class FitConfig:
             opt = resolve_optimizer(optimizer, lr, options, owner=owner, default_lr="fit_lr")
         else:
             opt = init.optimizer  # its schedule (and any plateau state) continues
+            _check_continued(owner, init, optimizer, lr, options)
         if sync_every is not None:  # what it asks of the data is checked when fit opens it
             sync_every = check_int(owner, "sync_every", sync_every, low=1)
         return cls(
@@ -236,3 +237,30 @@ def _check_monitor(monitor: Any, owner: str) -> Callback:
             f"{owner}: monitor must be a descend.Monitor (ds.Monitor(every=N)), got {describe(monitor)}"
         )
     return monitor
+
+
+def _check_continued(owner: str, init: Any, optimizer: Any, lr: Any, options: Any) -> None:
+    """``init=`` continues its own optimizer (state, schedule); another one asked for with it is
+    refused rather than ignored. ``optimizer`` at fit's default ("adam") is not a request."""
+    from ..optim import rule
+
+    have = init.optimizer
+    if isinstance(optimizer, str):
+        entry = None if optimizer == "adam" else rule(optimizer)
+        differs = entry is not None and (
+            type(have) is not entry.cls or any(getattr(have, k, v) != v for k, v in entry.preset.items())
+        )
+    else:
+        differs = optimizer is not have
+    if differs or lr is not None or options:
+        given = ", ".join(
+            f"{k}={v!r}"
+            for k, v in (("optimizer", optimizer), ("lr", lr), ("options", options))
+            if (k == "optimizer" and differs) or (k == "lr" and v is not None) or (k == "options" and v)
+        )
+        raise ParameterError(
+            f"{owner}: init continues its own optimizer {have!r} (its state and schedule); {given} "
+            "would not be used: leave them out, or start a new run without init",
+            owner=owner,
+            param="optimizer" if differs else ("lr" if lr is not None else "options"),
+        )

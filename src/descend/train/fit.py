@@ -568,21 +568,22 @@ class _Training:
                 return None
             refuse(
                 "(local SGD: H steps per partition between averagings) needs data on a Dask cluster "
-                "(ds.data.from_dask(...) or (dask_X, dask_y)); the data "
+                "(in Python ds.data.from_dask(...) or (dask_X, dask_y); on the command line --dask); "
+                "the data "
                 f"({source.description}) is trained in this process one step at a time: leave "
                 "sync_every=None"
-            )
-        if batch_size is None:
-            refuse(
-                "takes H mini-batch steps per partition task; give batch_size=B (full-batch "
-                "gradient descent makes one step per epoch: leave sync_every=None)",
-                param="batch_size",
             )
         if opt.needs_objective:
             refuse(
                 f"steps {type(opt).__name__} on mini-batches inside each partition task, and "
                 f"{type(opt).__name__} needs the whole objective at trial points: leave sync_every=None",
                 param="optimizer",
+            )
+        if batch_size is None:
+            refuse(
+                "takes H mini-batch steps per partition task; give batch_size=B (full-batch "
+                "gradient descent makes one step per epoch: leave sync_every=None)",
+                param="batch_size",
             )
         hooked = [type(cb).__name__ for cb in self.cbs if type(cb).on_gradients is not Callback.on_gradients]
         if hooked:
@@ -607,7 +608,9 @@ class _Training:
         owner, name = self.owner, type(opt).__name__
         if self.cfg.batch_size is not None:
             raise ParameterError(
-                f"{owner}: batch_size={self.cfg.batch_size} with {name}: its iterations compare the loss "
+                f"{owner}: batch_size={self.cfg.batch_size}"
+                + (" (fit's default)" if self.cfg.batch_size == 256 else "")
+                + f" with {name}: its iterations compare the loss "
                 "and gradient of the whole data at trial points (curvature pairs, line search), which "
                 f"mini-batches do not give; give batch_size=None (each {name} iteration then reads "
                 "every row once per evaluation)",
@@ -922,6 +925,7 @@ class _Training:
             n_batches = local_sgd.steps_per_epoch(
                 list(self.source.shard_sizes()), self.cfg.batch_size, self.cfg.drop_last
             )
+        self.batches_per_epoch = n_batches
         total: int | None = n_batches * self.epochs
         if self.max_steps is not None:
             total = min(self.max_steps, total)
@@ -959,7 +963,9 @@ class _Training:
         try:
             while self.epoch < self.epochs and not self.stop:
                 finished = self.run_epoch()
-                if finished:
+                # a stop at the epoch's last batch (max_steps, the convergence rule, a callback)
+                # still ends the epoch: its row, validation and epoch callbacks
+                if finished or (self.next_batch >= self.batches_per_epoch and self.epoch_batches):
                     self.end_epoch()
             if not self.stop:
                 self.stop = f"completed {self.epochs} epochs"
@@ -1024,7 +1030,9 @@ class _Training:
 
     def _where(self) -> dict[str, Any]:
         return {
-            "shuffle": self.cfg.shuffle,
+            # a full batch is every row whatever their order: not shuffled (no copy of the data
+            # each epoch; the sum is the same up to rounding)
+            "shuffle": self.cfg.shuffle and self.cfg.batch_size is not None,
             "seed": self.cfg.seed,
             "drop_last": self.cfg.drop_last,
             "start": self.next_batch,
@@ -1084,6 +1092,9 @@ class _Training:
                 quantity=what,
             )
         guard = self.guard
+        if guard.k == 0 and result.start is not None:  # the run's first round: from its start
+            if (found := guard.check(*result.start)) is not None:
+                self.diverged(plan.first, found)
         if (found := guard.check(result.loss, result.grad_norm, result.rows)) is not None:
             self.diverged(plan.first, found)
         if guard.keep_now:
@@ -1273,8 +1284,9 @@ class _Training:
             )
         if moved is None:
             return (
-                f"stopped after {k} iterations: no descent direction left (the slope along "
-                f"{type(opt).__name__}'s direction is above -tolerance_change {opt.tolerance_change:g})"
+                f"converged after {k} iterations: no descent direction left at this precision (the "
+                f"slope along {type(opt).__name__}'s direction is above -tolerance_change "
+                f"{opt.tolerance_change:g})"
             )
         before, after, t = moved
         d = self.state.buffers["d"]

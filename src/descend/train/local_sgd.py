@@ -265,6 +265,10 @@ class Round:
     rows: int
     #: ``(partition, local steps it took, "loss" | "gradient")`` when a task met a non-finite value
     bad: tuple[int, int, str] | None = None
+    #: the rows-weighted mean loss and gradient norm of the tasks' first local batches, at the
+    #: round's start, and their rows: where a run's divergence guard starts from (a round whose
+    #: steps blow up has a mean loss that is already huge)
+    start: tuple[float, float, int] | None = None
 
 
 def _scalars(tasks: list[_Task], steps: int) -> dict[str, float]:
@@ -334,4 +338,13 @@ def run_round(
         grad_norm=_mean([v for t in tasks for v in t.norms], rows),
         rows=sum(rows),
         bad=bad,
+        start=_start_of(tasks),
     )
+
+
+def _start_of(tasks: list[_Task]) -> tuple[float, float, int] | None:
+    firsts = [t for t in tasks if t.steps]
+    if not firsts:
+        return None
+    rows = [t.rows[0] for t in firsts]
+    return _mean([t.losses[0] for t in firsts], rows), _mean([t.norms[0] for t in firsts], rows), sum(rows)

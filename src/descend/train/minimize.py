@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_bool, check_choice, check_int, check_real, describe
-from ..errors import DivergenceError, ParameterError
-from ..optim import LBFGS, Optimizer, OptState, rule
+from ..errors import DivergenceError
+from ..optim import LBFGS, Optimizer, OptState
 from ..optim import resolve as resolve_optimizer
 from .history import ITERATE_COLUMNS, Columns, History
 from .stopping import Divergence, DivergenceGuard
@@ -23,7 +23,6 @@ __all__ = [
     "central_difference_grad",
     "global_norm",
     "minimize",
-    "refuse_objective_rule",
     "safe_norm",
 ]
 
@@ -96,30 +95,6 @@ def global_norm(arrays: Iterable[np.ndarray]) -> float:
 def safe_norm(g: np.ndarray) -> float:
     """Euclidean norm of one array that does not overflow for large finite entries."""
     return global_norm([g])
-
-
-def refuse_objective_rule(owner: str, optimizer: Any, *, param: str = "optimizer") -> None:
-    """Refuse, naming ``param``, a rule that needs the objective at trial points (L-BFGS) where
-    only mini-batch gradients are given: ``fit``, the sklearn estimators."""
-    if isinstance(optimizer, Optimizer):
-        cls, shown = type(optimizer), repr(optimizer)
-    elif isinstance(optimizer, str):
-        cls, shown = rule(optimizer).cls, repr(optimizer)  # an unknown name: as resolve() says it
-    else:
-        return
-    if not cls.needs_objective:
-        return
-    raise ParameterError(
-        f"{owner}: {param}={shown} ({cls.__name__}) needs the loss of the whole objective at trial "
-        "points (its curvature pairs and line search), which training on mini-batches does not "
-        "give; training models with L-BFGS (full batches, on a cluster) is planned. Meanwhile "
-        "minimize the model's full-batch loss with L-BFGS: ds.minimize(..., optimizer='lbfgs') "
-        f"on an array, or {cls.__name__}().minimize_step(lambda p: model.loss_and_grad(p, X, y), "
-        "params, state) on a model's params",
-        owner=owner,
-        param=param,
-        value=optimizer,
-    )
 
 
 def _evaluator(fun: Any, grad: Any) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], str]:
