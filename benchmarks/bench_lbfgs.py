@@ -232,7 +232,9 @@ from benchmarks.bench_lbfgs import descend_fit
 src = ds.data.open(sys.argv[1], target="y")
 row = descend_fit(src, ds.models.LogisticRegression(), src.n_samples, float(sys.argv[3]),
                   optimizer="lbfgs", batch_size=None, epochs=None, max_epochs=200)
-row["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's from before exec)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+row["peak_rss"] = int(hwm[0].split()[1]) * 1024 if hwm else None
 print("RESULT " + json.dumps(row))
 """
 
@@ -379,7 +381,7 @@ def render(args, mem: dict, big: dict | None, started: float, where: str) -> str
         for key, r in tb.items():
             label = labels.get(key, f"Dask, {key[4:]} worker{'s' if key != 'dask1' else ''}")
             per = (r["total"] - r["setup"]) / max(r["all_passes"], 1)
-            rss = f"{r['peak_rss'] / 2**20:,.0f} MiB" if "peak_rss" in r else "—"
+            rss = f"{r['peak_rss'] / 2**20:,.0f} MiB" if r.get("peak_rss") else "—"
             same = "yes" if r["digest"] == tb["memory"]["digest"] else "NO"
             lines.append(
                 f"| {label} | {fmt_passes(r['passes'])} | {fmt_s(r['time'])} | {per:.2f} | "

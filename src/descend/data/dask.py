@@ -137,6 +137,9 @@ def _make_part(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One partition as NumPy arrays (X, y, w), checked: a NaN/inf names the partition and row."""
     X, y = np.asarray(X), np.asarray(y)
+    if not (X.flags.aligned and X.flags.c_contiguous):
+        # rows a transfer left at an odd address: copied once here, not in every step's tasks
+        X = np.array(X, order="C")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     w = None if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
