@@ -11,8 +11,8 @@ import yaml
 
 pytest.importorskip("distributed")
 
-import dask
-from distributed import LocalCluster
+
+from clusters import local_cluster
 
 import descend as ds
 from descend.cli import main
@@ -20,17 +20,7 @@ from descend.cli import main
 
 @pytest.fixture(scope="module")
 def scheduler():
-    # two worker processes on loopback, as --dask local:2 starts them (no work stealing), with the
-    # scheduler's HTTP server on a free port (another cluster on this machine may hold 8787)
-    with dask.config.set({"distributed.scheduler.work-stealing": False}):
-        cluster = LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        )
-    with cluster:
+    with local_cluster() as cluster:
         yield cluster.scheduler_address
 
 

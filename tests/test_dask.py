@@ -9,7 +9,6 @@ import sys
 import textwrap
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -20,7 +19,8 @@ pytest.importorskip("dask.dataframe")
 import dask.array as da
 import dask.dataframe as dd
 import pandas as pd
-from distributed import Client, LocalCluster
+from clusters import local_cluster
+from distributed import Client
 from killable import after_step, run_script
 
 import descend as ds
@@ -31,12 +31,7 @@ from descend.errors import ParameterError
 
 @pytest.fixture(scope="module")
 def client():
-    with warnings.catch_warnings():  # another cluster on this machine may hold port 8787
-        warnings.filterwarnings("ignore", message="Port 8787 is already in use")
-        cluster = LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-        )
-    with cluster, Client(cluster) as c:
+    with local_cluster(work_stealing=True) as cluster, Client(cluster) as c:
         yield c
 
 

@@ -96,22 +96,14 @@ def test_the_same_bits_from_memory_npy_parquet_and_csv(files):
 
 def test_the_same_bits_on_dask_whatever_the_partitions(files):
     pytest.importorskip("distributed")
-    import dask
     import dask.array as da
-    from distributed import Client, LocalCluster
+    from clusters import local_cluster
+    from distributed import Client
 
     X, y, _ = files
     X32 = X.astype(np.float32)  # taken as they are (float32 model): rows a transfer left misaligned
     refs = {X.dtype: _fit((X, y)), X32.dtype: _fit((X32, y))}
-    with dask.config.set({"distributed.scheduler.work-stealing": False}):
-        cluster = LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        )
-    with cluster, Client(cluster) as client:
+    with local_cluster() as cluster, Client(cluster) as client:
         # partitions smaller than a block (a block spans three), and larger, uneven ones
         for features, chunks in (
             (X, 7_000),
@@ -268,9 +260,9 @@ def test_a_mini_batch_is_refused_naming_batch_size():
         with pytest.raises(ParameterError) as e:
             ds.fit(ds.models.LogisticRegression(), (X, y), optimizer=optimizer, epochs=1, progress=False)
         assert e.value.param == "batch_size" and e.value.value == 256
-        assert str(e.value).startswith("fit: batch_size=256 (fit's default) with LBFGS:") and "give batch_size=None" in str(
-            e.value
-        )
+        assert str(e.value).startswith(
+            "fit: batch_size=256 (fit's default) with LBFGS:"
+        ) and "give batch_size=None" in str(e.value)
 
 
 def test_a_callback_that_changes_gradients_is_refused_and_a_monitor_reads_them():

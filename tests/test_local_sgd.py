@@ -18,7 +18,8 @@ pytest.importorskip("distributed")
 
 import dask
 import dask.array as da
-from distributed import Client, LocalCluster, get_task_stream, wait
+from clusters import local_cluster
+from distributed import Client, get_task_stream, wait
 from killable import after_step, run_script
 
 import descend as ds
@@ -31,18 +32,8 @@ from descend.train.callbacks import GradientClipping
 
 @pytest.fixture(scope="module")
 def client():
-    # as --dask local:N starts one (no work stealing: a task runs where its partition is, and the
-    # placement test below decides where that is), with the scheduler's HTTP server on a free
-    # loopback port (another cluster on this machine may hold 8787)
-    with dask.config.set({"distributed.scheduler.work-stealing": False}):
-        cluster = LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        )
-    with cluster, Client(cluster) as c:
+    # no work stealing: a task runs where its partition is (the placement test below decides where)
+    with local_cluster() as cluster, Client(cluster) as c:
         yield c
 
 

@@ -59,19 +59,10 @@ def test_arrays_and_streamed_files_refuse_h_above_1_and_take_1(tmp_path):
 @pytest.fixture(scope="module")
 def client():
     pytest.importorskip("distributed")
-    import dask
-    from distributed import Client, LocalCluster
+    from clusters import local_cluster
+    from distributed import Client
 
-    # two worker processes on loopback, as --dask local:2 starts them
-    with dask.config.set({"distributed.scheduler.work-stealing": False}):
-        cluster = LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        )
-    with cluster, Client(cluster) as c:
+    with local_cluster() as cluster, Client(cluster) as c:
         yield c
 
 
