@@ -53,6 +53,7 @@ from .base import (
 )
 from .columns import id_name
 from .objective import BLOCK_ROWS, FANIN, Partial, add, block_partial, concat_rows, tree_depth
+from .objective import n_blocks as objective_blocks
 
 __all__ = [
     "FANIN",
@@ -319,6 +320,17 @@ class _Literal:
 
 def _params(params: _Literal) -> dict[str, np.ndarray]:
     return params.value
+
+
+def _shipped(params: dict[str, np.ndarray], name: str) -> Any:
+    """A copy of ``params`` as a task argument (fit updates them in place after the call): inline
+    up to :data:`INLINE_BYTES`, else one task whose result the partition tasks fetch."""
+    from dask import delayed
+
+    copy = {k: np.array(v, copy=True) for k, v in params.items()}
+    if sum(v.nbytes for v in copy.values()) > INLINE_BYTES:
+        return delayed(_params, pure=False)(_Literal(copy), dask_key_name=f"{name}-params")
+    return _Literal(copy)
 
 
 def _task(fn: Any, part: Any, shared: Any, args: _Literal, index: int) -> Any:
@@ -610,10 +622,7 @@ class DaskSource(DataSource):
 
         step = next(self._count)
         name = f"descend-{self._id}-{step}"
-        copy = {k: np.array(v, copy=True) for k, v in params.items()}  # fit updates params in place
-        shipped: Any = _Literal(copy)
-        if sum(v.nbytes for v in copy.values()) > INLINE_BYTES:  # once per step, fetched by the tasks
-            shipped = delayed(_params, pure=False)(shipped, dask_key_name=f"{name}-params")
+        shipped = _shipped(params, name)
         how = _Literal(prep)
         level = [
             delayed(_partial, pure=False)(
@@ -635,14 +644,11 @@ class DaskSource(DataSource):
         sizes = self.shard_sizes()
         n = int(sum(sizes))
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        n_blocks = max(1, -(-n // BLOCK_ROWS))
+        n_blocks = objective_blocks(n)
         grouped = tree_depth(n_blocks) > 0
         width = FANIN if grouped else 1
         name = f"descend-{self._id}-{next(self._count)}"
-        copy = {k: np.array(v, copy=True) for k, v in params.items()}  # params move after this call
-        shipped: Any = _Literal(copy)
-        if sum(v.nbytes for v in copy.values()) > INLINE_BYTES:
-            shipped = delayed(_params, pure=False)(shipped, dask_key_name=f"{name}-params")
+        shipped = _shipped(params, name)
         how = _Literal(prep)
         level = []
         for g in range(0, n_blocks, width):

@@ -25,13 +25,13 @@ bits (tested), so an L-BFGS run is the same run on each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BLOCK_ROWS", "FANIN", "Partial", "TreeSum", "add", "block_partial", "blocks", "tree_depth"]
+__all__ = ["BLOCK_ROWS", "FANIN", "Partial", "TreeSum", "add", "block_partial", "n_blocks", "tree_depth"]
 
 #: rows of one block of the objective (the unit every source computes alike). Small enough for
 #: a Dask task's temporaries (see ``descend.data.dask.TASK_ROWS``), and a divisor of
@@ -140,12 +140,6 @@ def block_partial(
         loss, grads = model.loss_and_grad(params, Xm, ym, w)
         sums = {k: np.asarray(grads[k], dtype=np.float64) * weight for k in params}
         return Partial(sums, float(loss) * weight, weight, rows)
-
-
-def blocks(n_rows: int) -> Iterator[tuple[int, int]]:
-    """``(first, end)`` positions of each block of ``n_rows`` rows."""
-    for lo in range(0, max(n_rows, 1), BLOCK_ROWS):
-        yield lo, min(lo + BLOCK_ROWS, n_rows)
 
 
 def in_process(source: Any, model: Any, params: dict[str, np.ndarray], prep: Any, encoded: bool) -> Partial:
