@@ -459,3 +459,38 @@ def test_grid_shape_mismatch():
 def test_bad_parameters(name, params, exc, msg):
     with pytest.raises(exc, match=re.escape(msg)):
         F.get(name, **params)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("rosenbrock", {}),
+        ("rosenbrock", {"a": 0.5, "b": 3.0}),
+        ("rosenbrock", {"dim": 5}),
+        ("beale", {}),
+        ("quadratic", {}),
+        ("quadratic", {"kappa": 1000.0}),
+        ("quadratic", {"dim": 3}),
+        ("sphere", {}),
+    ],
+)
+def test_value_and_grad_fast_path_gives_the_array_paths_bits(name, params):
+    """The scalar value_and_grad of the 2-D surfaces (every loop step's call) has the bits of
+    _value and _grad: the same operations in the same order, overflow included."""
+    f = F.get(name, **params)
+    rng = np.random.default_rng(7)
+    points = [
+        *rng.uniform(-5.0, 5.0, (3000, f.dim)),
+        *rng.normal(0.0, 1e-3, (300, f.dim)),
+        *rng.uniform(-1e6, 1e6, (300, f.dim)),
+        *(np.full(f.dim, v) for v in (0.0, -0.0, 1e110, -1e200, np.inf, np.nan)),
+        f.start,
+    ]
+    with np.errstate(all="ignore"):
+        for p in points:
+            value, grad = f.value_and_grad(p)
+            want_value, want_grad = float(f._value(np.asarray(p))), f._grad(np.asarray(p))
+            assert type(value) is float and grad.dtype == np.float64 and grad.shape == (f.dim,)
+            assert np.array_equal([value], [want_value], equal_nan=True), (p, value, want_value)
+            assert np.signbit(value) == np.signbit(want_value) or np.isnan(value)
+            assert np.array_equal(grad, want_grad, equal_nan=True), (p, grad, want_grad)

@@ -29,12 +29,24 @@ def test_tune_is_not_fooled_by_a_chaotic_lucky_end():
     assert final.fun < 1e-3
 
 
+def test_tune_stops_a_run_at_tol_and_keeps_its_final_loss():
+    f = ds.functions.get("quadratic", kappa=10)
+    res = tune_lr(f, f.start, "sgd", grid=(0.1,), steps=1000, tol=1e-6)
+    run = ds.minimize(f, f.start, optimizer="sgd", lr=0.1, max_steps=1000, tol=1e-6)
+    assert run.success and run.nit < 500  # stopped early: the second half is its final loss
+    assert res.scores[0.1] == pytest.approx(run.fun, rel=1e-12)
+    untuned = tune_lr(f, f.start, "sgd", grid=(0.1,), steps=1000)  # no tol: the whole window
+    assert untuned.scores[0.1] < res.scores[0.1]
+
+
 def test_tune_rejects_bad_arguments():
     f = ds.functions.get("sphere")
     with pytest.raises(ValueError, match="tune_lr: steps must satisfy steps >= 1, got 0"):
         tune_lr(f, f.start, "sgd", steps=0)
     with pytest.raises(ValueError, match="grid must hold"):
         tune_lr(f, f.start, "sgd", grid=())
+    with pytest.raises(ValueError, match="tune_lr: tol must satisfy tol >= 0"):
+        tune_lr(f, f.start, "sgd", tol=-1.0)
 
 
 def test_suite_rows_match_independent_runs():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -99,6 +101,26 @@ def test_divergence_can_stop_instead_of_raise_and_rolls_back_state():
     assert np.all(np.isfinite(res.x))
     for bufs in res.state.buffers.values():
         assert all(np.all(np.isfinite(b)) for b in bufs)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "nadam", "rprop", "adafactor"])
+def test_divergence_rolls_back_to_exactly_the_last_finite_step(optimizer):
+    """x, every buffer, t and the scalars (Nadam's running product) are those of a run that
+    stopped one step before the one that blew up, to the bit."""
+
+    def cliff(x):  # a downhill slope that ends in NaN past x[0] = 3
+        return (math.nan if x[0] > 3.0 else -float(x.sum())), np.array([-1.0, -0.5])
+
+    kw = dict(grad=True, optimizer=optimizer, lr=0.3, tol=None, record_path=False)
+    res = ds.minimize(cliff, [0.0, 0.0], max_steps=200, on_divergence="stop", **kw)
+    assert res.diverged and res.nit >= 3, res.message
+    again = ds.minimize(cliff, [0.0, 0.0], max_steps=res.nit, **kw)
+    np.testing.assert_array_equal(res.x, again.x)
+    assert res.state.t == again.state.t == res.nit
+    assert res.state.scalars == again.state.scalars
+    for name, bufs in again.state.buffers.items():
+        for got, want in zip(res.state.buffers[name], bufs, strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_callback_sees_every_step_and_can_stop():

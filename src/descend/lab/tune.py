@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ..train import minimize
 
 __all__ = ["LR_GRID", "TuneResult", "tune_lr"]
@@ -19,7 +19,7 @@ LR_GRID: tuple[float, ...] = tuple(float(f"{v:.3g}") for v in 10.0 ** np.arange(
 
 @dataclass(frozen=True)
 class TuneResult:
-    """Best lr and the score (final loss; ``inf`` if diverged) of every lr tried."""
+    """Best lr and the score (``inf`` if diverged) of every lr tried."""
 
     lr: float
     scores: dict[float, float]
@@ -45,8 +45,9 @@ def tune_lr(
     """Run ``optimizer`` from ``x0`` for ``steps`` updates at each lr of ``grid``; keep the best.
 
     The score is the mean loss over the second half of the run: unlike the final loss alone it
-    does not reward an lr that bounces chaotically and happens to end low. Ties go to the
-    smaller lr. If every lr diverges, the smallest is returned
+    does not reward an lr that bounces chaotically and happens to end low. With ``tol`` a run
+    stops once its gradient norm is ``<= tol`` and keeps its final loss for the rest of the
+    window. Ties go to the smaller lr. If every lr diverges, the smallest is returned
     with all scores ``inf``.
 
     >>> import descend as ds
@@ -57,6 +58,8 @@ def tune_lr(
     steps = check_int("tune_lr", "steps", steps, low=1)
     if not grid:
         raise ValueError("tune_lr: grid must hold at least one learning rate, got ()")
+    if tol is not None:
+        tol = check_real("tune_lr", "tol", tol, low=0.0)
     scores: dict[float, float] = {}
     for lr in grid:
         res = minimize(
@@ -65,7 +68,7 @@ def tune_lr(
             optimizer=optimizer,
             lr=lr,
             max_steps=steps,
-            tol=None,
+            tol=tol,
             options=options,
             noise=noise,
             seed=seed,

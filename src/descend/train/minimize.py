@@ -94,7 +94,8 @@ def global_norm(arrays: Iterable[np.ndarray]) -> float:
 
 def safe_norm(g: np.ndarray) -> float:
     """Euclidean norm of one array that does not overflow for large finite entries."""
-    return global_norm([g])
+    sq = float(np.vdot(g, g))  # global_norm's first try, inline: minimize calls this every step
+    return math.sqrt(sq) if math.isfinite(sq) else global_norm([g])
 
 
 def _evaluator(fun: Any, grad: Any) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], str]:
@@ -224,8 +225,7 @@ def minimize(
         if opt.needs_objective:
             run = _ObjectiveRun(opt, evaluate, x, state, rec, rng, noise, grad_method, guard)
             return run.loop(tol, max_steps, callback, on_divergence)
-        prev_x = x.copy()
-        prev_state = state.copy()
+        prev = _Snapshot(x, state)
         k = 0
         while True:
             value, g = _checked(evaluate(x), x, k, rng, noise)
@@ -233,8 +233,7 @@ def minimize(
             if (found := guard.check(value, gnorm)) is not None:
                 # roll back to the last iterate whose loss and gradient were finite
                 if k > 0:
-                    np.copyto(x, prev_x)
-                    state.restore_from(prev_state)
+                    prev.restore()
                 return _diverged(rec, x, k, found, opt, state, grad_method, evaluate.n, on_divergence)
             rec.add(k, value, gnorm, x)
             if tol is not None and gnorm <= tol:
@@ -245,8 +244,7 @@ def minimize(
                 return rec.result(x, k, success, message, False, grad_method, opt, state, evaluate.n)
             lr_k = opt.lr_at(int(state.t))
             rec.leave(lr_k)
-            np.copyto(prev_x, x)
-            prev_state.restore_from(state)
+            prev.save()
             if k == 0:
                 opt.step(x, g, state)  # validates once; the structure cannot change afterwards
             else:
@@ -260,6 +258,32 @@ def minimize(
                 rec.add(k, float(value), safe_norm(np.asarray(g)), x)
                 message = f"stopped by callback after {k} steps"
                 return rec.result(x, k, True, message, False, grad_method, opt, state, evaluate.n)
+
+
+class _Snapshot:
+    """``x`` and the optimizer state as they were before a step, to roll a divergent step back.
+
+    Saved every step, so it copies array to array with no checks: the pairs are made once, which
+    holds because a step updates ``x`` and the buffers in place and never rebinds them (rules
+    whose state grows, L-BFGS, take the objective loop instead)."""
+
+    def __init__(self, x: np.ndarray, state: OptState):
+        self.state, self.saved = state, state.copy()
+        self.pairs = [(x.copy(), x)]
+        for name, bufs in state.buffers.items():
+            self.pairs += zip(self.saved.buffers[name], bufs, strict=True)
+
+    def save(self) -> None:
+        for mine, live in self.pairs:
+            np.copyto(mine, live)
+        self.saved.t = self.state.t
+        if self.state.scalars:
+            self.saved.scalars = dict(self.state.scalars)
+
+    def restore(self) -> None:
+        for mine, live in self.pairs:
+            np.copyto(live, mine)
+        self.state.restore_from(self.saved)
 
 
 class _Counted:
@@ -407,17 +431,24 @@ class _Recorder:
     def __init__(self, record_path: bool):
         self.record_path = record_path
         self.rows = Columns(ITERATE_COLUMNS)
+        self.columns = self.rows.lists(ITERATE_COLUMNS)
+        self.lrs = self.rows["lr"]
         self.path: list[np.ndarray] = []
         self.t0 = time.perf_counter()
 
     def add(self, k: int, value: float, gnorm: float, x: np.ndarray) -> None:
-        self.rows.append((k, value, math.nan, gnorm, time.perf_counter() - self.t0))
+        steps, losses, lrs, gnorms, seconds = self.columns
+        steps.append(k)
+        losses.append(value)
+        lrs.append(math.nan)
+        gnorms.append(gnorm)
+        seconds.append(time.perf_counter() - self.t0)
         if self.record_path:
             self.path.append(x.copy())
 
     def leave(self, lr: float) -> None:
         """The lr (L-BFGS: the step length) of the step that leaves the last iterate."""
-        self.rows["lr"][-1] = lr
+        self.lrs[-1] = lr
 
     def result(self, x, nit, success, message, diverged, grad_method, opt, state, nfev) -> MinimizeResult:
         losses = self.rows["loss"]
