@@ -345,3 +345,17 @@ def test_init_refuses_another_optimizer_instead_of_ignoring_it():
     # the same rule (fit's default name, or the run's own instance) continues it
     again = ds.fit(ds.models.LogisticRegression(), (X, y), init=first, epochs=1, progress=False)
     assert again.optimizer is not None and again.steps_completed == 2 * first.steps_completed
+
+
+def test_a_growing_loss_names_the_iteration_and_suggests_a_line_search():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5))
+    y = X @ rng.normal(size=5)
+    with pytest.raises(ds.DivergenceError) as e:
+        ds.fit("linear", (X, y), optimizer=ds.LBFGS(lr=50.0), batch_size=None, epochs=20, progress=False)
+    message = str(e.value)
+    assert "diverged at iteration 3 (epoch 3)" in message and "batch" not in message, message
+    assert "try a line search (options={'line_search_fn': 'strong_wolfe'})" in message
+    # fit's own L-BFGS (a strong Wolfe search) trains the same problem
+    run = ds.fit("linear", (X, y), optimizer="lbfgs", batch_size=None, epochs=20, progress=False)
+    assert run.stop_reason.startswith("converged")

@@ -375,3 +375,16 @@ def test_a_run_that_blows_up_in_its_first_round_is_caught_as_without_sync_every(
             )
         assert e.value.quantity == "loss", sync_every
         assert all(np.isfinite(v).all() for v in e.value.run.params.values())
+        # the message says where in local SGD's own units: the round and its first local batch
+        if sync_every is not None:
+            assert "the round from local batch" in str(e.value), str(e.value)
+
+
+def test_the_convergence_rule_counts_rounds_in_its_reason(client):
+    X, y = _data(n=4000, d=5)
+    src = from_dask(_dask(X, y, 1000), client=client)
+    kw = dict(optimizer="sgd", lr=0.1, batch_size=50, progress=False, tol=1e-2, n_iter_no_change=2)
+    run = ds.fit(ds.models.LogisticRegression(), src, epochs=None, sync_every=4, **kw)
+    assert run.stop_reason.startswith("converged") and " rounds did not improve" in run.stop_reason
+    plain = ds.fit(ds.models.LogisticRegression(), (X, y), epochs=None, **kw)
+    assert " steps did not improve" in plain.stop_reason

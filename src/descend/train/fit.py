@@ -457,7 +457,8 @@ class _Training:
         if c.until_converged and not self.objective_rule:
             assert c.tol is not None and c.n_iter_no_change is not None
             period = PlateauStop.period_for(n, rows)
-            self.rule = PlateauStop(tol=c.tol, n_iter_no_change=c.n_iter_no_change, period=period)
+            unit = "steps" if self.sync_every is None else "rounds"  # what the rule is fed once each
+            self.rule = PlateauStop(tol=c.tol, n_iter_no_change=c.n_iter_no_change, period=period, unit=unit)
 
     def _init_params(self) -> None:
         """Parameters and optimizer state: fresh from the seed, or copies of ``init``'s."""
@@ -1413,10 +1414,26 @@ class _Training:
                 np.copyto(self.good[0][k], v)
             self.good[1].restore_from(self.state)
 
+    def _at(self, index: int) -> str:
+        """Where the run is, in its own units: a batch of an epoch, an iteration of a rule that
+        needs the objective (one per full-batch epoch), or a round of local SGD (``index``: its
+        first local batch)."""
+        if self.objective_rule:
+            return f"iteration {self.step + 1} (epoch {self.epoch + 1})"
+        if self.sync_every is not None:
+            return f"step {self.step + 1} (epoch {self.epoch + 1}, the round from local batch {index})"
+        return f"step {self.step + 1} (epoch {self.epoch + 1}, batch {index})"
+
+    def _hint(self) -> str:
+        """What to try after a divergence: a line search for L-BFGS on fixed steps, else a smaller lr."""
+        if self.objective_rule and getattr(self.opt, "line_search_fn", None) is None:
+            return "try a line search (options={'line_search_fn': 'strong_wolfe'}) or a smaller lr"
+        return "try a smaller learning rate"
+
     def _grew(self, index: int, found: Divergence) -> None:
         """Raise DivergenceError for a loss grown by orders of magnitude (train/stopping.py), with
         the parameters and optimizer state of the last good state."""
-        at = f"step {self.step + 1} (epoch {self.epoch + 1}, batch {index})"
+        at = self._at(index)
         if self.good is not None:
             for k, v in self.good[0].items():
                 np.copyto(self.params[k], v)
@@ -1425,8 +1442,8 @@ class _Training:
         else:
             where = "parameters are left at this step (no good state was kept before it)"
         self._raise(
-            f"{self.owner}: diverged at {at} with {self.opt!r}: {self.guard.reason()}; {where}; try a "
-            "smaller learning rate (or divergence_factor=None to train on)",
+            f"{self.owner}: diverged at {at} with {self.opt!r}: {self.guard.reason()}; {where}; "
+            f"{self._hint()} (or divergence_factor=None to train on)",
             quantity=found.quantity,
             cause=found.cause,
         )
@@ -1466,14 +1483,9 @@ class _Training:
             if finite
             else ("the parameters overflowed in an update that looked safe; they are not finite")
         )
-        hint = (
-            "try a smaller learning rate, or standardize the features"
-            if what == "optimizer state"
-            else "try a smaller learning rate"
-        )
+        hint = self._hint() + (", or standardize the features" if what == "optimizer state" else "")
         self._raise(
-            f"fit: the {found.cause} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
-            f"{index}) with {self.opt!r}; {where}; {hint}",
+            f"fit: the {found.cause} at {self._at(index)} with {self.opt!r}; {where}; {hint}",
             quantity=what,
             cause=found.cause,
         )

@@ -288,8 +288,9 @@ class DivergenceGuard:
 class PlateauStop:
     """The ``epochs=None`` stopping rule (see the module docstring); its state is checkpointed."""
 
-    def __init__(self, *, tol: float, n_iter_no_change: int, period: int):
+    def __init__(self, *, tol: float, n_iter_no_change: int, period: int, unit: str = "steps"):
         self.tol, self.patience, self.period = tol, n_iter_no_change, period
+        self.unit = unit  # what update() is fed one loss of: "steps", or "rounds" of local SGD
         self.sum, self.count = 0.0, 0
         self.best = math.inf
         self.bad = 0
@@ -318,8 +319,8 @@ class PlateauStop:
     def reason(self, step: int, epoch: int, samples: int) -> str:
         per = self.period
         return (
-            f"converged at step {step} (epoch {epoch}): the mean training loss over {per} steps did not "
-            f"improve by more than tol={self.tol:g} for {self.patience} checks in a row "
+            f"converged at step {step} (epoch {epoch}): the mean training loss over {per} {self.unit} "
+            f"did not improve by more than tol={self.tol:g} for {self.patience} checks in a row "
             f"(best {self.best:.6g}, {samples:,} samples seen)"
         )
 
