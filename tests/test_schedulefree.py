@@ -333,3 +333,18 @@ def test_estimators_predict_with_x(name):
     twice = DescendClassifier(optimizer=name, epochs=1, tol=None, random_state=0).fit(Xc, yc)
     twice.partial_fit(Xc, yc)
     assert same(twice.run_.train_params, once.run_.train_params) and same(twice.run_.params, once.run_.params)
+
+
+# -- minimize -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", RULES)
+def test_minimize_returns_the_average_x_and_its_value(name):
+    f = ds.functions.get("rosenbrock")
+    res = ds.minimize(f, f.start, optimizer=name, lr=LR[name] / 20, max_steps=300, tol=None)
+    opt = ds.optimizer(name, lr=LR[name] / 20)
+    assert res.train_x is not None and not np.array_equal(res.x, res.train_x)
+    np.testing.assert_array_equal(res.x, opt.eval_params(res.train_x, res.state))
+    assert res.fun == f(res.x) and res.history.loss[-1] == f(res.train_x)
+    assert res.nfev == res.nit + 2  # one per iterate, and the average's
+    np.testing.assert_array_equal(res.history.path[-1], res.train_x)
+    plain = ds.minimize(f, f.start, optimizer="adam", lr=0.01, max_steps=10, tol=None)
+    assert plain.train_x is None and plain.fun == plain.history.loss[-1]

@@ -47,6 +47,11 @@ class MinimizeResult:
     #: evaluations of ``fun`` with its gradient (each ``2n + 1`` calls of ``fun`` by central
     #: differences); a first-order rule makes one per step, L-BFGS one or more
     nfev: int | None = None
+    #: a rule with a separate evaluation point (Schedule-Free): the point it took gradients at
+    #: (y, what the history records); ``x`` is then its average (``opt.eval_params``, the
+    #: package's ``optimizer.eval()``) and ``fun`` the value there, one evaluation more. ``None``
+    #: for every other rule.
+    train_x: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def grad_norm(self) -> float:
@@ -164,6 +169,10 @@ def minimize(
         stops being finite, or ``"stop"`` and return ``success=False, diverged=True``. Either
         way ``x`` is the last iterate whose loss and gradient were finite.
 
+    A Schedule-Free rule takes its gradients at y and predicts with its average x: ``x`` and
+    ``fun`` are the average's (one evaluation more), ``train_x`` is y, where the history's
+    losses, gradient norms and path were measured.
+
     L-BFGS
     ------
     ``optimizer="lbfgs"`` (:class:`~descend.LBFGS`, torch's ``LBFGS``) needs ``fun`` at trial
@@ -217,8 +226,8 @@ def minimize(
     rng = np.random.default_rng(seed) if noise > 0 else None
 
     state = opt.init(x)
-    rec = _Recorder(record_path)
     evaluate = _Counted(evaluate)
+    rec = _Recorder(record_path, (opt, evaluate) if opt.separate_eval_point else None)
     guard = DivergenceGuard(None)  # fit's and lr_find's guard, on finiteness alone
     # Overflow on the way to divergence is expected and detected below; numpy need not warn.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -428,8 +437,9 @@ class _Recorder:
     """Collects the history rows of a minimize() run: one per iterate (:data:`ITERATE_COLUMNS`),
     its lr filled in when a step leaves it."""
 
-    def __init__(self, record_path: bool):
+    def __init__(self, record_path: bool, separate: tuple[Optimizer, Callable[..., Any]] | None = None):
         self.record_path = record_path
+        self.separate = separate  # the rule and evaluator of a rule with a separate evaluation point
         self.rows = Columns(ITERATE_COLUMNS)
         self.columns = self.rows.lists(ITERATE_COLUMNS)
         self.lrs = self.rows["lr"]
@@ -452,9 +462,14 @@ class _Recorder:
 
     def result(self, x, nit, success, message, diverged, grad_method, opt, state, nfev) -> MinimizeResult:
         losses = self.rows["loss"]
+        fun, train_x = (float(losses[-1]) if losses else math.nan), None
+        if self.separate is not None:  # Schedule-Free: the answer is its average x, not y
+            opt_, evaluate = self.separate
+            train_x, x = x, opt_.eval_params(x, state)
+            fun, nfev = float(evaluate(x)[0]), nfev + 1
         return MinimizeResult(
             x=x,
-            fun=float(losses[-1]) if losses else math.nan,
+            fun=fun,
             nit=nit,
             success=success,
             message=message,
@@ -464,4 +479,5 @@ class _Recorder:
             optimizer=opt,
             state=state,
             nfev=nfev,
+            train_x=train_x,
         )
