@@ -860,7 +860,12 @@ def train(
     ] = None,
     resume: Annotated[
         bool,
-        typer.Option("--resume", help="Resume from the checkpoint in --out (a folder of an earlier run)."),
+        typer.Option(
+            "--resume",
+            help="Resume from the checkpoint in --out (a folder of an earlier run), with that run's "
+            "settings (optimizer, lr or schedule, batch size, model, standardize, validation, seed) "
+            "unless given; a given one that differs is refused. --epochs may grow.",
+        ),
     ] = False,
     out: Annotated[
         str | None, typer.Option(help="Run folder (default runs/train-<time>).", metavar="DIR")
@@ -887,33 +892,36 @@ def train(
     from contextlib import ExitStack
 
     given = dict(locals())
-    _check_rule_flags(optimizer, schedule_spec, batch_size, _given_flag(ctx, "batch_size"), sync_every, dask)
+    # a resumed run takes its own settings where they are not given (before anything is read)
+    v = {**given, **_resumed_settings(ctx, out, dask)} if resume else given
+    bs_given = _given_flag(ctx, "batch_size")
+    _check_rule_flags(v["optimizer"], v["schedule_spec"], v["batch_size"], bs_given, v["sync_every"], dask)
     with ExitStack() as stack:
         name, source, task = _open_data(stack, "train", data, target, features, on_bad_rows, dask, drop)
         _train(
             name,
             source,
             task,
-            standardize=_parse("--standardize", _standardize, standardize),
-            model=model,
-            hidden=hidden,
-            activation=activation,
-            optimizer=optimizer,
-            lr=lr,
-            schedule_spec=schedule_spec,
-            batch_size=batch_size,
-            batch_size_given=_given_flag(ctx, "batch_size"),
+            standardize=_parse("--standardize", _standardize, v["standardize"]),
+            model=v["model"],
+            hidden=v["hidden"],
+            activation=v["activation"],
+            optimizer=v["optimizer"],
+            lr=v["lr"],
+            schedule_spec=v["schedule_spec"],
+            batch_size=v["batch_size"],
+            batch_size_given=bs_given,
             epochs=epochs,
-            seed=seed,
-            val_fraction=val_fraction,
+            seed=v["seed"],
+            val_fraction=v["val_fraction"],
             early_stopping=early_stopping,
-            checkpoint_every=checkpoint_every,
+            checkpoint_every=v["checkpoint_every"],
             resume=resume,
             out=out,
             progress=progress,
             given=given,
             monitor=monitor,
-            sync_every=sync_every,
+            sync_every=v["sync_every"],
         )
 
 
@@ -1074,16 +1082,6 @@ def _train(
         if lr is not None:
             raise UsageProblem("--schedule", "give --lr or --schedule, not both")
         lr_arg = _parse("--schedule", parse_schedule, schedule_spec)
-    if resume:
-        if out is None:
-            raise UsageProblem("--resume", "needs --out FOLDER: the run folder of the run to continue")
-        step = workflows.checkpoint_step(out)
-        if step is None:
-            raise UsageProblem(
-                "--resume",
-                f"no checkpoint in {str(Path(out) / 'checkpoints')!r}; train with --checkpoint-every N "
-                "(and this --out) first",
-            )
     is_file = task is None
     if task is None:
         task = workflows.source_task(source, name=f"the targets of {name}")
@@ -1109,8 +1107,6 @@ def _train(
         callbacks.append(Monitor(every=monitor))
     say(chosen)
     _data_lines(source)
-    if resume:
-        say(f"resumed from step {step} (the checkpoint in {Path(out) / 'checkpoints'})")
     run, outcome = workflows.run_train(
         m,
         train_data,
@@ -1130,6 +1126,9 @@ def _train(
         standardize=standardize,
         sync_every=sync_every,
     )
+    step = getattr(run, "resumed_from_step", None)
+    if step is not None:  # said once fit has accepted the checkpoint, not before it may refuse it
+        say(f"resumed from step {step} (the checkpoint in {Path(str(out)) / 'checkpoints'})")
     if outcome.error is not None:
         _diverged(outcome)
     if outcome.interrupted is not None:
@@ -1226,6 +1225,208 @@ def _resume_command(command: str, given: dict[str, Any], out: Path) -> str:
         else:
             words += [p.opts[0], str(value)]
     return shlex.join([*words, "--out", str(out), "--resume"])
+
+
+# ------------------------------------------------------------------------------------ resume
+
+
+def _resumed_settings(ctx: Any, out: str | None, dask: str | None) -> dict[str, Any]:
+    """The settings of the run in ``out`` (those that fit compares with its checkpoint, and
+    ``--checkpoint-every``), as train's parameters, for those not given on the command line;
+    ``--epochs`` and the rest may change on resume. A given flag that contradicts the run is
+    refused, naming the flag, the run's value and the given one (fit would refuse the checkpoint
+    anyway, in its own words, after reading the data)."""
+    from . import workflows
+
+    if out is None:
+        raise UsageProblem("--resume", "needs --out FOLDER: the run folder of the run to continue")
+    if workflows.checkpoint_step(out) is None:
+        raise UsageProblem(
+            "--resume",
+            f"no checkpoint in {str(Path(out) / 'checkpoints')!r}; train with --checkpoint-every N "
+            "(and this --out) first",
+        )
+    run, where = _run_settings(Path(out))
+    taken: dict[str, Any] = {}
+    for name, (value, same, shown) in run.items():
+        flag = next(p.opts[0] for p in ctx.command.params if p.name == name)
+        if not _given_flag(ctx, name):
+            taken[name] = value
+        elif not _same(same, ctx.params[name]):
+            raise UsageProblem(
+                flag,
+                f"{ctx.params[name]} contradicts the run in {out!r}, which used {shown} (as {where} "
+                "records); "
+                f"leave {flag} out to resume with the run's settings, or give another --out to start "
+                "a new run",
+            )
+    if taken.get("sync_every") is not None and dask is None:
+        raise UsageProblem(
+            "--resume",
+            f"the run in {out!r} trained with local SGD (--sync-every {taken['sync_every']}) on a Dask "
+            "cluster; give --dask tcp://HOST:PORT or --dask local:N to resume it",
+        )
+    return taken
+
+
+def _same(same: Callable[[Any], bool], given: Any) -> bool:
+    """Whether a given flag's value is the run's; a value its flag refuses passes here, to be
+    refused by that flag's own parsing, in its words."""
+    try:
+        return same(given)
+    except (ValueError, TypeError, LookupError):
+        return True
+
+
+def _run_settings(folder: Path) -> tuple[dict[str, tuple[Any, Callable[[Any], bool], str]], str]:
+    """What the run in ``folder`` used, read as data from its config.yaml (or, for a run killed
+    before writing it, from its checkpoint's header) and checked: ``{parameter: (value as the
+    flag gives it, whether a given flag's value is the same, the run's value in words)}``, and
+    the file read."""
+    from . import models
+    from .lab.runfolder import RunFolder
+    from .train.checkpoint import load_latest
+
+    path = folder / RunFolder.CONFIG
+    if path.exists():
+        config = _read_run_config(path)
+    else:  # a run killed before it finished has written only its checkpoints
+        latest = load_latest(folder / "checkpoints", owner="", warn=False)
+        assert latest is not None  # the caller found a checkpoint
+        path = latest[0]
+        config = {"command": "train", **latest[1][2]["config"]}
+
+    def bad(why: str) -> UsageProblem:
+        return UsageProblem("--resume", f"{str(path)!r}: {why}; it is not the configuration of a train run")
+
+    def get(key: str, types: tuple[type, ...], what: str, *, optional: bool = False) -> Any:
+        node: Any = config
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if optional:
+                    return None
+                raise bad(f"{key} is missing")
+            node = node[part]
+        if not isinstance(node, types) or (isinstance(node, bool) and bool not in types):
+            raise bad(f"{key} is {node!r}, not {what}")
+        return node
+
+    if config.get("command") != "train":
+        raise bad(f"it was written by descend {config.get('command')}, not descend train")
+    run: dict[str, tuple[Any, Callable[[Any], bool], str]] = {}
+    rule = get("optimizer.name", (str,), "an optimizer name")
+    run["optimizer"] = (rule, lambda g: optim.get(g).name == optim.get(rule).name, f"--optimizer {rule}")
+    lr = get("optimizer.lr", (int, float, str), "a learning rate or a schedule")
+    if isinstance(lr, str):
+        spec = _schedule_spec(lr)
+        if spec is None:
+            raise bad(f"optimizer.lr is {lr!r}, a schedule that cannot be read back; give it with --schedule")
+        used = f"--schedule {lr}"
+        run["schedule_spec"] = (spec, lambda g: repr(parse_schedule(g)) == lr, used)
+        run["lr"] = (None, lambda g: False, used)
+    else:
+        if not math.isfinite(lr) or lr <= 0:
+            raise bad(f"optimizer.lr is {lr!r}, not a learning rate > 0")
+        used = f"--lr {lr:g}"
+        run["lr"] = (float(lr), lambda g: g == lr, used)
+        run["schedule_spec"] = (None, lambda g: False, used)
+    bs = get("batch_size", (int, type(None)), "a batch size (an integer or null)")
+    if bs is not None and bs < 1:
+        raise bad(f"batch_size is {bs!r}, not an integer >= 1 or null")
+    batch = "full" if bs is None else str(bs)
+    run["batch_size"] = (batch, lambda g: _batch_size(g) == bs, f"--batch-size {batch}")
+    seed = get("seed", (int,), "an integer >= 0")
+    if seed < 0:
+        raise bad(f"seed is {seed!r}, not an integer >= 0")
+    run["seed"] = (seed, lambda g: g == seed, f"--seed {seed}")
+    kind = get("model.model", (str,), "a model name")
+    if kind == "mlp":
+        sizes = get("model.hidden", (list,), "a list of layer sizes")
+        if not sizes or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise bad(f"model.hidden is {sizes!r}, not a list of layer sizes >= 1")
+        act = get("model.activation", (str,), "an activation name")
+        hidden = ",".join(map(str, sizes))
+        run["model"] = ("mlp", lambda g: normalize(g) == "mlp", f"--model mlp --hidden {hidden}")
+        run["hidden"] = (hidden, lambda g: list(_sizes(g)) == sizes, f"--hidden {hidden}")
+        run["activation"] = (act, lambda g: normalize(g) == normalize(act), f"--activation {act}")
+    else:
+        plain = f"--model {kind} (no hidden layers)"
+        run["model"] = (kind, lambda g: normalize(g) != "mlp" and models.get(g).name == kind, plain)
+        run["hidden"] = (None, lambda g: False, plain)
+    # what the features and a regression target were, as the flag that does it again gives it
+    scaled = get("standardize", (bool,), "true or false", optional=True)
+    target = get("standardize_target", (bool,), "true or false", optional=True)
+    choice = "on" if scaled else "auto" if target else "off"  # "auto": the target only
+    how = ", which scaled a regression target only" if choice == "auto" else ""
+    run["standardize"] = (
+        choice,
+        lambda g: _standardize(g) == "auto" or g.strip().lower() == choice,
+        f"--standardize {choice}{how}",
+    )
+    data = get("data", (dict,), "a description of the data")
+    split = data.get("split")
+    if split is not None or "files" in data:  # a file's held-out share; built-in data records none
+        if split is not None and not (
+            isinstance(split, list) and split and isinstance(split[0], (int, float)) and 0 < split[0] < 1
+        ):
+            raise bad(f"data.split is {split!r}, not [fraction, seed, held_out]")
+        frac = 0.0 if split is None else float(split[0])
+        run["val_fraction"] = (frac, lambda g: g == frac, f"--val-fraction {frac:g}")
+    sync = get("sync_every", (int,), "an integer >= 1", optional=True)
+    if sync is not None and sync < 1:
+        raise bad(f"sync_every is {sync!r}, not an integer >= 1")
+    local = "no --sync-every" if sync is None else f"--sync-every {sync}"
+    run["sync_every"] = (sync, lambda g: g == sync, local)
+    every = get("checkpoint_every", (int, type(None)), "an integer >= 1 or null", optional=True)
+    if every is not None and every >= 1:  # how often to checkpoint may change: never refused
+        run["checkpoint_every"] = (every, lambda g: True, f"--checkpoint-every {every}")
+    return run, str(path)
+
+
+def _read_run_config(path: Path) -> dict[str, Any]:
+    """A run folder's config.yaml as plain data (``yaml.safe_load``: a tag that builds an object
+    is refused, never run), or a one-line refusal naming the file."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        why = _message(exc)
+        raise UsageProblem("--resume", f"{str(path)!r} cannot be read as YAML data ({why})") from None
+    if not isinstance(config, dict):
+        raise UsageProblem("--resume", f"{str(path)!r} holds no mapping of settings (found {config!r:.60})")
+    return config
+
+
+def _schedule_spec(text: str) -> str | None:
+    """The ``--schedule`` JSON spec that rebuilds the schedule a config records by its repr
+    (``Cosine(lr0=0.1, total_steps=50, lr_min=0.0)``), or None when it cannot: the repr is parsed
+    (literals only, by ``ast.literal_eval``; nothing is run) and the rebuilt schedule's repr must
+    equal it."""
+    import ast
+    import json
+
+    from . import schedules
+
+    def config(node: ast.expr) -> dict[str, Any]:
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args):
+            raise ValueError("not a schedule")
+        cls = getattr(schedules, node.func.id, None)
+        if not (isinstance(cls, type) and issubclass(cls, schedules.Schedule)):
+            raise ValueError(f"no schedule {node.func.id}")
+        out: dict[str, Any] = {"name": cls.name}
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise ValueError("not a schedule")
+            out[kw.arg] = config(kw.value) if isinstance(kw.value, ast.Call) else ast.literal_eval(kw.value)
+        return out
+
+    try:
+        spec = json.dumps(config(ast.parse(text, mode="eval").body))
+        same = repr(parse_schedule(spec)) == text
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        return None
+    return spec if same else None
 
 
 def _model_name(name: str) -> str:
