@@ -6,27 +6,15 @@ draws and seeds than the page uses.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-CLAIMS_PY = Path(__file__).resolve().parents[1] / "docs" / "claims.py"
+from claims_driver import loaded
 
 
 @pytest.fixture(scope="module")
 def claims():
-    spec = importlib.util.spec_from_file_location("descend_docs_claims", CLAIMS_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
+    with loaded("descend_docs_claims") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_full_batch_is_smooth_and_sgd_is_jagged(claims):

@@ -8,17 +8,10 @@ docs/claims_more.py and docs/claims_timing.py have the same test in their own te
 
 from __future__ import annotations
 
-import importlib.util
-import shlex
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from descend.cli import main
-
-CLAIMS_PY = Path(__file__).resolve().parents[1] / "docs" / "claims.py"
+from claims_driver import loaded, measured_once, run_reproduce
 
 #: small measurements of the first ten claims (the page's sizes are the functions' defaults)
 SMALL: dict[str, dict[str, Any]] = {
@@ -51,16 +44,8 @@ SMALLER = {
 
 @pytest.fixture(scope="module")
 def claims():
-    spec = importlib.util.spec_from_file_location("descend_docs_claims_reproduce", CLAIMS_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with loaded("descend_docs_claims_reproduce") as module:
         yield module
-    finally:
-        for name in (spec.name, "claims_more", "claims_timing"):
-            sys.modules.pop(name, None)
 
 
 def test_every_claim_of_the_first_ten_has_a_small_setting(claims):
@@ -71,18 +56,7 @@ def test_every_claim_of_the_first_ten_has_a_small_setting(claims):
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(SMALL))
 def test_every_reproduce_command_runs(claims, key, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "120")
-    measure, _, section = claims.CLAIMS[key]
-    commands = section(measure(**SMALL[key])).commands
-    assert commands[0] == f"{claims.SCRIPT} --only {key}"  # the script itself: run by test_claims
-    for command in commands[1:]:
-        if command.startswith("#"):
-            continue
-        words = shlex.split(command)
-        assert words[0] == "descend", command
-        argv = words[1:] + SMALLER[words[1]]
-        code = main(argv)
-        out, err = capsys.readouterr()
-        assert code == 0, (command, out, err)
-        assert "Traceback" not in out + err
+    # the script's own command is run by test_claims
+    measured = measured_once(claims, SMALL)
+    kw = dict(tmp_path=tmp_path, monkeypatch=monkeypatch, capsys=capsys, script=False)
+    run_reproduce(claims, key, measured, SMALLER, **kw)  # gradient_noise's is the script alone

@@ -8,24 +8,20 @@ on a loaded machine are noise: the tests assert structure, counts that come from
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
 import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from claims_driver import loaded, measured_once, run_reproduce
 
 import descend as ds
-from descend.cli import main
 from descend.lab.tune import LR_GRID
 
 ROOT = Path(__file__).resolve().parents[1]
-CLAIMS_PY = ROOT / "docs" / "claims.py"
 
 #: small sizes of each claim's measurement (the page's are the functions' defaults)
 SMALL: dict[str, dict[str, Any]] = {
@@ -61,16 +57,8 @@ SMALL: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def claims():
-    spec = importlib.util.spec_from_file_location("descend_docs_claims_timing", CLAIMS_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)  # loads docs/claims_timing.py into its CLAIMS
-        yield module
-    finally:
-        for name in (spec.name, "claims", "claims_more", "claims_timing"):
-            sys.modules.pop(name, None)
+    with loaded("descend_docs_claims_timing") as module:
+        yield module  # docs/claims.py loads docs/claims_timing.py into its CLAIMS
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +68,7 @@ def timing(claims):
 
 @pytest.fixture(scope="module")
 def measured(claims):
-    """Each claim's small measurement, made once for the tests that read it."""
-    cache: dict[str, Any] = {}
-
-    def get(key: str) -> Any:
-        if key not in cache:
-            cache[key] = claims.CLAIMS[key][0](**SMALL[key])
-        return cache[key]
-
-    return get
+    return measured_once(claims, SMALL)
 
 
 def test_every_claim_of_the_file_is_registered_with_small_sizes(claims, timing):
@@ -303,29 +283,12 @@ SMALLER = {"train": ["--epochs", "1", "--no-progress"], "make-data": ["--rows", 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(SMALL))
 def test_every_reproduce_command_runs(claims, measured, key, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "120")
-    _, draw, section = claims.CLAIMS[key]
-    commands = section(measured(key)).commands
-    assert commands[0] == f"{claims.SCRIPT} --only {key}"
-    assert len(commands) >= 2
-    for command in commands:
-        if command.startswith(claims.SCRIPT):
-            # the script as printed, with the small measurement made above, pictures into tmp_path
-            argv = shlex.split(command)[2:]
-            monkeypatch.setitem(claims.CLAIMS, key, (functools.partial(measured, key), draw, section))
-            monkeypatch.setattr(claims, "PICTURES", tmp_path / "pictures")
-            assert claims.main(argv) == 0
-            assert [p.name for p in (tmp_path / "pictures").glob("*.png")] == [f"{key}.png"]
-            assert section(measured(key)).title in capsys.readouterr().out
-            continue
-        words = shlex.split(command)
-        assert words[0] == "descend", command
-        argv = words[1:] + SMALLER[words[1]]
-        code = main(argv)
-        out, err = capsys.readouterr()
-        assert code == 0, (command, out, err)
-        if words[1] == "train":  # the page's timing notes read each step's time from metrics.csv
+    def check(argv: list[str], out: str) -> None:
+        if argv[0] == "train":  # the page's timing notes read each step's time from metrics.csv
             folder = Path(re.search(r"wrote \d+ files to (\S+)", out).group(1))
             head = (folder / "metrics.csv").read_text().splitlines()[0].split(",")
             assert "time" in head and "samples_seen" in head, head
+
+    kw = dict(tmp_path=tmp_path, monkeypatch=monkeypatch, capsys=capsys, check=check)
+    assert len(run_reproduce(claims, key, measured, SMALLER, **kw)) >= 2
+    assert [p.name for p in (tmp_path / "pictures").glob("*.png")] == [f"{key}.png"]
