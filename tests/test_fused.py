@@ -384,22 +384,32 @@ def test_kernels_come_from_the_cache_in_a_new_process():
     assert hits > 0 and misses == 0
 
 
+#: STEP_EVERY_RULE for three rules of different kernels (a plain update, a rule with two buffers,
+#: one with factored row and column buffers): what the cache layer does is the same for every rule
+STEP_THREE_RULES = STEP_EVERY_RULE.replace(
+    "for info in STEPPED:", "for info in [i for i in STEPPED if i.name in ('sgd', 'adam', 'adafactor')]:"
+)
+
+
 def test_unwritable_cache_directories_do_not_break_a_step(tmp_path):
+    """Every kernel compiles in each process here (no cache can be read or written): three
+    rules' kernels stand for all (test_kernels_come_from_the_cache_in_a_new_process steps all)."""
+    assert STEP_THREE_RULES != STEP_EVERY_RULE
     refuse = """
         from numba.core import caching
         def refuse(self):
             raise PermissionError("read-only")
         caching._CacheLocator.ensure_cache_path = refuse  # no locator finds a writable directory
     """
-    run_python(refuse, STEP_EVERY_RULE)
+    run_python(refuse, STEP_THREE_RULES)
     # no directory of descend's own either (a path under a file: not even root can make it)
     (tmp_path / "file").write_text("")
     check = """
         from descend.optim import _compile
         assert _compile.cache_dir() is None and _compile.dispatchers()
     """
-    run_python(STEP_EVERY_RULE, check, DESCEND_CACHE_DIR=str(tmp_path / "file" / "kernels"))
-    run_python(STEP_EVERY_RULE, check, DESCEND_CACHE_DIR="")
+    run_python(STEP_THREE_RULES, check, DESCEND_CACHE_DIR=str(tmp_path / "file" / "kernels"))
+    run_python(STEP_THREE_RULES, check, DESCEND_CACHE_DIR="")
 
 
 def test_a_forked_child_steps_with_threads_of_its_own():
