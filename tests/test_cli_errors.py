@@ -57,6 +57,8 @@ BAD = [
     (["race", "rosenbrock", "--set", "sgd.lr=3"], "--set", "with --lr"),
     # ---- train
     (["train", "digitz"], "DATA", "unknown dataset 'digitz'; did you mean 'digits'?"),
+    (["train", "digits", "--set", "bettas=[0.8,0.9]"], "--set", "did you mean 'betas'?"),
+    (["train", "digits", "--optimizer", "sgd", "--set", "momentum=x"], "--set", "momentum must be a real"),
     (["train", "missing.npy", "--target", "y.npy"], "DATA", "no such file 'missing.npy'"),
     (["train", "X.npy", "--target", "missing.npy"], "--target", "no such file 'missing.npy'"),
     (["train", "X.npy"], "--target", "name the targets"),

@@ -390,6 +390,46 @@ def _hyperparameters(items: list[str], optimizers: list[str]) -> dict[str, dict[
     return out
 
 
+def _rule_options(items: list[str], optimizer: str) -> dict[str, Any]:
+    """``--set`` of descend train: ``["momentum=0.9", "betas=[0.8,0.99]"]`` -> the optimizer's
+    options, checked by building it. ``OPT.KEY=VALUE`` (descend race's form) is taken for the
+    optimizer trained with."""
+    from ._registry import check_keywords
+
+    rule = optim.get(optimizer)
+    out: dict[str, Any] = {}
+    for item in items:
+        target, dot, rest = item.partition(".")
+        if dot and "=" not in target:  # OPT.KEY=VALUE; a dot after "=" is a number's
+            if normalize(target) != rule.name:
+                raise ValueError(f"{item!r} sets {target}, but the optimizer is {rule.name} (--optimizer)")
+            item = rest
+        kv = parse_kv(item, what="--set")
+        if "lr" in kv:
+            raise ValueError(f"set the learning rate with --lr or --schedule, not --set ({item!r})")
+        check_keywords("--set", rule.name, rule, kv)
+        if twice := sorted(set(kv) & set(out)):
+            raise ValueError(f"{', '.join(twice)} given twice")
+        out.update(kv)
+    optim.optimizer(rule.name, **out)  # every value checked by the rule itself
+    return out
+
+
+def _kv_text(key: str, value: Any) -> str:
+    """``key=value`` that :func:`_rule_options` reads back as ``value`` (a tuple as ``[a,b]``)."""
+
+    def text(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return "[" + ",".join(text(x) for x in v) + "]"
+        if v is None or isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, str):
+            return repr(v) if "," in v or v.strip() != v else v
+        return repr(v)
+
+    return f"{key}={text(value)}"
+
+
 def parse_schedule(spec: str) -> Any:
     """``name:key=value,...`` (lists as ``[100,200]``) or a JSON object ``{"name": ..., ...}``."""
     import json
@@ -827,6 +867,16 @@ def train(
             metavar="SPEC",
         ),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="A hyperparameter of the optimizer, repeatable: momentum=0.9, betas=[0.8,0.99], "
+            "weight_decay=0.01; lbfgs: history_size=20, line_search_fn=none (`descend optimizers` "
+            "lists each rule's).",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
     batch_size: Annotated[
         str,
         typer.Option(
@@ -909,6 +959,7 @@ def train(
             optimizer=v["optimizer"],
             lr=v["lr"],
             schedule_spec=v["schedule_spec"],
+            options=v["set_"],
             batch_size=v["batch_size"],
             batch_size_given=bs_given,
             epochs=epochs,
@@ -1046,6 +1097,7 @@ def _train(
     optimizer: str,
     lr: float | None,
     schedule_spec: str | None,
+    options: list[str] | None = None,
     batch_size: str,
     epochs: str,
     seed: int,
@@ -1074,9 +1126,10 @@ def _train(
     if rule_cls.needs_objective and not batch_size_given:
         bs = None  # L-BFGS trains on the whole objective; an explicit B is passed on (and refused)
     n_epochs = _parse("--epochs", _epochs, epochs)
+    rule_options = _parse("--set", _rule_options, options or [], optimizer)
     if lr is not None:
         _parse("--lr", _positive_lr, lr)
-        _parse("--lr", optim.optimizer, optimizer, lr=lr)
+        _parse("--lr", optim.optimizer, optimizer, lr=lr, **rule_options)
     lr_arg: Any = lr
     if schedule_spec is not None:
         if lr is not None:
@@ -1117,6 +1170,7 @@ def _train(
         resume=resume,
         optimizer=optimizer,
         lr=lr_arg,
+        options=rule_options or None,
         batch_size=bs,
         epochs=n_epochs,
         seed=seed,
@@ -1222,6 +1276,9 @@ def _resume_command(command: str, given: dict[str, Any], out: Path) -> str:
             continue
         elif getattr(p, "is_flag", False):
             words.append(p.opts[0] if value else p.secondary_opts[0])
+        elif isinstance(value, (list, tuple)):  # a repeatable option (--set): once per value
+            for item in value:
+                words += [p.opts[0], str(item)]
         else:
             words += [p.opts[0], str(value)]
     return shlex.join([*words, "--out", str(out), "--resume"])
@@ -1253,9 +1310,12 @@ def _resumed_settings(ctx: Any, out: str | None, dask: str | None) -> dict[str, 
         if not _given_flag(ctx, name):
             taken[name] = value
         elif not _same(same, ctx.params[name]):
+            value = ctx.params[name]
+            if isinstance(value, (list, tuple)):  # a repeatable flag (--set), as it was typed
+                value = " ".join(f"{flag} {item}" for item in value)
             raise UsageProblem(
                 flag,
-                f"{ctx.params[name]} contradicts the run in {out!r}, which used {shown} (as {where} "
+                f"{value} contradicts the run in {out!r}, which used {shown} (as {where} "
                 "records); "
                 f"leave {flag} out to resume with the run's settings, or give another --out to start "
                 "a new run",
@@ -1267,6 +1327,13 @@ def _resumed_settings(ctx: Any, out: str | None, dask: str | None) -> dict[str, 
             "cluster; give --dask tcp://HOST:PORT or --dask local:N to resume it",
         )
     return taken
+
+
+def _same_options(given: list[str] | None, rule: str, want: dict[str, Any]) -> bool:
+    """Whether ``--set`` as given makes the optimizer the run trained with (``want``: its
+    hyperparameters); the learning rate is --lr's to compare."""
+    have = optim.resolve(rule, None, _rule_options(given or [], rule), default_lr="fit_lr").hyperparameters()
+    return {k: v for k, v in have.items() if k != "lr"} == {k: v for k, v in want.items() if k != "lr"}
 
 
 def _same(same: Callable[[Any], bool], given: Any) -> bool:
@@ -1316,6 +1383,25 @@ def _run_settings(folder: Path) -> tuple[dict[str, tuple[Any, Callable[[Any], bo
     run: dict[str, tuple[Any, Callable[[Any], bool], str]] = {}
     rule = get("optimizer.name", (str,), "an optimizer name")
     run["optimizer"] = (rule, lambda g: optim.get(g).name == optim.get(rule).name, f"--optimizer {rule}")
+    # its hyperparameters other than fit's defaults for the rule: what --set gave
+    recorded = get("optimizer", (dict,), "the optimizer's settings")
+    try:
+        base = optim.resolve(rule, None, None, default_lr="fit_lr").hyperparameters()
+    except (ValueError, TypeError, LookupError):
+        raise bad(f"optimizer.name is {rule!r}, not an update rule of this descend") from None
+
+    def plain(v: Any) -> Any:  # YAML holds lists where the optimizer has tuples
+        return tuple(plain(x) for x in v) if isinstance(v, list) else v
+
+    mine = {k: plain(v) for k, v in recorded.items() if k not in ("name", "lr") and k in base}
+    changed = {k: v for k, v in mine.items() if v != base[k]}
+    try:
+        want = optim.resolve(rule, None, changed, default_lr="fit_lr").hyperparameters()
+    except (ValueError, TypeError, LookupError) as exc:
+        raise bad(f"optimizer holds settings {rule} refuses ({_message(exc)})") from None
+    items = [_kv_text(k, v) for k, v in changed.items()]
+    shown = " ".join(f"--set {item}" for item in items) if items else f"{rule}'s defaults (no --set)"
+    run["set_"] = (items or None, lambda g: _same_options(g, rule, want), shown)
     lr = get("optimizer.lr", (int, float, str), "a learning rate or a schedule")
     if isinstance(lr, str):
         spec = _schedule_spec(lr)
