@@ -125,3 +125,13 @@ def test_options_equal_what_fit_takes():
     lbfgs = {"line_search_fn": None, "tolerance_change": 1e-12}
     assert _rule_options([_kv_text(k, v) for k, v in lbfgs.items()], "lbfgs") == lbfgs
     assert ds.optimizer("adam", **opts).hyperparameters()["betas"] == (0.8, 0.99)
+
+
+def test_the_resume_command_after_ctrl_c_repeats_each_set():
+    from pathlib import Path
+
+    from descend.cli import _resume_command
+
+    given = {"data": "d.csv", "target": "y", "optimizer": "sgd", "set_": ["momentum=0.9", "betas=[0.8,0.99]"]}
+    command = _resume_command("train", given, Path("runs/x"))
+    assert "--optimizer sgd --set momentum=0.9 --set 'betas=[0.8,0.99]' --out runs/x --resume" in command
