@@ -1436,9 +1436,9 @@ def _run_settings(folder: Path) -> tuple[dict[str, tuple[Any, Callable[[Any], bo
         run["hidden"] = (hidden, lambda g: list(_sizes(g)) == sizes, f"--hidden {hidden}")
         run["activation"] = (act, lambda g: normalize(g) == normalize(act), f"--activation {act}")
     else:
-        plain = f"--model {kind} (no hidden layers)"
-        run["model"] = (kind, lambda g: normalize(g) != "mlp" and models.get(g).name == kind, plain)
-        run["hidden"] = (None, lambda g: False, plain)
+        used_model = f"--model {kind} (no hidden layers)"
+        run["model"] = (kind, lambda g: normalize(g) != "mlp" and models.get(g).name == kind, used_model)
+        run["hidden"] = (None, lambda g: False, used_model)
     # what the features and a regression target were, as the flag that does it again gives it
     scaled = get("standardize", (bool,), "true or false", optional=True)
     target = get("standardize_target", (bool,), "true or false", optional=True)

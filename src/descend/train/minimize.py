@@ -290,9 +290,9 @@ class _Snapshot:
             self.saved.scalars = dict(self.state.scalars)
 
     def restore(self) -> None:
-        for mine, live in self.pairs:
-            np.copyto(live, mine)
-        self.state.restore_from(self.saved)
+        mine, x = self.pairs[0]
+        np.copyto(x, mine)
+        self.state.restore_from(self.saved)  # the buffers, t and the scalars
 
 
 class _Counted:
